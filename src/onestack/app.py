@@ -1,0 +1,71 @@
+"""Composition root: build(settings) -> the ASGI app with every service wired to its dependencies.
+
+Nothing here runs at import time; ``onestack up``, ``onestack api`` and the tests all call ``build``.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from sqlalchemy.engine import Engine
+
+from onestack import identity
+from onestack.core.bus import Bus, InProcessBus
+from onestack.core.config import Settings
+from onestack.core.db import make_engine
+from onestack.core.http import ApiApp, Mount, ServiceSpec
+from onestack.core.policy import Enforcer
+from onestack.core.uow import UnitOfWorkFactory
+from onestack.identity.client import IdentityClient
+
+log = logging.getLogger(__name__)
+
+# Every service onestack serves, in catalog order.  A service appears here once it exists.
+SERVICES: tuple[ServiceSpec, ...] = (identity.SPEC,)
+
+
+@dataclass
+class Cloud:
+    settings: Settings
+    engine: Engine
+    bus: Bus
+    uow: UnitOfWorkFactory
+    identity: IdentityClient
+    asgi: ApiApp
+
+    def catalog_entries(self, base_url: str | None = None) -> list[tuple[str, str, str]]:
+        base = (base_url or self.settings.server.base_url).rstrip("/")
+        entries = []
+        for spec in SERVICES:
+            for type_ in (spec.type, *spec.extra_types):
+                entries.append((type_, spec.name, base + spec.endpoint_path))
+        return entries
+
+    def bootstrap(self) -> dict[str, str]:
+        """Idempotent first-start set-up; returns the bootstrap passwords."""
+        passwords = self.identity.bootstrap(self.catalog_entries())
+        self.uow.relay_outbox()
+        return passwords
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def build(settings: Settings, bus: Bus | None = None) -> Cloud:
+    settings.data_path.mkdir(parents=True, exist_ok=True)
+    engine = make_engine(settings.database_url, settings.database.echo)
+    bus = bus or InProcessBus()
+    uow = UnitOfWorkFactory(engine, bus)
+    identity_client = IdentityClient(settings, uow, bus)
+    deps = {identity.SPEC.type: identity_client}
+    policy_file = settings.server.policy_file or str(settings.data_path / "policy.yaml")
+    mounts = [Mount(spec, deps[spec.type], Enforcer(spec.rules, policy_file)) for spec in SERVICES]
+    asgi = ApiApp(
+        mounts,
+        authenticate=identity_client.authenticate,
+        public_url=settings.server.public_url,
+        log_requests=settings.server.log_requests,
+        root=mounts[0],
+    )
+    return Cloud(settings, engine, bus, uow, identity_client, asgi)

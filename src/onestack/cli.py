@@ -1,0 +1,187 @@
+"""The operator CLI: ``onestack up | api | db upgrade | admin ...``."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from pathlib import Path
+
+import click
+import yaml
+
+from onestack.core import config as config_mod
+
+log = logging.getLogger("onestack")
+
+
+def _settings(data_dir: str | None, listen: str | None, config_file: str | None):
+    try:
+        return config_mod.load(config_file, data_dir=data_dir, server={"listen": listen})
+    except config_mod.ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _logging(verbose: bool = False) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+
+
+def _migrate(engine) -> None:
+    from onestack import migrations
+
+    before, after = migrations.upgrade(engine)
+    if before != after:
+        log.info("database migrated: %s -> %s", before or "empty", after)
+
+
+def write_clouds_yaml(path: Path, base_url: str, region: str, passwords: dict[str, str]) -> None:
+    def cloud(user: str, project: str) -> dict:
+        return {
+            "auth": {
+                "auth_url": f"{base_url}/identity",
+                "username": user,
+                "password": passwords[user],
+                "project_name": project,
+                "user_domain_name": "Default",
+                "project_domain_name": "Default",
+            },
+            "region_name": region,
+            "interface": "public",
+            "identity_api_version": 3,
+        }
+
+    doc = {"clouds": {"onestack": cloud("admin", "admin"), "onestack-demo": cloud("demo", "demo")}}
+    system = cloud("admin", "admin")
+    del system["auth"]["project_name"], system["auth"]["project_domain_name"]
+    system["auth"]["system_scope"] = "all"
+    doc["clouds"]["onestack-system"] = system
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(yaml.safe_dump(doc, sort_keys=False))
+    tmp.chmod(0o600)
+    tmp.replace(path)
+
+
+@click.group()
+def main() -> None:
+    """onestack: an open cloud, all-in-one or scaled out."""
+
+
+@main.command()
+@click.option("--data-dir", help="Where the database, keys and clouds.yaml live (default ./data).")
+@click.option("--listen", help="HOST:PORT to serve the APIs on (default 127.0.0.1:8080).")
+@click.option("--config", "config_file", help="A TOML settings file.")
+@click.option("--verbose", is_flag=True)
+def up(data_dir: str | None, listen: str | None, config_file: str | None, verbose: bool) -> None:
+    """Run the whole cloud in this process, in the foreground."""
+    started = time.perf_counter()
+    _logging(verbose)
+    settings = _settings(data_dir, listen, config_file)
+    from onestack.app import build
+
+    cloud = build(settings)
+    _migrate(cloud.engine)
+    passwords = cloud.bootstrap()
+    base = settings.server.base_url
+    clouds_yaml = settings.data_path / "clouds.yaml"
+    write_clouds_yaml(clouds_yaml, base, settings.server.region, passwords)
+    click.echo(
+        f"""
+onestack is starting ({(time.perf_counter() - started) * 1000:.0f} ms to ready)
+  API:            {base}  (identity at {base}/identity/v3)
+  admin password: {passwords['admin']}
+  clouds.yaml:    {clouds_yaml}
+  try:            OS_CLIENT_CONFIG_FILE={clouds_yaml} openstack --os-cloud onestack token issue
+""",
+        err=True,
+    )
+    _serve(cloud.asgi, settings)
+
+
+@main.command()
+@click.option("--data-dir")
+@click.option("--listen")
+@click.option("--config", "config_file")
+def api(data_dir: str | None, listen: str | None, config_file: str | None) -> None:
+    """Serve the APIs only (scaled-out deployments; run `db upgrade` and `admin bootstrap` first)."""
+    _logging()
+    settings = _settings(data_dir, listen, config_file)
+    from onestack.app import build
+
+    _serve(build(settings).asgi, settings)
+
+
+def _serve(asgi, settings) -> None:
+    import uvicorn
+
+    config = uvicorn.Config(
+        asgi,
+        host=settings.server.host,
+        port=settings.server.port,
+        log_config=None,
+        access_log=False,  # onestack logs one line per request itself
+        lifespan="off",
+    )
+    uvicorn.Server(config).run()
+
+
+@main.group()
+def db() -> None:
+    """Database maintenance."""
+
+
+@db.command("upgrade")
+@click.option("--data-dir")
+@click.option("--config", "config_file")
+def db_upgrade(data_dir: str | None, config_file: str | None) -> None:
+    """Migrate the database to the newest schema."""
+    _logging()
+    from onestack.core.db import make_engine
+
+    settings = _settings(data_dir, None, config_file)
+    settings.data_path.mkdir(parents=True, exist_ok=True)
+    _migrate(make_engine(settings.database_url))
+    click.echo("database is up to date")
+
+
+@main.group()
+def admin() -> None:
+    """Administrative tasks."""
+
+
+@admin.command("bootstrap")
+@click.option("--data-dir")
+@click.option("--config", "config_file")
+def admin_bootstrap(data_dir: str | None, config_file: str | None) -> None:
+    """Create (idempotently) the default domain, roles, admin/demo users and the catalog."""
+    _logging()
+    settings = _settings(data_dir, None, config_file)
+    from onestack.app import build
+
+    cloud = build(settings)
+    _migrate(cloud.engine)
+    passwords = cloud.bootstrap()
+    write_clouds_yaml(settings.data_path / "clouds.yaml", settings.server.base_url, settings.server.region,
+                      passwords)
+    click.echo(f"bootstrapped; clouds.yaml at {settings.data_path / 'clouds.yaml'}")
+
+
+@admin.command("fernet-rotate")
+@click.option("--data-dir")
+@click.option("--config", "config_file")
+def admin_fernet_rotate(data_dir: str | None, config_file: str | None) -> None:
+    """Rotate the Fernet keys: the staged key becomes primary, a new key is staged."""
+    settings = _settings(data_dir, None, config_file)
+    from onestack.identity.backends.fernet import KeyRepository
+
+    repo = KeyRepository(settings.data_path / "fernet-keys", settings.identity.max_active_keys)
+    primary = repo.rotate()
+    click.echo(f"rotated: key {primary} is now primary")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,150 @@
+"""Typed settings, built once at start-up and passed down.
+
+Sources, later wins: defaults < TOML file < ``ONESTACK_<SECTION>_<KEY>`` environment variables
+< explicit overrides (command-line flags).  Unknown keys are errors: a typo must not be silently
+ignored by an operator's config.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, get_type_hints
+
+
+class ConfigError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    listen: str = "127.0.0.1:8080"
+    # The URL clients reach us at; empty means "http://<listen>".
+    public_url: str = ""
+    region: str = "RegionOne"
+    log_requests: bool = True
+    policy_file: str = ""  # a policy.yaml overriding rules by their upstream names, for every service
+
+    @property
+    def host(self) -> str:
+        return self.listen.rsplit(":", 1)[0]
+
+    @property
+    def port(self) -> int:
+        return int(self.listen.rsplit(":", 1)[1])
+
+    @property
+    def base_url(self) -> str:
+        return (self.public_url or f"http://{self.listen}").rstrip("/")
+
+
+@dataclass(frozen=True)
+class DatabaseSettings:
+    # Empty means SQLite (WAL) in the data dir.
+    url: str = ""
+    echo: bool = False
+
+
+@dataclass(frozen=True)
+class IdentitySettings:
+    token_expiration: int = 3600  # seconds, as keystone [token] expiration
+    allow_expired_window: int = 172800  # keystone [token] allow_expired_window
+    bcrypt_rounds: int = 12  # keystone [identity] password_hash_rounds
+    max_active_keys: int = 3  # keystone [fernet_tokens] max_active_keys
+    lockout_failure_attempts: int = 0  # keystone [security_compliance]; 0 = off, as upstream
+    lockout_duration: int = 1800
+    password_expires_days: int = 0  # 0 = passwords never expire
+    admin_password: str = ""  # empty: generated on first bootstrap and kept in the data dir
+    cache_size: int = 10000  # validated tokens kept in memory
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: str = "./data"
+    server: ServerSettings = field(default_factory=ServerSettings)
+    database: DatabaseSettings = field(default_factory=DatabaseSettings)
+    identity: IdentitySettings = field(default_factory=IdentitySettings)
+
+    @property
+    def data_path(self) -> Path:
+        return Path(self.data_dir).resolve()
+
+    @property
+    def database_url(self) -> str:
+        return self.database.url or f"sqlite:///{self.data_path / 'onestack.db'}"
+
+
+_SECTIONS = {f.name: f for f in dataclasses.fields(Settings) if dataclasses.is_dataclass(f.default_factory)}
+
+
+def _coerce(value: Any, typ: type, where: str) -> Any:
+    if typ is bool:
+        if isinstance(value, bool):
+            return value
+        if str(value).lower() in ("1", "true", "yes", "on"):
+            return True
+        if str(value).lower() in ("0", "false", "no", "off", ""):
+            return False
+        raise ConfigError(f"{where}: expected true/false, got {value!r}")
+    if typ is int:
+        try:
+            return int(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{where}: expected an integer, got {value!r}") from None
+    return str(value)
+
+
+def _section(cls: type, values: dict[str, Any], where: str):
+    hints = get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = set(values) - names
+    if unknown:
+        raise ConfigError(f"unknown setting(s) in [{where}]: {', '.join(sorted(unknown))}")
+    return cls(**{k: _coerce(v, hints[k], f"{where}.{k}") for k, v in values.items()})
+
+
+def load(path: str | os.PathLike | None = None, env: dict[str, str] | None = None, **overrides) -> Settings:
+    """Build Settings from a TOML file, the environment and overrides like ``server={"listen": ...}``."""
+    env = os.environ if env is None else env
+    raw: dict[str, dict[str, Any]] = {name: {} for name in _SECTIONS}
+    top: dict[str, Any] = {}
+    path = path or env.get("ONESTACK_CONFIG")
+    if path:
+        try:
+            with open(path, "rb") as fh:
+                data = tomllib.load(fh)
+        except FileNotFoundError:
+            raise ConfigError(f"config file not found: {path}") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: {exc}") from None
+        for key, value in data.items():
+            if key in _SECTIONS:
+                raw[key].update(value)
+            elif key == "data_dir":
+                top[key] = value
+            else:
+                raise ConfigError(f"{path}: unknown section or key {key!r}")
+    for key, value in env.items():
+        if not key.startswith("ONESTACK_") or key == "ONESTACK_CONFIG":
+            continue
+        rest = key[len("ONESTACK_"):].lower()
+        if rest == "data_dir":
+            top["data_dir"] = value
+            continue
+        for name in _SECTIONS:
+            if rest.startswith(name + "_"):
+                raw[name][rest[len(name) + 1:]] = value
+                break
+    for key, value in overrides.items():
+        if key in _SECTIONS:
+            raw[key].update({k: v for k, v in value.items() if v is not None})
+        elif value is not None:
+            top[key] = value
+    sections = {
+        name: _section(f.default_factory, raw[name], name)  # type: ignore[arg-type]
+        for name, f in _SECTIONS.items()
+    }
+    return Settings(**top, **sections)

@@ -1,0 +1,247 @@
+"""The HTTP layer: one ASGI app, every service mounted under its catalog path.
+
+Each service declares a ``ServiceSpec`` (its prefix, its whole route table, policy defaults and
+error format).  The dispatcher here does what is common to every request: request id, one log line,
+token -> ``RequestContext``, route lookup (404/405 in the owning service's format), JSON body parsing
+and rendering ``ApiError``s.  Handlers are plain functions ``handler(req) -> Response`` run in the
+thread pool; ``stream=True`` handlers are coroutines that read/write the body themselves.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import Headers, QueryParams
+from starlette.requests import Request
+from starlette.responses import Response
+
+from .context import RequestContext
+from .errors import ApiError, BadRequest, MethodNotAllowed, NotFound, Unauthorized, UnsupportedMediaType
+from .policy import Enforcer
+
+log = logging.getLogger("onestack.api")
+
+Handler = Callable[["ApiRequest"], Response]
+ErrorFormat = Callable[[ApiError, str], dict]
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    path: str  # relative to the service prefix, e.g. "/v3/users/{user_id}"
+    handler: Callable
+    public: bool = False  # reachable without a token
+    stream: bool = False  # async handler that consumes the request body itself
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    type: str  # catalog service type
+    name: str  # catalog service name (the upstream code name)
+    prefix: str  # mount path, e.g. "/identity"
+    endpoint_path: str  # what the catalog endpoint URL adds to the base URL, e.g. "/identity/v3"
+    routes: Sequence[Route]
+    rules: Mapping[str, str]
+    error_format: ErrorFormat
+    extra_types: tuple[str, ...] = ()  # more catalog types served by the same endpoint
+    unauthorized_headers: Callable[[str], dict] | None = None
+
+
+@dataclass
+class Mount:
+    spec: ServiceSpec
+    deps: Any  # the service's own dependencies (its client facade), handed to handlers
+    enforcer: Enforcer
+    table: list = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        for route in self.spec.routes:
+            pattern = re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", route.path.rstrip("/") or "/")
+            self.table.append((re.compile(f"^{pattern}$"), route))
+
+    def match(self, method: str, path: str) -> tuple[Route, dict]:
+        allowed = False
+        for regex, route in self.table:
+            m = regex.match(path)
+            if m:
+                if route.method == method or (method == "HEAD" and route.method == "GET"):
+                    return route, m.groupdict()
+                allowed = True
+        if allowed:
+            raise MethodNotAllowed(f"The method {method} is not allowed for the requested URL.")
+        raise NotFound("The resource could not be found.")
+
+
+class ApiRequest:
+    """What a handler sees: context, path params, query, headers, parsed body, its service deps."""
+
+    def __init__(
+        self,
+        request: Request,
+        mount: Mount,
+        params: dict,
+        ctx: RequestContext,
+        base_url: str,
+        body: bytes = b"",
+    ) -> None:
+        self.raw = request
+        self.method = request.method
+        self.params = params
+        self.ctx = ctx
+        self.deps = mount.deps
+        self.enforcer = mount.enforcer
+        self.base_url = base_url
+        self.body = body
+        self.headers: Headers = request.headers
+        self.query: QueryParams = request.query_params
+
+    @property
+    def url(self) -> str:
+        """The public URL of this request without query string."""
+        return self.base_url + self.raw.url.path
+
+    def json(self, required: bool = True) -> Any:
+        if not self.body:
+            if required:
+                raise BadRequest("The request body is empty; a JSON document is required.")
+            return None
+        ctype = self.headers.get("content-type", "application/json").split(";")[0].strip()
+        if ctype and "json" not in ctype:
+            raise UnsupportedMediaType(f"Content type {ctype!r} is not supported; use application/json.")
+        try:
+            return json.loads(self.body)
+        except (ValueError, UnicodeDecodeError):
+            raise BadRequest("Malformed request body: it is not valid JSON.") from None
+
+    def enforce(self, rule: str, target: Mapping | None = None) -> None:
+        self.enforcer.enforce(self.ctx, rule, target)
+
+    def allowed(self, rule: str, target: Mapping | None = None) -> bool:
+        return self.enforcer.allowed(self.ctx, rule, target)
+
+
+def json_response(body: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> Response:
+    return Response(
+        json.dumps(body, separators=(",", ":")), status_code=status, headers=headers, media_type="application/json"
+    )
+
+
+def empty_response(status: int = 204, headers: Mapping[str, str] | None = None) -> Response:
+    return Response(b"", status_code=status, headers=headers)
+
+
+def public_base_url(request: Request, configured: str) -> str:
+    if configured:
+        return configured
+    host = request.headers.get("host") or f"{request.url.hostname}:{request.url.port}"
+    return f"{request.url.scheme}://{host}"
+
+
+class ApiApp:
+    """The ASGI application: dispatch to the mount owning the path's prefix."""
+
+    def __init__(
+        self,
+        mounts: Sequence[Mount],
+        authenticate: Callable[[str], RequestContext],
+        public_url: str = "",
+        log_requests: bool = True,
+        root: Mount | None = None,
+    ) -> None:
+        # Longest prefix first so "/identity" never swallows "/identity-admin"-style siblings.
+        self.mounts = sorted(mounts, key=lambda m: len(m.spec.prefix), reverse=True)
+        self.authenticate = authenticate
+        self.public_url = public_url.rstrip("/")
+        self.log_requests = log_requests
+        self.root = root  # serves "/" (version discovery), usually the identity mount
+
+    def _find(self, path: str) -> tuple[Mount | None, str]:
+        for mount in self.mounts:
+            prefix = mount.spec.prefix
+            if path == prefix or path.startswith(prefix + "/"):
+                rest = path[len(prefix):].rstrip("/") or "/"
+                return mount, rest
+        if path == "/" and self.root is not None:
+            return self.root, "/"
+        return None, path
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] == "lifespan":
+            while True:
+                message = await receive()
+                if message["type"] == "lifespan.startup":
+                    await send({"type": "lifespan.startup.complete"})
+                elif message["type"] == "lifespan.shutdown":
+                    await send({"type": "lifespan.shutdown.complete"})
+                    return
+        if scope["type"] != "http":
+            return
+        started = time.perf_counter()
+        request = Request(scope, receive)
+        request_id = "req-" + str(uuid.uuid4())
+        ctx = RequestContext(request_id=request_id)
+        mount, rest = self._find(scope["path"])
+        base_url = public_base_url(request, self.public_url)
+        try:
+            if mount is None:
+                raise NotFound("The resource could not be found.")
+            response = await self._dispatch(request, mount, rest, request_id, base_url)
+            if isinstance(response, tuple):
+                response, ctx = response
+        except ApiError as err:
+            response = self._error(mount, err, request_id, base_url)
+        except Exception:
+            log.exception("unhandled error in %s %s", request.method, scope["path"])
+            response = self._error(mount, ApiError("An unexpected error prevented the server from fulfilling "
+                                                   "your request."), request_id, base_url)
+        response.headers["X-Openstack-Request-Id"] = request_id
+        if request.method == "HEAD":
+            response.body = b""
+        await response(scope, receive, send)
+        if self.log_requests:
+            log.info(
+                "%s %s %s %.1fms %s project=%s",
+                request.method,
+                scope["path"],
+                response.status_code,
+                (time.perf_counter() - started) * 1000,
+                request_id,
+                ctx.project_id or "-",
+            )
+
+    async def _dispatch(self, request: Request, mount: Mount, rest: str, request_id: str, base_url: str):
+        route, params = mount.match(request.method, rest)
+        ctx = RequestContext(request_id=request_id)
+        token = request.headers.get("x-auth-token")
+        if token:
+            try:
+                ctx = await run_in_threadpool(self.authenticate, token, request_id)
+            except Unauthorized:
+                if not route.public:
+                    raise
+        elif not route.public:
+            raise Unauthorized()
+        if route.stream:
+            req = ApiRequest(request, mount, params, ctx, base_url)
+            return await route.handler(req), ctx
+        body = await request.body()
+        req = ApiRequest(request, mount, params, ctx, base_url, body)
+        return await run_in_threadpool(route.handler, req), ctx
+
+    def _error(self, mount: Mount | None, err: ApiError, request_id: str, base_url: str) -> Response:
+        if mount is None:
+            body = {"error": {"code": err.status, "message": err.message}}
+        else:
+            body = mount.spec.error_format(err, request_id)
+        headers = dict(err.headers)
+        if err.status == 401 and mount is not None and mount.spec.unauthorized_headers:
+            headers.update(mount.spec.unauthorized_headers(base_url))
+        return json_response(body, err.status, headers)

@@ -1,0 +1,1 @@
+"""Identity use cases, one module per subsystem (resources, users, roles, catalog, tokens, ...)."""
