@@ -12,7 +12,7 @@ from jsonschema.exceptions import best_match
 from .errors import BadRequest
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _validator(schema_json: str) -> Draft4Validator:
     return Draft4Validator(json.loads(schema_json))
 

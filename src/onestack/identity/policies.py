@@ -30,7 +30,7 @@ RULES: dict[str, str] = {
     "identity:get_auth_system": ANY,
     "identity:validate_token": f"rule:service_or_admin or {SYSTEM_READER} or rule:token_subject",
     "identity:check_token": f"rule:service_or_admin or {SYSTEM_READER} or rule:token_subject",
-    "identity:revoke_token": f"rule:service_or_admin or rule:token_subject",
+    "identity:revoke_token": "rule:service_or_admin or rule:token_subject",
     # domains
     "identity:get_domain": f"{ADMIN_OR_READER} or token.domain.id:%(target.domain.id)s"
                            " or token.project.domain.id:%(target.domain.id)s",

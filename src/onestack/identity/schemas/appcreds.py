@@ -1,4 +1,4 @@
-from .common import BOOLEAN, DESCRIPTION, envelope
+from .common import DESCRIPTION, envelope
 
 _ROLE = {"type": "object", "properties": {"id": {"type": "string"}, "name": {"type": "string"}},
          "minProperties": 1}

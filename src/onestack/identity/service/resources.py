@@ -145,7 +145,8 @@ def list_projects(uow: UnitOfWork, filters: dict) -> list[Project]:
             query = query.where(getattr(Project, key) == filters[key])
     if "parent_id" in filters:
         parent = filters["parent_id"]
-        query = query.where((Project.parent_id == parent) | ((Project.parent_id.is_(None)) & (Project.domain_id == parent)))
+        top_level = Project.parent_id.is_(None) & (Project.domain_id == parent)
+        query = query.where((Project.parent_id == parent) | top_level)
     projects = list(uow.session.scalars(query))
     if filters.get("is_domain") is True:
         return []

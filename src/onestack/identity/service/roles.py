@@ -132,7 +132,8 @@ def delete_implied_role(uow: UnitOfWork, prior_id: str, implied_id: str) -> None
 
 def implied_roles_of(uow: UnitOfWork, prior_id: str) -> list[Role]:
     return list(uow.session.scalars(
-        select(Role).join(ImpliedRole, ImpliedRole.implied_role_id == Role.id).where(ImpliedRole.prior_role_id == prior_id)
+        select(Role).join(ImpliedRole, ImpliedRole.implied_role_id == Role.id)
+        .where(ImpliedRole.prior_role_id == prior_id)
     ))
 
 
@@ -278,9 +279,9 @@ def user_projects(uow: UnitOfWork, user_id: str) -> list[Project]:
     inherited = {t for t, inh, _ in rows if inh}
     projects = []
     for project in uow.session.scalars(select(Project).order_by(Project.name)):
-        if project.id in direct:
-            projects.append(project)
-        elif inherited and (project.domain_id in inherited or any(a.id in inherited for a in ancestors(uow, project))):
+        if project.id in direct or inherited and (
+            project.domain_id in inherited or any(a.id in inherited for a in ancestors(uow, project))
+        ):
             projects.append(project)
     return projects
 

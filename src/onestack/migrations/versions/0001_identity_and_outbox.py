@@ -5,10 +5,10 @@ Revises:
 Create Date: 2026-11-24 01:33:16.900080
 """
 
-from alembic import op
 import sqlalchemy as sa
-import onestack.core.db
+from alembic import op
 
+import onestack.core.db
 
 revision = '0001'
 down_revision = None

@@ -1,0 +1,41 @@
+# onestack — the two commands: `make run` (install + start the all-in-one cloud) and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+DATA_DIR ?= ./data
+LISTEN ?= 127.0.0.1:8080
+# Debian packages the real backends need (later services add theirs here).
+APT_PACKAGES ?= python3-venv iproute2
+PYTEST_ARGS ?=
+
+.PHONY: install run test lint unit e2e conformance bench clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages: $$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	fi
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[test]'
+	@touch $@
+
+run: install
+	$(BIN)/onestack up --data-dir $(DATA_DIR) --listen $(LISTEN)
+
+lint: install
+	$(BIN)/ruff check src tests bench
+	$(BIN)/lint-imports
+
+test: install lint
+	$(BIN)/pytest -n 2 $(PYTEST_ARGS) tests
+
+bench: install
+	$(BIN)/python bench/identity.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info
