@@ -1,5 +1,5 @@
 """Shared fixtures.  ``cloud``/``http``/``admin``/``demo`` run on every database backend listed in
-ONESTACK_TEST_DATABASES (default: sqlite,mariadb,postgresql) where the backend is reachable."""
+ONESTACK_TEST_DATABASES (default: sqlite; identity tests run on all three) where the backend is reachable."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from onestack.core.testing.client import login, make_settings
 from onestack.core.testing.databases import throwaway_database
 from onestack.testing import running_cloud
 
-BACKENDS = [b for b in os.environ.get("ONESTACK_TEST_DATABASES", "sqlite,mariadb,postgresql").split(",") if b]
+BACKENDS = [b for b in os.environ.get("ONESTACK_TEST_DATABASES", "sqlite").split(",") if b]
 
 
 @pytest.fixture(scope="session", params=BACKENDS)
