@@ -1,12 +1,14 @@
-"""Composition root: build(settings) -> the ASGI app with every service wired to its dependencies.
+"""Composition root: build(settings) -> the cloud: ASGI app, service clients and agents.
 
 Nothing here runs at import time; ``onestack up``, ``onestack api`` and the tests all call ``build``.
+Each service contributes one block below: its client (dependencies + in-process facade, built from
+the clients it needs) and, if it has a data plane, its agent.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy.engine import Engine
 
@@ -16,6 +18,7 @@ from onestack.core.config import Settings
 from onestack.core.db import make_engine
 from onestack.core.http import ApiApp, Mount, ServiceSpec
 from onestack.core.policy import Enforcer
+from onestack.core.reconcile import Agent
 from onestack.core.uow import UnitOfWorkFactory
 from onestack.identity.client import IdentityClient
 
@@ -31,8 +34,13 @@ class Cloud:
     engine: Engine
     bus: Bus
     uow: UnitOfWorkFactory
-    identity: IdentityClient
+    clients: dict  # service type -> client facade
     asgi: ApiApp
+    agents: list[Agent] = field(default_factory=list)
+
+    @property
+    def identity(self) -> IdentityClient:
+        return self.clients["identity"]
 
     def catalog_entries(self, base_url: str | None = None) -> list[tuple[str, str, str]]:
         base = (base_url or self.settings.server.base_url).rstrip("/")
@@ -45,10 +53,22 @@ class Cloud:
     def bootstrap(self) -> dict[str, str]:
         """Idempotent first-start set-up; returns the bootstrap passwords."""
         passwords = self.identity.bootstrap(self.catalog_entries())
+        for client in self.clients.values():
+            if client is not self.identity and hasattr(client, "bootstrap"):
+                client.bootstrap()
         self.uow.relay_outbox()
         return passwords
 
+    def start_agents(self) -> None:
+        for agent in self.agents:
+            agent.start()
+
+    def stop_agents(self) -> None:
+        for agent in self.agents:
+            agent.stop()
+
     def close(self) -> None:
+        self.stop_agents()
         self.engine.dispose()
 
 
@@ -57,15 +77,19 @@ def build(settings: Settings, bus: Bus | None = None) -> Cloud:
     engine = make_engine(settings.database_url, settings.database.echo)
     bus = bus or InProcessBus()
     uow = UnitOfWorkFactory(engine, bus)
-    identity_client = IdentityClient(settings, uow, bus)
-    deps = {identity.SPEC.type: identity_client}
+    clients: dict = {}
+    agents: list[Agent] = []
+
+    # identity
+    clients["identity"] = IdentityClient(settings, uow, bus)
+
     policy_file = settings.server.policy_file or str(settings.data_path / "policy.yaml")
-    mounts = [Mount(spec, deps[spec.type], Enforcer(spec.rules, policy_file)) for spec in SERVICES]
+    mounts = [Mount(spec, clients[spec.type], Enforcer(spec.rules, policy_file)) for spec in SERVICES]
     asgi = ApiApp(
         mounts,
-        authenticate=identity_client.authenticate,
+        authenticate=clients["identity"].authenticate,
         public_url=settings.server.public_url,
         log_requests=settings.server.log_requests,
         root=mounts[0],
     )
-    return Cloud(settings, engine, bus, uow, identity_client, asgi)
+    return Cloud(settings, engine, bus, uow, clients, asgi, agents)

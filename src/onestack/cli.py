@@ -36,7 +36,7 @@ def _migrate(engine) -> None:
 
     before, after = migrations.upgrade(engine)
     if before != after:
-        log.info("database migrated: %s -> %s", before or "empty", after)
+        log.info("database migrated: %s -> %s", ",".join(before) or "empty", ",".join(after))
 
 
 def write_clouds_yaml(path: Path, base_url: str, region: str, passwords: dict[str, str]) -> None:
@@ -99,7 +99,11 @@ onestack is starting ({(time.perf_counter() - started) * 1000:.0f} ms to ready)
 """,
         err=True,
     )
-    _serve(cloud.asgi, settings)
+    cloud.start_agents()
+    try:
+        _serve(cloud.asgi, settings)
+    finally:
+        cloud.close()
 
 
 @main.command()

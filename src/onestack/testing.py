@@ -19,6 +19,7 @@ def running_cloud(settings: config.Settings) -> Iterator[tuple]:
     cloud = build(settings)
     migrations.upgrade(cloud.engine)
     passwords = cloud.bootstrap()
+    cloud.start_agents()
     try:
         with TestClient(cloud.asgi, base_url="http://127.0.0.1:8080") as http:
             yield cloud, http, passwords

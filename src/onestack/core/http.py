@@ -25,6 +25,7 @@ from starlette.responses import Response
 
 from .context import RequestContext
 from .errors import ApiError, BadRequest, MethodNotAllowed, NotFound, Unauthorized, UnsupportedMediaType
+from .microversion import Microversions, Version
 from .policy import Enforcer
 
 log = logging.getLogger("onestack.api")
@@ -40,6 +41,7 @@ class Route:
     handler: Callable
     public: bool = False  # reachable without a token
     stream: bool = False  # async handler that consumes the request body itself
+    versioned: bool = True  # negotiates the service's microversion (discovery documents do not)
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,7 @@ class ServiceSpec:
     error_format: ErrorFormat
     extra_types: tuple[str, ...] = ()  # more catalog types served by the same endpoint
     unauthorized_headers: Callable[[str], dict] | None = None
+    microversions: Microversions | None = None  # negotiated on every versioned (non-discovery) route
 
 
 @dataclass
@@ -102,6 +105,7 @@ class ApiRequest:
         self.body = body
         self.headers: Headers = request.headers
         self.query: QueryParams = request.query_params
+        self.version: Version | None = None  # the negotiated microversion, for services that have them
 
     @property
     def url(self) -> str:
@@ -190,12 +194,11 @@ class ApiApp:
         ctx = RequestContext(request_id=request_id)
         mount, rest = self._find(scope["path"])
         base_url = public_base_url(request, self.public_url)
+        extra_headers: dict = {}
         try:
             if mount is None:
                 raise NotFound("The resource could not be found.")
-            response = await self._dispatch(request, mount, rest, request_id, base_url)
-            if isinstance(response, tuple):
-                response, ctx = response
+            response, ctx = await self._dispatch(request, mount, rest, request_id, base_url, extra_headers)
         except ApiError as err:
             response = self._error(mount, err, request_id, base_url)
         except Exception:
@@ -203,6 +206,8 @@ class ApiApp:
             response = self._error(mount, ApiError("An unexpected error prevented the server from fulfilling "
                                                    "your request."), request_id, base_url)
         response.headers["X-Openstack-Request-Id"] = request_id
+        for key, value in extra_headers.items():
+            response.headers[key] = value
         if request.method == "HEAD":
             response.body = b""
         await response(scope, receive, send)
@@ -217,8 +222,14 @@ class ApiApp:
                 ctx.project_id or "-",
             )
 
-    async def _dispatch(self, request: Request, mount: Mount, rest: str, request_id: str, base_url: str):
+    async def _dispatch(self, request: Request, mount: Mount, rest: str, request_id: str, base_url: str,
+                        extra_headers: dict):
         route, params = mount.match(request.method, rest)
+        version = None
+        microversions = mount.spec.microversions
+        if microversions is not None and route.versioned:
+            version = microversions.negotiate(request.headers)
+            extra_headers.update(microversions.response_headers(version))
         ctx = RequestContext(request_id=request_id)
         token = request.headers.get("x-auth-token")
         if token:
@@ -231,9 +242,11 @@ class ApiApp:
             raise Unauthorized()
         if route.stream:
             req = ApiRequest(request, mount, params, ctx, base_url)
+            req.version = version
             return await route.handler(req), ctx
         body = await request.body()
         req = ApiRequest(request, mount, params, ctx, base_url, body)
+        req.version = version
         return await run_in_threadpool(route.handler, req), ctx
 
     def _error(self, mount: Mount | None, err: ApiError, request_id: str, base_url: str) -> Response:
