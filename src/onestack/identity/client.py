@@ -88,6 +88,20 @@ class IdentityClient:
         with self.uow(write=True) as uow:
             catalog_svc.ensure_service_endpoints(uow, type_, name, url, self.settings.server.region)
 
+    def ensure_registered_limits(self, service_type: str, defaults: dict[str, int]) -> None:
+        """Register a service's default quotas as unified registered limits (idempotent)."""
+        region = self.settings.server.region
+        with self.uow(write=True) as uow:
+            services = catalog_svc.list_services(uow, {"type": service_type})
+            if not services:
+                return
+            existing = {r.resource_name for r in limits_svc.list_registered_limits(
+                uow, {"service_id": services[0].id, "region_id": region})}
+            missing = [{"service_id": services[0].id, "region_id": region, "resource_name": name,
+                        "default_limit": value} for name, value in defaults.items() if name not in existing]
+            if missing:
+                limits_svc.create_registered_limits(uow, missing)
+
     def effective_limit(self, service_type: str, resource_name: str, project_id: str) -> int | None:
         with self.uow() as uow:
             services = catalog_svc.list_services(uow, {"type": service_type})
