@@ -62,11 +62,26 @@ class IdentitySettings:
 
 
 @dataclass(frozen=True)
+class ComputeSettings:
+    driver: str = "fake"  # the guest driver of compute agents: one of onestack.compute.agent.DRIVERS
+    host: str = ""  # this agent's host name; empty means the machine's hostname
+    fake_hosts: int = 1  # hosts one agent simulates with the fake driver
+    default_availability_zone: str = "nova"  # nova [DEFAULT] default_availability_zone
+    vcpus: int = 0  # reported VCPU inventory per host; 0 = the machine's (fake: 64)
+    memory_mb: int = 0  # reported MEMORY_MB inventory per host; 0 = the machine's (fake: 262144)
+    disk_gb: int = 0  # reported DISK_GB inventory per host; 0 = the machine's (fake: 2048)
+    cpu_allocation_ratio: str = "16.0"  # nova [DEFAULT] cpu_allocation_ratio
+    ram_allocation_ratio: str = "1.5"
+    disk_allocation_ratio: str = "1.0"
+
+
+@dataclass(frozen=True)
 class Settings:
     data_dir: str = "./data"
     server: ServerSettings = field(default_factory=ServerSettings)
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
     identity: IdentitySettings = field(default_factory=IdentitySettings)
+    compute: ComputeSettings = field(default_factory=ComputeSettings)
 
     @property
     def data_path(self) -> Path:
