@@ -76,11 +76,35 @@ class ComputeSettings:
 
 
 @dataclass(frozen=True)
+class NetworkSettings:
+    # "auto": the linux data plane when running as root with ip/dnsmasq/iptables present, else "fake".
+    driver: str = "auto"
+    host: str = ""  # this agent's host name (binding:host_id); empty: the machine's host name
+    prefix: str = ""  # kernel object prefix (<= 4 chars); empty: derived from the data dir
+    host_netns: str = ""  # run the "host" side in this namespace instead of the root one (tests)
+    tunnel_ip: str = ""  # VXLAN underlay address of this host; empty: no tunnels
+    tunnel_dev: str = ""
+    dhcp_agent: bool = True  # this agent serves DHCP
+    l3_agent: bool = True  # this agent hosts routers
+    vxlan_ranges: str = "1:1000"  # vni_ranges, as ml2_type_vxlan
+    flat_networks: str = "*"  # ml2_type_flat flat_networks
+    bridge_mappings: str = ""  # physnet:host_interface,... enslaved to flat networks' bridges
+    external_gateway: bool = True  # put external subnets' gateway on the host bridge, NAT out
+    global_mtu: int = 1500
+    metadata_url: str = ""  # where the metadata proxy forwards; empty: <base_url>/metadata
+    metadata_secret: str = ""  # metadata_proxy_shared_secret; empty: generated in the data dir
+    bootstrap: bool = True  # create public/private/router1 on first start
+    public_cidr: str = "172.24.4.0/24"
+    private_cidr: str = "10.0.0.0/26"
+
+
+@dataclass(frozen=True)
 class Settings:
     data_dir: str = "./data"
     server: ServerSettings = field(default_factory=ServerSettings)
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
     identity: IdentitySettings = field(default_factory=IdentitySettings)
+    network: NetworkSettings = field(default_factory=NetworkSettings)
     compute: ComputeSettings = field(default_factory=ComputeSettings)
 
     @property
