@@ -99,6 +99,18 @@ class NetworkSettings:
 
 
 @dataclass(frozen=True)
+class ImageSettings:
+    image_size_cap: int = 1099511627776  # glance [DEFAULT] image_size_cap (bytes)
+    enabled_import_methods: str = "glance-direct"  # comma-separated; "web-download" is off by default
+    hashing_algorithm: str = "sha512"  # glance [DEFAULT] hashing_algorithm (os_hash_algo)
+    limit_param_default: int = 25  # glance [DEFAULT] limit_param_default
+    api_limit_max: int = 1000  # glance [DEFAULT] api_limit_max
+    image_property_quota: int = 128
+    image_tag_quota: int = 128
+    image_member_quota: int = 128
+
+
+@dataclass(frozen=True)
 class Settings:
     data_dir: str = "./data"
     server: ServerSettings = field(default_factory=ServerSettings)
@@ -106,6 +118,7 @@ class Settings:
     identity: IdentitySettings = field(default_factory=IdentitySettings)
     network: NetworkSettings = field(default_factory=NetworkSettings)
     compute: ComputeSettings = field(default_factory=ComputeSettings)
+    image: ImageSettings = field(default_factory=ImageSettings)
 
     @property
     def data_path(self) -> Path:
