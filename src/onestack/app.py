@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from sqlalchemy.engine import Engine
 
 from onestack import identity
-from onestack.core.bus import Bus, InProcessBus
+from onestack.core.bus import Bus, make_bus
 from onestack.core.config import Settings
 from onestack.core.db import make_engine
 from onestack.core.http import ApiApp, Mount, ServiceSpec
@@ -69,13 +69,15 @@ class Cloud:
 
     def close(self) -> None:
         self.stop_agents()
+        if hasattr(self.bus, "close"):
+            self.bus.close()
         self.engine.dispose()
 
 
 def build(settings: Settings, bus: Bus | None = None) -> Cloud:
     settings.data_path.mkdir(parents=True, exist_ok=True)
     engine = make_engine(settings.database_url, settings.database.echo)
-    bus = bus or InProcessBus()
+    bus = bus or make_bus(settings.bus.url)
     uow = UnitOfWorkFactory(engine, bus)
     clients: dict = {}
     agents: list[Agent] = []

@@ -49,6 +49,12 @@ class DatabaseSettings:
 
 
 @dataclass(frozen=True)
+class BusSettings:
+    # Empty: the in-process bus (all-in-one).  "amqp://user:pw@host:5672/vhost" for RabbitMQ.
+    url: str = ""
+
+
+@dataclass(frozen=True)
 class IdentitySettings:
     token_expiration: int = 3600  # seconds, as keystone [token] expiration
     allow_expired_window: int = 172800  # keystone [token] allow_expired_window
@@ -115,6 +121,7 @@ class Settings:
     data_dir: str = "./data"
     server: ServerSettings = field(default_factory=ServerSettings)
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
+    bus: BusSettings = field(default_factory=BusSettings)
     identity: IdentitySettings = field(default_factory=IdentitySettings)
     network: NetworkSettings = field(default_factory=NetworkSettings)
     compute: ComputeSettings = field(default_factory=ComputeSettings)
