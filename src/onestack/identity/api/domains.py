@@ -31,7 +31,8 @@ def create_domain(req: ApiRequest):
     with req.deps.uow(write=True) as uow:
         domain = svc.create_domain(uow, svc.CreateDomain(
             name=core["name"], description=core.get("description"), enabled=core.get("enabled", True),
-            options=core.get("options") or {}, id=core.get("explicit_domain_id"), extra=extra))
+            options=core.get("options") or {}, id=core.get("explicit_domain_id"), extra=extra,
+            tags=tuple(core.get("tags") or ())))
         out = view(domain, req.base_url)
     return json_response({"domain": out}, 201)
 

@@ -9,7 +9,7 @@ from sqlalchemy import delete, select
 from onestack.core.errors import BadRequest, Forbidden, NotFound
 from onestack.core.uow import UnitOfWork
 
-from ..model import Assignment, Domain, Group, Project, ProjectTag, User
+from ..model import Assignment, Domain, Group, ImpliedRole, Limit, Project, ProjectTag, Role, User
 from .common import apply, changed, flush_unique, get, split_extra
 from .revocations import revoke
 
@@ -50,11 +50,24 @@ class CreateDomain:
     options: dict = field(default_factory=dict)
     id: str | None = None
     extra: dict = field(default_factory=dict)
+    tags: tuple[str, ...] = ()
+
+
+def _check_tags(tags: list[str]) -> list[str]:
+    unique = list(dict.fromkeys(tags))
+    if len(unique) > 80:
+        raise BadRequest("Invalid input for field 'tags': at most 80 tags are allowed.")
+    for tag in unique:
+        if not tag or "/" in tag or "," in tag or len(tag) > 255:
+            raise BadRequest(f"Invalid input for field 'tags': {tag!r} is not 1-255 characters without '/' or ','.")
+    return unique
 
 
 def create_domain(uow: UnitOfWork, cmd: CreateDomain) -> Domain:
+    # Domains have no tag table: their tags live in ``extra`` and the view shows them as ``tags``.
+    extra = {**cmd.extra, "tags": _check_tags(list(cmd.tags))} if cmd.tags else cmd.extra
     domain = Domain(name=cmd.name, description=cmd.description, enabled=cmd.enabled, options=cmd.options,
-                    extra=cmd.extra)
+                    extra=extra)
     if cmd.id:
         domain.id = cmd.id
     uow.session.add(domain)
@@ -66,6 +79,8 @@ def update_domain(uow: UnitOfWork, domain_id: str, changes: dict) -> Domain:
     domain = get_domain(uow, domain_id)
     core, extra = split_extra(changes, ("name", "description", "enabled", "options"))
     apply(domain, core, ("name", "description", "enabled", "options"))
+    if "tags" in extra:
+        extra["tags"] = _check_tags(list(extra["tags"] or []))
     if extra:
         domain.extra = {**domain.extra, **extra}
     flush_unique(uow, f"Duplicate entry: a domain named {domain.name} already exists.")
@@ -93,6 +108,14 @@ def delete_domain(uow: UnitOfWork, domain_id: str) -> None:
     session.execute(delete(User).where(User.domain_id == domain.id))
     session.execute(delete(Group).where(Group.domain_id == domain.id))
     session.execute(delete(Assignment).where(Assignment.target_id == domain.id))
+    # Domain-specific roles go with their domain, and so do limits on the domain and its projects.
+    role_ids = session.scalars(select(Role.id).where(Role.domain_id == domain.id)).all()
+    if role_ids:
+        session.execute(delete(Assignment).where(Assignment.role_id.in_(role_ids)))
+        session.execute(delete(ImpliedRole).where(
+            ImpliedRole.prior_role_id.in_(role_ids) | ImpliedRole.implied_role_id.in_(role_ids)))
+        session.execute(delete(Role).where(Role.id.in_(role_ids)))
+    session.execute(delete(Limit).where(Limit.domain_id == domain.id))
     session.delete(domain)
     revoke(uow, domain_id=domain.id)
     changed(uow, domain.id)
@@ -242,18 +265,14 @@ def delete_project(uow: UnitOfWork, project_id: str) -> None:
 
 def _delete_project_rows(uow: UnitOfWork, project: Project) -> None:
     uow.session.execute(delete(Assignment).where(Assignment.target_id == project.id))
+    uow.session.execute(delete(Limit).where(Limit.project_id == project.id))
     uow.session.delete(project)
     uow.session.flush()
     revoke(uow, project_id=project.id)
 
 
 def set_project_tags(uow: UnitOfWork, project: Project, tags: list[str]) -> None:
-    unique = list(dict.fromkeys(tags))
-    if len(unique) > 80:
-        raise BadRequest("A project may have at most 80 tags.")
-    for tag in unique:
-        if not tag or "/" in tag or "," in tag or len(tag) > 255:
-            raise BadRequest(f"Invalid tag {tag!r}: tags are 1-255 characters without '/' or ','.")
+    unique = _check_tags(tags)
     # Diff rather than replace: a deleted and re-added tag would share a primary key in one flush.
     for row in [t for t in project.tags if t.name not in unique]:
         project.tags.remove(row)
