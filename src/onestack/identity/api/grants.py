@@ -26,7 +26,8 @@ def _grant(req: ApiRequest, role_id: str = "") -> svc.Grant:
 def _rule(grant: svc.Grant, verb: str) -> str:
     if grant.system:
         actor = "user" if grant.user_id else "group"
-        return f"identity:{verb}_system_grant_for_{actor}"
+        noun = "grants" if verb == "list" else "grant"  # upstream: list_system_grants_for_user
+        return f"identity:{verb}_system_{noun}_for_{actor}"
     return {"check": "identity:check_grant", "list": "identity:list_grants", "create": "identity:create_grant",
             "revoke": "identity:revoke_grant"}[verb]
 

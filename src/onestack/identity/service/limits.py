@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from onestack.core.errors import BadRequest, Forbidden
+from onestack.core.errors import BadRequest, Conflict, Forbidden
 from onestack.core.uow import UnitOfWork
 
 from ..model import Limit, Project, RegisteredLimit
@@ -36,10 +36,27 @@ def _check_refs(uow: UnitOfWork, values: dict) -> None:
         get_domain(uow, values["domain_id"])
 
 
+def _same(model, values: dict, fields: tuple[str, ...]):
+    """Rows equal on ``fields``, NULL matching NULL (unique constraints let NULLs repeat)."""
+    query = select(model)
+    for name in fields:
+        column = getattr(model, name)
+        value = values.get(name)
+        query = query.where(column.is_(None) if value is None else column == value)
+    return query
+
+
+_REGISTERED_KEY = ("service_id", "region_id", "resource_name")
+_LIMIT_KEY = ("project_id", "domain_id", "service_id", "region_id", "resource_name")
+
+
 def create_registered_limits(uow: UnitOfWork, items: list[dict]) -> list[RegisteredLimit]:
     created = []
     for item in items:
         _check_refs(uow, item)
+        if uow.session.scalars(_same(RegisteredLimit, item, _REGISTERED_KEY)).first() is not None:
+            raise Conflict(f"Conflict occurred attempting to store registered limit - Duplicate entry: "
+                           f"{item['resource_name']} is already registered for that service and region.")
         row = RegisteredLimit(service_id=item["service_id"], region_id=item.get("region_id"),
                               resource_name=item["resource_name"], default_limit=item["default_limit"],
                               description=item.get("description"))
@@ -57,6 +74,9 @@ def update_registered_limit(uow: UnitOfWork, limit_id: str, changes: dict) -> Re
     ).first():
         raise Forbidden("Cannot change the service, region or resource of a registered limit that has limits.")
     apply(row, changes, ("service_id", "region_id", "resource_name", "default_limit", "description"))
+    key = {name: getattr(row, name) for name in _REGISTERED_KEY}
+    if uow.session.scalars(_same(RegisteredLimit, key, _REGISTERED_KEY).where(RegisteredLimit.id != row.id)).first():
+        raise Conflict("Conflict occurred attempting to store registered limit - Duplicate entry.")
     flush_unique(uow, "Duplicate entry: registered limit already exists.")
     return row
 
@@ -100,6 +120,9 @@ def create_limits(uow: UnitOfWork, items: list[dict]) -> list[Limit]:
         if registered is None:
             raise Forbidden(f"No registered limit for {item['resource_name']} of that service and region; "
                             "register one first.")
+        if uow.session.scalars(_same(Limit, item, _LIMIT_KEY)).first() is not None:
+            raise Conflict(f"Conflict occurred attempting to store limit - Duplicate entry: a limit for "
+                           f"{item['resource_name']} already exists for that project or domain.")
         row = Limit(project_id=item.get("project_id"), domain_id=item.get("domain_id"),
                     service_id=item["service_id"], region_id=item.get("region_id"),
                     resource_name=item["resource_name"], resource_limit=item["resource_limit"],
@@ -122,23 +145,31 @@ def delete_limit(uow: UnitOfWork, limit_id: str) -> None:
 
 def effective_limit(uow: UnitOfWork, service_id: str, region_id: str | None, resource_name: str,
                     project_id: str) -> int | None:
-    """What other services enforce: the project's limit, else the registered default."""
+    """What other services enforce: the project's limit, else the registered default.
+
+    A limit or registered limit of the region wins over one registered without a region.
+    """
     project = uow.session.get(Project, project_id)
-    row = uow.session.scalars(select(Limit).where(
-        Limit.service_id == service_id, Limit.resource_name == resource_name, Limit.project_id == project_id,
-        Limit.region_id == region_id,
-    )).first()
-    if row is not None:
-        return row.resource_limit
-    if project is not None:
+    regions = list(dict.fromkeys((region_id, None)))
+    for region in regions:
         row = uow.session.scalars(select(Limit).where(
-            Limit.service_id == service_id, Limit.resource_name == resource_name,
-            Limit.domain_id == project.domain_id, Limit.region_id == region_id,
+            Limit.service_id == service_id, Limit.resource_name == resource_name, Limit.project_id == project_id,
+            Limit.region_id == region,
         )).first()
         if row is not None:
             return row.resource_limit
-    registered = uow.session.scalars(select(RegisteredLimit).where(
-        RegisteredLimit.service_id == service_id, RegisteredLimit.resource_name == resource_name,
-        RegisteredLimit.region_id == region_id,
-    )).first()
-    return registered.default_limit if registered else None
+    for region in regions if project is not None else ():
+        row = uow.session.scalars(select(Limit).where(
+            Limit.service_id == service_id, Limit.resource_name == resource_name,
+            Limit.domain_id == project.domain_id, Limit.region_id == region,
+        )).first()
+        if row is not None:
+            return row.resource_limit
+    for region in regions:
+        registered = uow.session.scalars(select(RegisteredLimit).where(
+            RegisteredLimit.service_id == service_id, RegisteredLimit.resource_name == resource_name,
+            RegisteredLimit.region_id == region,
+        )).first()
+        if registered is not None:
+            return registered.default_limit
+    return None
