@@ -117,6 +117,17 @@ class ImageSettings:
 
 
 @dataclass(frozen=True)
+class VolumeSettings:
+    # "file" (sparse files + loop devices, needs root for attach), "fake" (in memory); empty: file as root,
+    # else fake
+    driver: str = ""
+    storage_availability_zone: str = "nova"  # cinder [DEFAULT] storage_availability_zone
+    volumes_dir: str = ""  # empty: <data_dir>/volumes
+    backup_dir: str = ""  # cinder [DEFAULT] backup_posix_path; empty: <data_dir>/backups
+    host: str = ""  # cinder [DEFAULT] host; empty: this machine's hostname
+
+
+@dataclass(frozen=True)
 class Settings:
     data_dir: str = "./data"
     server: ServerSettings = field(default_factory=ServerSettings)
@@ -126,6 +137,7 @@ class Settings:
     network: NetworkSettings = field(default_factory=NetworkSettings)
     compute: ComputeSettings = field(default_factory=ComputeSettings)
     image: ImageSettings = field(default_factory=ImageSettings)
+    volume: VolumeSettings = field(default_factory=VolumeSettings)
 
     @property
     def data_path(self) -> Path:
