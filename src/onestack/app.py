@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.engine import Engine
 
-from onestack import identity
+from onestack import compute, identity, image
+from onestack.compute.client import ComputeClient
 from onestack.core.bus import Bus, make_bus
 from onestack.core.config import Settings
 from onestack.core.db import make_engine
@@ -21,11 +22,12 @@ from onestack.core.policy import Enforcer
 from onestack.core.reconcile import Agent
 from onestack.core.uow import UnitOfWorkFactory
 from onestack.identity.client import IdentityClient
+from onestack.image.client import ImageClient
 
 log = logging.getLogger(__name__)
 
 # Every service onestack serves, in catalog order.  A service appears here once it exists.
-SERVICES: tuple[ServiceSpec, ...] = (identity.SPEC,)
+SERVICES: tuple[ServiceSpec, ...] = (identity.SPEC, compute.SPEC, image.SPEC)
 
 
 @dataclass
@@ -84,6 +86,12 @@ def build(settings: Settings, bus: Bus | None = None) -> Cloud:
 
     # identity
     clients["identity"] = IdentityClient(settings, uow, bus)
+
+    # image (quotas are unified limits kept by identity)
+    clients["image"] = ImageClient(settings, uow, clients["identity"])
+
+    # compute (reaches identity, placement, image and network through ``clients``)
+    clients["compute"] = ComputeClient(settings, uow, bus, clients)
 
     policy_file = settings.server.policy_file or str(settings.data_path / "policy.yaml")
     mounts = [Mount(spec, clients[spec.type], Enforcer(spec.rules, policy_file)) for spec in SERVICES]

@@ -102,6 +102,35 @@ class IdentityClient:
             if missing:
                 limits_svc.create_registered_limits(uow, missing)
 
+    def set_project_limits(self, service_type: str, project_id: str, values: dict[str, int]) -> None:
+        """Create or update the project's unified limits of a service (e.g. ``openstack quota set``)."""
+        region = self.settings.server.region
+        with self.uow(write=True) as uow:
+            services = catalog_svc.list_services(uow, {"type": service_type})
+            if not services:
+                return
+            service_id = services[0].id
+            existing = {r.resource_name: r for r in limits_svc.list_limits(
+                uow, {"service_id": service_id, "region_id": region, "project_id": project_id})}
+            new = []
+            for name, value in values.items():
+                if name in existing:
+                    limits_svc.update_limit(uow, existing[name].id, {"resource_limit": value})
+                else:
+                    new.append({"service_id": service_id, "region_id": region, "project_id": project_id,
+                                "resource_name": name, "resource_limit": value})
+            if new:
+                limits_svc.create_limits(uow, new)
+
+    def delete_project_limits(self, service_type: str, project_id: str) -> None:
+        """Drop the project's limits of a service: it falls back to the registered defaults."""
+        with self.uow(write=True) as uow:
+            services = catalog_svc.list_services(uow, {"type": service_type})
+            if not services:
+                return
+            for row in limits_svc.list_limits(uow, {"service_id": services[0].id, "project_id": project_id}):
+                limits_svc.delete_limit(uow, row.id)
+
     def effective_limit(self, service_type: str, resource_name: str, project_id: str) -> int | None:
         with self.uow() as uow:
             services = catalog_svc.list_services(uow, {"type": service_type})

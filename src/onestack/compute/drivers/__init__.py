@@ -1,0 +1,1 @@
+"""Guest drivers: ``base`` (the interface), ``fake`` (in memory) and the real ones."""

@@ -1,0 +1,1 @@
+"""Compute use cases: no HTTP, never drivers."""

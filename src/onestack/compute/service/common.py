@@ -1,0 +1,52 @@
+"""Helpers shared by the compute use cases."""
+
+from __future__ import annotations
+
+from typing import TypeVar
+
+from sqlalchemy.exc import IntegrityError
+
+from onestack.core.errors import Conflict, NotFound
+from onestack.core.uow import UnitOfWork
+
+from ..model import QuotaLock
+
+T = TypeVar("T")
+
+# Bus topics: the scheduler wakes on new builds, host agents on changes of their instances.
+SCHEDULE = "compute.schedule"
+INSTANCE = "compute.instance"
+
+
+def get(uow: UnitOfWork, model: type[T], id_, message: str) -> T:
+    row = uow.session.get(model, id_) if id_ is not None else None
+    if row is None:
+        raise NotFound(message)
+    return row
+
+
+def flush_unique(uow: UnitOfWork, message: str) -> None:
+    """Flush inside a savepoint, turning a unique-constraint violation into a 409."""
+    try:
+        with uow.session.begin_nested():
+            uow.session.flush()
+    except IntegrityError:
+        raise Conflict(message) from None
+
+
+def lock(uow: UnitOfWork, key: str) -> None:
+    """Serialize quota checks of one project/user: SELECT ... FOR UPDATE on its lock row.
+
+    On SQLite every writing unit of work already holds the database write lock (BEGIN IMMEDIATE);
+    on MariaDB/PostgreSQL the row lock makes count-then-insert exact under concurrency.
+    """
+    session = uow.session
+    if session.get(QuotaLock, key, with_for_update=True) is not None:
+        return
+    try:
+        with session.begin_nested():
+            session.add(QuotaLock(key=key))
+            session.flush()
+    except IntegrityError:
+        pass
+    session.get(QuotaLock, key, with_for_update=True, populate_existing=True)
