@@ -159,11 +159,12 @@ def admin() -> None:
 
 @admin.command("bootstrap")
 @click.option("--data-dir")
+@click.option("--listen", help="HOST:PORT the API serves on: the catalog and clouds.yaml point there.")
 @click.option("--config", "config_file")
-def admin_bootstrap(data_dir: str | None, config_file: str | None) -> None:
+def admin_bootstrap(data_dir: str | None, listen: str | None, config_file: str | None) -> None:
     """Create (idempotently) the default domain, roles, admin/demo users and the catalog."""
     _logging()
-    settings = _settings(data_dir, None, config_file)
+    settings = _settings(data_dir, listen, config_file)
     from onestack.app import build
 
     cloud = build(settings)

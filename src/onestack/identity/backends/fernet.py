@@ -54,7 +54,8 @@ class KeyRepository:
         self.max_active_keys = max(max_active_keys, 2)
         self._lock = threading.Lock()
         self._fernet: MultiFernet | None = None
-        self._mtime = 0.0
+        self._mtime = 0
+        self.generation = 0  # bumped whenever the set of keys changed (rotation, here or elsewhere)
 
     def _indexes(self) -> list[int]:
         return sorted(int(p.name) for p in self.path.iterdir() if p.name.isdigit())
@@ -92,8 +93,13 @@ class KeyRepository:
             self._fernet = None
             return new_primary
 
+    def current_generation(self) -> int:
+        """Reload the keys if the directory changed (another process rotated); return the generation."""
+        self.fernet()
+        return self.generation
+
     def fernet(self) -> MultiFernet:
-        mtime = self.path.stat().st_mtime
+        mtime = self.path.stat().st_mtime_ns
         if self._fernet is None or mtime != self._mtime:
             with self._lock:
                 indexes = self._indexes()
@@ -103,6 +109,7 @@ class KeyRepository:
                 order = sorted((i for i in indexes if i > 0), reverse=True) + [0]
                 keys = [Fernet((self.path / str(i)).read_bytes().strip()) for i in order]
                 self._fernet, self._mtime = MultiFernet(keys), mtime
+                self.generation += 1
         return self._fernet  # type: ignore[return-value]
 
     def encrypt(self, payload: TokenPayload) -> str:

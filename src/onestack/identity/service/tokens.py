@@ -135,6 +135,7 @@ class TokenService:
         self._refresh_lock = threading.Lock()
         self._generation = 1  # bumped by every identity change
         self._revocations_at = 0  # the generation the in-memory revocation list reflects
+        self._keys_generation = 0  # the key repository generation the cached tokens were checked against
 
     # -- cache ---------------------------------------------------------------------------------
 
@@ -168,6 +169,11 @@ class TokenService:
 
     def validate(self, token: str, allow_expired: bool = False) -> TokenInfo:
         """Return the token's info or raise ``InvalidTokenError``."""
+        keys_generation = self.keys.current_generation()
+        if keys_generation != self._keys_generation:
+            # Rotated keys: a cached token may have been encrypted with a key that is gone now.
+            self.invalidate()
+            self._keys_generation = keys_generation
         info = self._cache.get(token)
         if info is None:
             info = self._validate_uncached(token)
