@@ -188,5 +188,26 @@ def admin_fernet_rotate(data_dir: str | None, config_file: str | None) -> None:
     click.echo(f"rotated: key {primary} is now primary")
 
 
+@main.group()
+def image() -> None:
+    """Test images built from Debian packages, offline."""
+
+
+@image.command("build")
+@click.argument("kind", type=click.Choice(["busybox"]))
+@click.option("--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="Where to write the image (default DATA_DIR/images/KIND.tar.gz).")
+@click.option("--data-dir")
+@click.option("--config", "config_file")
+def image_build(kind: str, output: Path | None, data_dir: str | None, config_file: str | None) -> None:
+    """Build a small root filesystem image (disk_format raw, container_format compressed)."""
+    from onestack.compute.drivers.container import imagebuild
+
+    settings = _settings(data_dir, None, config_file)
+    built = imagebuild.build_busybox(output or settings.data_path / "images" / f"{kind}.tar.gz")
+    click.echo(f"built {built.path} ({built.path.stat().st_size} bytes, disk_format={built.disk_format}, "
+               f"container_format={built.container_format})")
+
+
 if __name__ == "__main__":
     main()

@@ -44,8 +44,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
+from .errors import ContainerError
 
-class ImageError(Exception):
+
+class ImageError(ContainerError):
     """The image is unusable or unsafe; the message says why (shown to the user as the fault)."""
 
 

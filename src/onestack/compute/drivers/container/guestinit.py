@@ -1,0 +1,132 @@
+"""The small init every guest can run, and the per-host runtime layer that carries it.
+
+The runtime layer is a directory used as the top-most (read-only) overlay lower layer of every guest.
+It only adds ``/.onestack/``: a copy of the host's static busybox, its applet links and ``init``. A
+rootfs without ``/sbin/init`` boots with ``/.onestack/busybox sh /.onestack/init``; the busybox test
+image ships the same script as its ``/sbin/init``.
+
+What the init does, like a tiny cloud-init reading a config drive mounted at ``/mnt/config``
+(``openstack/latest/{meta_data.json,user_data,network_data.json}`` for real cloud-init, plus flat
+files under ``onestack/`` that a shell can read): mounts /proc, /run, /tmp; sets the hostname;
+installs the SSH key for root; configures each NIC (static address or DHCP with udhcpc, the script
+itself acting as udhcpc's hook); runs ``user_data`` when it is a script; prints markers on the console
+(``onestack-init: ready``); on SIGTERM/SIGPWR/SIGINT/SIGUSR2 stops every process and exits.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+from .errors import ContainerError
+
+INIT_SCRIPT = r"""#!/bin/sh
+# onestack guest init (pid 1), and its own udhcpc hook when called as "init bound|renew|deconfig"
+PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:/.onestack/bin
+export PATH
+case "$1" in
+deconfig) ip -4 addr flush dev "$interface"; ip link set "$interface" up; exit 0 ;;
+bound|renew)
+  ip -4 addr flush dev "$interface"
+  ip addr add "$ip/${mask:-24}" dev "$interface"
+  if [ -n "$staticroutes" ]; then
+    set -- $staticroutes
+    while [ $# -ge 2 ]; do ip route replace "$1" via "$2" dev "$interface"; shift 2; done
+  elif [ -n "$router" ]; then
+    for r in $router; do ip route replace default via "$r" dev "$interface"; break; done
+  fi
+  [ -n "$dns" ] && { for d in $dns; do echo "nameserver $d"; done > /etc/resolv.conf; }
+  echo "onestack-init: dhcp $interface $ip/${mask:-24}" > /dev/console
+  exit 0 ;;
+esac
+exec </dev/null >/dev/console 2>&1
+say() { echo "onestack-init: $*"; }
+say "starting"
+[ -e /proc/self ] || mount -t proc proc /proc
+for d in /run /tmp; do
+  mkdir -p $d
+  grep -q " $d " /proc/mounts || mount -t tmpfs -o mode=1777,nosuid,nodev tmpfs $d
+done
+C=/mnt/config/onestack
+if [ -s $C/hostname ]; then
+  hostname "$(cat $C/hostname)"
+  cat $C/hostname > /etc/hostname 2>/dev/null
+fi
+say "hostname $(hostname)"
+if [ -s $C/authorized_keys ]; then
+  mkdir -p /root/.ssh && chmod 700 /root/.ssh
+  cat $C/authorized_keys > /root/.ssh/authorized_keys && chmod 600 /root/.ssh/authorized_keys
+  say "ssh key installed for root"
+fi
+[ -s $C/resolv.conf ] && cat $C/resolv.conf > /etc/resolv.conf
+ip link set lo up 2>/dev/null
+if [ -r $C/net ]; then
+  while read ifname mac mode addr gw; do
+    dev=$ifname
+    for n in /sys/class/net/*; do
+      [ "$(cat $n/address 2>/dev/null)" = "$mac" ] && dev=${n##*/}
+    done
+    ip link set "$dev" up
+    if [ "$mode" = static ]; then
+      ip addr add "$addr" dev "$dev" 2>/dev/null
+      [ -n "$gw" ] && [ "$gw" != "-" ] && ip route replace default via "$gw" dev "$dev"
+      say "static $dev $addr"
+    else
+      udhcpc -b -t 20 -T 1 -A 1 -O staticroutes -i "$dev" -s "$0" >/dev/null 2>&1
+    fi
+  done < $C/net
+fi
+U=/mnt/config/openstack/latest/user_data
+if [ -s $U ] && [ "$(head -c 2 $U)" = "#!" ]; then
+  cp $U /run/user-data && chmod 700 /run/user-data
+  ( /run/user-data; say "user_data exited $?" ) &
+fi
+[ -x /etc/rc.local ] && /etc/rc.local &
+say "ready"
+stop() { say "stopping"; kill -TERM -1 2>/dev/null; exit 0; }
+trap stop TERM INT USR2 PWR
+while :; do sleep 3600 & wait $!; done
+"""
+
+RUNTIME_DIR = ".onestack"
+
+
+def _version() -> str:
+    busybox = shutil.which("busybox") or "/bin/busybox"
+    h = hashlib.sha256(INIT_SCRIPT.encode())
+    h.update(str(os.stat(busybox).st_mtime_ns).encode())
+    return h.hexdigest()[:16]
+
+
+def ensure_runtime_layer(parent: Path) -> Path:
+    """The runtime layer directory under ``parent`` (built once per host and init version)."""
+    layer = parent / f"runtime-{_version()}"
+    if (layer / RUNTIME_DIR / "init").exists():
+        return layer
+    parent.mkdir(parents=True, exist_ok=True)
+    busybox = shutil.which("busybox") or "/bin/busybox"
+    r = subprocess.run([busybox, "--list"], capture_output=True, text=True)
+    if r.returncode != 0 or "sh" not in r.stdout.split():
+        raise ContainerError("busybox (Debian busybox-static) is needed for the guest init")
+    tmp = Path(tempfile.mkdtemp(prefix=".runtime-", dir=parent))
+    base = tmp / RUNTIME_DIR
+    (base / "bin").mkdir(parents=True)
+    shutil.copy2(busybox, base / "busybox")
+    for applet in r.stdout.split():
+        if "/" not in applet:
+            os.symlink(f"/{RUNTIME_DIR}/busybox", base / "bin" / applet)
+    (base / "init").write_text(INIT_SCRIPT)
+    (base / "init").chmod(0o755)
+    os.chmod(tmp, 0o755)
+    try:
+        tmp.rename(layer)
+    except OSError:  # built concurrently by another worker
+        shutil.rmtree(tmp)
+    return layer
+
+
+BUILTIN_INIT = (f"/{RUNTIME_DIR}/busybox", "sh", f"/{RUNTIME_DIR}/init")

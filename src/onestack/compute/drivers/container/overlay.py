@@ -1,0 +1,127 @@
+"""A guest's root filesystem: overlayfs over read-only lower layers, with the writable upper layer on
+a sized, loop-mounted ext4 file so the flavor's root disk is enforced (a full disk is ENOSPC in the
+guest, never a full host).
+
+Layout under the guest's directory::
+
+    disk.img      sparse ext4 file, flavor root disk size
+    disk/         disk.img loop-mounted (autoclear loop device): upper/ and work/ inside
+    rootfs/       the overlay mount (what the guest sees as /)
+
+Every call is idempotent, so an agent restarted after a crash (or a host reboot, which drops the
+mounts) simply calls ``mount`` again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+from pathlib import Path
+
+from .errors import ContainerError
+
+MIN_DISK_BYTES = 64 << 20
+
+
+def _run(*argv: str, timeout: float = 120) -> str:
+    r = subprocess.run(list(argv), capture_output=True, text=True, timeout=timeout)
+    if r.returncode != 0:
+        raise ContainerError(f"{argv[0]} failed: {(r.stderr or r.stdout).strip()[-400:]}")
+    return r.stdout
+
+
+def is_mounted(path: Path) -> bool:
+    target = os.path.realpath(path)
+    with open("/proc/self/mountinfo") as f:
+        return any(line.split()[4] == target for line in f)
+
+
+def mounts_below(path: Path) -> list[str]:
+    """Mount points at or below ``path`` (deepest first)."""
+    target = os.path.realpath(path)
+    found = []
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            mp = line.split()[4]
+            if mp == target or mp.startswith(target + "/"):
+                found.append(mp)
+    return sorted(found, key=len, reverse=True)
+
+
+class RootDisk:
+    def __init__(self, guest_dir: Path) -> None:
+        self.dir = guest_dir
+        self.image = guest_dir / "disk.img"
+        self.disk = guest_dir / "disk"
+        self.rootfs = guest_dir / "rootfs"
+
+    @property
+    def upper(self) -> Path:
+        return self.disk / "upper"
+
+    def create(self, size_bytes: int) -> None:
+        """A fresh, empty upper layer of ``size_bytes`` (replacing any previous one: rebuild)."""
+        self.unmount()
+        self.dir.mkdir(parents=True, exist_ok=True)
+        size = max(size_bytes, MIN_DISK_BYTES)
+        with open(self.image, "wb") as f:
+            f.truncate(size)
+        # no reserved blocks: the guest gets the whole flavor disk
+        _run("mkfs.ext4", "-q", "-F", "-m", "0", "-E", "lazy_itable_init=1,lazy_journal_init=1", str(self.image))
+
+    def size(self) -> int:
+        return self.image.stat().st_size
+
+    def mount(self, lowers: list[Path]) -> Path:
+        """Mount disk.img and the overlay; returns the root filesystem path."""
+        if not self.image.exists():
+            raise ContainerError(f"root disk {self.image} is missing")
+        self.disk.mkdir(exist_ok=True)
+        self.rootfs.mkdir(exist_ok=True)
+        if not is_mounted(self.disk):
+            _run("mount", "-t", "ext4", "-o", "loop,nosuid,nodev", str(self.image), str(self.disk))
+        (self.disk / "upper").mkdir(exist_ok=True)
+        (self.disk / "work").mkdir(exist_ok=True)
+        if not is_mounted(self.rootfs):
+            lower = ":".join(str(p) for p in lowers)
+            _run("mount", "-t", "overlay", "overlay", "-o",
+                 f"lowerdir={lower},upperdir={self.disk / 'upper'},workdir={self.disk / 'work'}", str(self.rootfs))
+        return self.rootfs
+
+    def unmount(self) -> None:
+        """Unmount everything below the guest directory; the loop device goes with the last mount."""
+        for mp in mounts_below(self.dir):
+            with contextlib.suppress(ContainerError):
+                _run("umount", mp)
+            if is_mounted(Path(mp)):
+                _run("umount", "-l", mp)
+        self._detach_loops()
+
+    def _detach_loops(self) -> None:
+        if not self.image.exists():
+            return
+        out = subprocess.run(["losetup", "-j", str(self.image)], capture_output=True, text=True).stdout
+        for line in out.splitlines():
+            dev = line.split(":", 1)[0]
+            subprocess.run(["losetup", "-d", dev], capture_output=True)
+
+    def resize(self, size_bytes: int, lowers: list[Path]) -> None:
+        """Grow the root disk (offline: ext4 online resize needs CAP_SYS_RESOURCE, which root may lack).
+        The caller stops the guest first. Shrinking is refused."""
+        if size_bytes < self.size():
+            raise ContainerError("a root disk cannot shrink")
+        if size_bytes == self.size():
+            return
+        self.unmount()
+        with open(self.image, "r+b") as f:
+            f.truncate(size_bytes)
+        subprocess.run(["e2fsck", "-f", "-p", str(self.image)], capture_output=True)  # rc 1 = fixed, fine
+        _run("resize2fs", "-f", str(self.image))
+        self.mount(lowers)
+
+    def loop_devices(self) -> list[str]:
+        if not self.image.exists():
+            return []
+        out = subprocess.run(["losetup", "-j", str(self.image)], capture_output=True, text=True).stdout
+        return [line.split(":", 1)[0] for line in out.splitlines()]

@@ -1,0 +1,178 @@
+"""Real system containers on LXC: boot, guest configuration, isolation, limits, lifecycle, cleanup."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from onestack.compute.drivers.container import cgroups
+from onestack.compute.drivers.container.cgroups import Limits
+from onestack.compute.drivers.container.runtime import FROZEN, RUNNING, STOPPED, ContainerSpec, Nic, Runtime
+
+from .conftest import assert_nothing_left
+
+pytestmark = pytest.mark.backend
+
+
+def config_drive(tmp_path: Path, hostname: str, key: str = "", user_data: str = "", net: str = "") -> Path:
+    root = tmp_path / f"cd-{hostname}"
+    (root / "onestack").mkdir(parents=True)
+    (root / "openstack/latest").mkdir(parents=True)
+    (root / "onestack/hostname").write_text(hostname + "\n")
+    (root / "onestack/authorized_keys").write_text(key)
+    (root / "onestack/net").write_text(net)
+    (root / "openstack/latest/user_data").write_text(user_data)
+    return root
+
+
+def boot(rt: Runtime, name: str, lowers, tmp_path: Path, **kw) -> int:
+    cd = config_drive(tmp_path, kw.pop("hostname", name), **{k: kw.pop(k) for k in list(kw)
+                                                              if k in ("key", "user_data", "net")})
+    spec = ContainerSpec(name=name, hostname=name, lowers=tuple(lowers), config_drive=cd,
+                         disk_bytes=kw.pop("disk_bytes", 128 << 20), **kw)
+    rt.define(spec)
+    pid = rt.start(name)
+    assert rt.wait_console(name, "onestack-init: ready", 10), rt.console_tail(name)
+    return pid
+
+
+def sh(rt: Runtime, name: str, script: str) -> subprocess.CompletedProcess:
+    return rt.attach(name, ["/bin/sh", "-c", script])
+
+
+def test_guest_boots_with_config_drive(rt, busybox_lower, tmp_path):
+    name = rt.prefix + "a"
+    boot(rt, name, [busybox_lower], tmp_path, hostname="vm-one", key="ssh-ed25519 AAAAC3 test@key\n",
+         user_data="#!/bin/sh\necho user-data-ran > /root/ud\necho USERDATA-MARKER\n")
+    assert rt.wait_console(name, "USERDATA-MARKER", 5)
+    log = rt.console_tail(name)
+    assert "onestack-init: hostname vm-one" in log and "ssh key installed" in log
+    r = sh(rt, name, "hostname; cat /root/.ssh/authorized_keys; cat /root/ud; cat /proc/1/cmdline")
+    assert r.stdout.splitlines()[:3] == ["vm-one", "ssh-ed25519 AAAAC3 test@key", "user-data-ran"]
+    assert "/sbin/init" in r.stdout
+
+
+def test_image_without_init_boots_the_builtin_init(rt, runtime_layer, tmp_path):
+    bare = tmp_path / "bare"
+    (bare / "etc").mkdir(parents=True)
+    (bare / "data.txt").write_text("no shell, no init\n")
+    name = rt.prefix + "b"
+    boot(rt, name, [runtime_layer, bare], tmp_path)
+    r = rt.attach(name, ["/.onestack/busybox", "cat", "/data.txt", "/proc/1/cmdline"])
+    assert r.stdout.startswith("no shell, no init") and "/.onestack/init" in r.stdout
+
+
+def test_guests_are_isolated(rt, busybox_lower, tmp_path):
+    secret = tmp_path / "host-secret.txt"
+    secret.write_text("host only")
+    a, b = rt.prefix + "a", rt.prefix + "b"
+    boot(rt, a, [busybox_lower], tmp_path)
+    boot(rt, b, [busybox_lower], tmp_path)
+    sh(rt, b, "sleep 4242 >/dev/null 2>&1 &")
+    r = sh(rt, a, f"ls {secret} 2>&1; ps -o args; ls /dev; cat /proc/1/comm")
+    assert "No such file" in r.stdout
+    assert "sleep 4242" not in r.stdout  # the other guest's processes are invisible
+    assert "sleep 4242" in sh(rt, b, "ps -o args").stdout
+    assert not any(d.startswith(("sd", "vd", "loop", "nvme")) for d in r.stdout.split())
+    assert sh(rt, a, "ls /sys/class/net").stdout.split() == ["lo"]  # no host interfaces either
+    # a block device node made inside cannot be opened: the devices cgroup denies it
+    r = sh(rt, a, "mknod /tmp/l0 b 7 0 && head -c 1 /tmp/l0 >/dev/null && echo OPENED")
+    assert "OPENED" not in r.stdout
+    # the host's pid of the guest's init is in the guest's own pid namespace
+    pid = rt.pid(a)
+    assert os.readlink(f"/proc/{pid}/ns/pid") != os.readlink("/proc/self/ns/pid")
+    assert os.readlink(f"/proc/{pid}/ns/mnt") != os.readlink(f"/proc/{rt.pid(b)}/ns/mnt")
+
+
+def test_limits_are_enforced(rt, busybox_lower, tmp_path):
+    name = rt.prefix + "a"
+    boot(rt, name, [busybox_lower], tmp_path, limits=Limits(vcpus=1, memory_mb=48, pids_max=24),
+         disk_bytes=64 << 20)
+    pid = rt.pid(name)
+    mem_dir = cgroups.guest_dir(pid, "memory")
+    assert mem_dir is not None and mem_dir.name == name
+    assert mem_dir.parent == cgroups.hierarchy().v1.get("memory", mem_dir.parent)  # nested under ours
+    r = sh(rt, name, "head -c 100m /dev/zero | tail > /dev/null; echo rc=$?")
+    assert "rc=137" in r.stdout or r.returncode == 137  # OOM-killed
+    r = sh(rt, name, "dd if=/dev/zero of=/big bs=1M count=100 2>&1; df -k / | tail -1")
+    assert "No space left" in r.stdout  # the flavor's root disk is a real limit
+    sh(rt, name, "for i in $(seq 1 40); do sleep 30 >/dev/null 2>&1 & done 2>/dev/null; echo started")
+    pids = cgroups.guest_dir(pid, "pids")
+    assert int((pids / "pids.max").read_text()) == 24 and 20 <= int((pids / "pids.current").read_text()) <= 24
+    assert int((pids / "pids.events").read_text().split()[1]) > 0  # forks were refused at the limit
+
+
+def test_stop_start_keeps_the_rootfs(rt, busybox_lower, tmp_path):
+    name = rt.prefix + "a"
+    pid = boot(rt, name, [busybox_lower], tmp_path)
+    sh(rt, name, "echo persisted > /root/state")
+    rt.stop(name)
+    assert rt.state(name) == STOPPED and not os.path.exists(f"/proc/{pid}")
+    assert "onestack-init: stopping" in rt.console_tail(name)  # a clean shutdown, not a kill
+    new_pid = rt.start(name)
+    assert new_pid != pid and rt.state(name) == RUNNING
+    assert sh(rt, name, "cat /root/state").stdout == "persisted\n"
+    rt.reboot(name, hard=True)
+    assert sh(rt, name, "cat /root/state").stdout == "persisted\n"
+
+
+def test_pause_uses_the_freezer(rt, busybox_lower, tmp_path):
+    name = rt.prefix + "a"
+    pid = boot(rt, name, [busybox_lower], tmp_path)
+    rt.pause(name)
+    assert rt.state(name) == FROZEN and cgroups.freezer_state(pid) == "FROZEN"
+    rt.unpause(name)
+    assert rt.state(name) == RUNNING and cgroups.freezer_state(pid) == "THAWED"
+    rt.suspend(name)
+    assert rt.is_suspended(name) and rt.state(name) == FROZEN
+    rt.resume(name)
+    assert not rt.is_suspended(name) and sh(rt, name, "echo alive").stdout == "alive\n"
+
+
+def test_network_static_address_and_ping(rt, busybox_lower, tmp_path, bridge):
+    br, net = bridge
+    name = rt.prefix + "a"
+    nic = Nic(host_name=f"{rt.prefix}v0", mac="fa:16:3e:00:00:0a", bridge=br)
+    boot(rt, name, [busybox_lower], tmp_path, nics=(nic,),
+         net=f"eth0 fa:16:3e:00:00:0a static {net}.10/24 {net}.1\n")
+    r = sh(rt, name, f"ip -o addr show eth0; cat /sys/class/net/eth0/address; ping -c1 -W2 {net}.1")
+    assert f"{net}.10/24" in r.stdout and "fa:16:3e:00:00:0a" in r.stdout and "1 packets received" in r.stdout
+    ping = subprocess.run(["ping", "-c1", "-W2", f"{net}.10"], capture_output=True, text=True)
+    assert ping.returncode == 0
+
+
+def test_destroy_leaves_nothing(rt, busybox_lower, tmp_path, bridge):
+    name = rt.prefix + "a"
+    nic = Nic(host_name=f"{rt.prefix}v0", mac="fa:16:3e:00:00:0b", bridge=bridge[0])
+    pid = boot(rt, name, [busybox_lower], tmp_path, nics=(nic,))
+    rt.pause(name)  # even a frozen guest goes away completely
+    rt.destroy(name)
+    assert not os.path.exists(f"/proc/{pid}") and not rt.dir(name).exists()
+    assert_nothing_left(rt, tmp_path / "guests")
+    rt.destroy(name)  # idempotent
+
+
+def test_adopt_keeps_known_guests_and_removes_unknown(rt, busybox_lower, tmp_path):
+    a, b = rt.prefix + "a", rt.prefix + "b"
+    pid_a = boot(rt, a, [busybox_lower], tmp_path)
+    boot(rt, b, [busybox_lower], tmp_path)
+    restarted = Runtime(rt.path, rt.prefix)  # as after an agent crash: the guests kept running
+    kept, removed = restarted.adopt({a})
+    assert kept == [a] and removed == [b]
+    assert restarted.pid(a) == pid_a and restarted.state(a) == RUNNING
+    assert not restarted.dir(b).exists()
+
+
+def test_resize_applies_limits_and_grows_the_disk(rt, busybox_lower, tmp_path):
+    name = rt.prefix + "a"
+    boot(rt, name, [busybox_lower], tmp_path, limits=Limits(memory_mb=64), disk_bytes=64 << 20)
+    rt.resize(name, Limits(vcpus=2, memory_mb=96, pids_max=100), 64 << 20)
+    pid = rt.pid(name)
+    assert int((cgroups.guest_dir(pid, "memory") / "memory.limit_in_bytes").read_text()) == 96 << 20
+    rt.resize(name, Limits(vcpus=2, memory_mb=96, pids_max=100), 128 << 20)
+    assert rt.state(name) == RUNNING
+    size_kb = int(sh(rt, name, "df -k / | tail -1").stdout.split()[1])
+    assert size_kb > 100 * 1024
