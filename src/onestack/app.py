@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.engine import Engine
 
-from onestack import compute, identity, image
+from onestack import compute, identity, image, network
 from onestack.compute.client import ComputeClient
 from onestack.core.bus import Bus, make_bus
 from onestack.core.config import Settings
@@ -23,11 +23,13 @@ from onestack.core.reconcile import Agent
 from onestack.core.uow import UnitOfWorkFactory
 from onestack.identity.client import IdentityClient
 from onestack.image.client import ImageClient
+from onestack.network.agent import build_agent as build_network_agent
+from onestack.network.client import NetworkClient, resolve_driver_name
 
 log = logging.getLogger(__name__)
 
 # Every service onestack serves, in catalog order.  A service appears here once it exists.
-SERVICES: tuple[ServiceSpec, ...] = (identity.SPEC, compute.SPEC, image.SPEC)
+SERVICES: tuple[ServiceSpec, ...] = (identity.SPEC, compute.SPEC, image.SPEC, network.SPEC)
 
 
 @dataclass
@@ -89,6 +91,10 @@ def build(settings: Settings, bus: Bus | None = None) -> Cloud:
 
     # image (quotas are unified limits kept by identity)
     clients["image"] = ImageClient(settings, uow, clients["identity"])
+
+    # networking (the agent's data plane: linux when root with the tools, else fake; [network] driver)
+    clients["network"] = NetworkClient(settings, uow, bus, clients["identity"])
+    agents.append(build_network_agent(settings, uow, bus, resolve_driver_name(settings.network.driver)))
 
     # compute (reaches identity, placement, image and network through ``clients``)
     clients["compute"] = ComputeClient(settings, uow, bus, clients)

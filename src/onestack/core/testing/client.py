@@ -15,6 +15,7 @@ def make_settings(data_dir: str, database_url: str = "", **sections) -> config.S
     sections.setdefault("server", {})
     sections["server"] = {"listen": "127.0.0.1:8080", "log_requests": False, **sections["server"]}
     sections.setdefault("database", {})
+    sections["network"] = {"driver": "fake", **sections.get("network", {})}  # kernel objects only in backend tests
     if database_url:
         sections["database"] = {"url": database_url, **sections["database"]}
     return config.load(env={}, data_dir=data_dir, **sections)

@@ -1,0 +1,427 @@
+"""The network agent: converges this host's kernel state (bridges, VXLAN, DHCP, routers, security
+groups) from the database through a driver.
+
+Reconcilers (keys arrive on the bus after every API change, and from a periodic full resync):
+
+- ``network.network`` (network id): the network's bridge (+ VXLAN device with its peers, or a flat
+  uplink / external gateway) when this host needs it, and its DHCP server on DHCP agents; removes
+  both for networks that are gone or no longer needed here.
+- ``network.port`` (port id): ports bound to this host: attach the device compute created to the
+  bridge, then report ``ACTIVE`` (``DOWN`` and a quick retry while the device is missing).
+- ``network.router`` (router id): on L3 agents, the router namespace with its interfaces, gateway,
+  SNAT, floating IPs, extra routes and metadata proxy; removes routers that are gone.
+- ``network.firewall`` (``all``): the whole security-group ruleset of this host in one atomic step.
+
+The agent records itself (host, tunnel address, roles) in ``network_agents``; VXLAN peers are the
+other agents' tunnel addresses.  Restarting rebuilds the view from the kernel (``list_*``) and the
+database; nothing is kept in memory that the kernel and the database do not also say.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import ipaddress
+import logging
+import secrets
+import socket
+from collections.abc import Iterable
+
+from sqlalchemy import or_, select
+
+from onestack.core.bus import Bus
+from onestack.core.config import Settings
+from onestack.core.db import utcnow
+from onestack.core.reconcile import Agent, Requeue
+from onestack.core.uow import UnitOfWorkFactory
+
+from . import model as m
+from .drivers.base import (
+    Address,
+    DhcpHost,
+    DhcpSpec,
+    DhcpSubnet,
+    FirewallPort,
+    FirewallRule,
+    FloatingIPSpec,
+    MetadataTarget,
+    NetworkDriver,
+    NetworkSpec,
+    PortSpec,
+    RouterInterface,
+    RouterSpec,
+)
+from .service.common import (
+    DEVICE_OWNER_DHCP,
+    DEVICE_OWNER_ROUTER_GW,
+    DEVICE_OWNER_ROUTER_INTF,
+    TOPIC_FIREWALL,
+    TOPIC_NETWORK,
+    TOPIC_PORT,
+    TOPIC_ROUTER,
+)
+from .views.ports import devname
+
+log = logging.getLogger(__name__)
+
+
+def kernel_prefix(settings: Settings) -> str:
+    if settings.network.prefix:
+        return settings.network.prefix[:4]
+    return "o" + hashlib.sha1(str(settings.data_path).encode()).hexdigest()[:3]
+
+
+def metadata_secret(settings: Settings) -> str:
+    if settings.network.metadata_secret:
+        return settings.network.metadata_secret
+    path = settings.data_path / "metadata-secret"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_hex(16))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def sign_instance_id(secret: str, instance_id: str) -> str:
+    """``X-Instance-ID-Signature``, as Neutron's metadata proxy computes it."""
+    return hmac.new(secret.encode(), instance_id.encode(), hashlib.sha256).hexdigest()
+
+
+def make_driver(settings: Settings, driver_name: str) -> NetworkDriver:
+    if driver_name == "fake":
+        from .drivers.fake import FakeNetworkDriver
+
+        return FakeNetworkDriver()
+    if driver_name == "linux":
+        from .drivers.linux import LinuxNetworkDriver
+
+        ns = settings.network
+        mappings = dict(p.split(":", 1) for p in ns.bridge_mappings.split(",") if ":" in p)
+        return LinuxNetworkDriver(
+            prefix=kernel_prefix(settings), state_dir=str(settings.data_path / "network"),
+            host_netns=ns.host_netns or None, tunnel_ip=ns.tunnel_ip or None, tunnel_dev=ns.tunnel_dev or None,
+            bridge_mappings=mappings,
+            metadata_url=ns.metadata_url or f"{settings.server.base_url}/metadata",
+            metadata_secret=metadata_secret(settings))
+    raise ValueError(f"unknown network driver {driver_name!r} (known: fake, linux)")
+
+
+def _prefixlen(cidr: str) -> int:
+    return ipaddress.ip_network(cidr).prefixlen
+
+
+class _Base:
+    def __init__(self, agent: NetworkAgentState) -> None:
+        self.state = agent
+
+    @property
+    def uow(self) -> UnitOfWorkFactory:
+        return self.state.uow
+
+    @property
+    def driver(self) -> NetworkDriver:
+        return self.state.driver
+
+
+class NetworkAgentState:
+    """What the reconcilers share: who this host is and how to describe desired state."""
+
+    def __init__(self, uow: UnitOfWorkFactory, driver: NetworkDriver, host: str, tunnel_ip: str = "",
+                 dhcp: bool = True, l3: bool = True, external_gateway: bool = True) -> None:
+        self.uow = uow
+        self.driver = driver
+        self.host = host
+        self.tunnel_ip = tunnel_ip
+        self.dhcp = dhcp
+        self.l3 = l3
+        self.external_gateway = external_gateway
+
+    def register(self) -> None:
+        with self.uow(write=True) as uow:
+            row = uow.session.get(m.Agent, self.host)
+            if row is None:
+                row = m.Agent(host=self.host)
+                uow.session.add(row)
+            row.tunnel_ip, row.dhcp, row.l3, row.heartbeat_at = self.tunnel_ip, self.dhcp, self.l3, utcnow()
+
+    # -- what this host needs ------------------------------------------------------------------
+
+    def needed_networks(self, uow) -> set[str]:
+        s = uow.session
+        owners = []
+        q = select(m.Port.network_id).where(m.Port.host_id == self.host, ~m.Port.device_owner.like("network:%"))
+        needed = set(s.scalars(q))
+        if self.dhcp:
+            owners.append(DEVICE_OWNER_DHCP)
+        if self.l3:
+            owners += [DEVICE_OWNER_ROUTER_INTF, DEVICE_OWNER_ROUTER_GW]
+        if owners:
+            needed |= set(s.scalars(select(m.Port.network_id).where(m.Port.device_owner.in_(owners))))
+        return needed
+
+    def network_spec(self, uow, net: m.Network) -> NetworkSpec:
+        peers: tuple[str, ...] = ()
+        if net.network_type == "vxlan":
+            peers = tuple(sorted(t for t in uow.session.scalars(select(m.Agent.tunnel_ip).where(
+                m.Agent.host != self.host, m.Agent.tunnel_ip != "")) if t))
+        gateway: tuple[Address, ...] = ()
+        nat: tuple[str, ...] = ()
+        if net.external and self.l3 and self.external_gateway:
+            gateway = tuple(Address(s.gateway_ip, _prefixlen(s.cidr)) for s in net.subnets
+                            if s.gateway_ip and s.ip_version == 4)
+            nat = tuple(s.cidr for s in net.subnets if s.ip_version == 4)
+        return NetworkSpec(id=net.id, network_type=net.network_type, segmentation_id=net.segmentation_id,
+                           physical_network=net.physical_network, mtu=net.mtu, peers=peers,
+                           gateway=gateway, nat_cidrs=nat)
+
+    def ensure_network(self, uow, network_id: str) -> m.Network | None:
+        net = uow.session.get(m.Network, network_id)
+        if net is not None:
+            self.driver.ensure_network(self.network_spec(uow, net))
+        return net
+
+
+def _find_network(uow, key: str) -> m.Network | None:
+    net = uow.session.get(m.Network, key)
+    if net is None and len(key) < 32:
+        net = uow.session.scalar(select(m.Network).where(m.Network.id.like(f"{key}%")).limit(1))
+    return net
+
+
+class NetworkReconciler(_Base):
+    topic = TOPIC_NETWORK
+
+    def pending_keys(self) -> Iterable[str]:
+        self.state.register()  # heartbeat
+        with self.uow() as uow:
+            keys = self.state.needed_networks(uow)
+        return keys | self.driver.list_networks() | self.driver.list_dhcp()
+
+    def reconcile(self, key: str) -> None:
+        with self.uow() as uow:
+            net = _find_network(uow, key)
+            needed = net is not None and net.id in self.state.needed_networks(uow)
+            if not needed:
+                self.driver.delete_dhcp(net.id if net else key)
+                self.driver.delete_network(net.id if net else key)
+                return
+            self.driver.ensure_network(self.state.network_spec(uow, net))
+            dhcp = self._dhcp_spec(uow, net) if self.state.dhcp else None
+            if dhcp is not None:
+                self.driver.ensure_dhcp(dhcp)
+            else:
+                self.driver.delete_dhcp(net.id)
+
+    def _dhcp_spec(self, uow, net: m.Network) -> DhcpSpec | None:
+        subnets = {s.id: s for s in net.subnets if s.enable_dhcp and s.ip_version == 4}
+        port = uow.session.scalar(select(m.Port).where(m.Port.network_id == net.id,
+                                                       m.Port.device_owner == DEVICE_OWNER_DHCP))
+        if not subnets or port is None:
+            return None
+        addresses = tuple(Address(a.ip_address, _prefixlen(subnets[a.subnet_id].cidr))
+                          for a in port.fixed_ips if a.subnet_id in subnets)
+        served = {a.subnet_id for a in port.fixed_ips if a.subnet_id in subnets}
+        if not addresses:
+            return None
+        hosts = []
+        for p in uow.session.scalars(select(m.Port).where(m.Port.network_id == net.id)):
+            for a in p.fixed_ips:
+                if a.subnet_id in served and p.id != port.id:
+                    hosts.append(DhcpHost(p.mac_address, a.ip_address, "host-" + a.ip_address.replace(".", "-")))
+        specs = tuple(DhcpSubnet(s.id, s.cidr, s.gateway_ip, tuple(s.dns_nameservers or ()),
+                                 tuple((r["destination"], r["nexthop"]) for r in s.host_routes or ()))
+                      for sid, s in subnets.items() if sid in served)
+        return DhcpSpec(network_id=net.id, port_id=port.id, mac=port.mac_address, addresses=addresses,
+                        subnets=specs, hosts=tuple(sorted(hosts, key=lambda h: h.ip)), mtu=net.mtu,
+                        domain=net.dns_domain.rstrip(".") if net.dns_domain else "openstacklocal")
+
+
+class PortReconciler(_Base):
+    topic = TOPIC_PORT
+
+    def __init__(self, agent: NetworkAgentState) -> None:
+        super().__init__(agent)
+        self.attempts: dict[str, int] = {}
+
+    def pending_keys(self) -> Iterable[str]:
+        with self.uow() as uow:
+            return list(uow.session.scalars(select(m.Port.id).where(
+                m.Port.host_id == self.state.host, ~m.Port.device_owner.like("network:%"))))
+
+    def reconcile(self, key: str) -> None:
+        with self.uow() as uow:
+            port = uow.session.get(m.Port, key)
+            if port is None or port.host_id != self.state.host or port.device_owner.startswith("network:"):
+                self.attempts.pop(key, None)
+                return
+            net = self.state.ensure_network(uow, port.network_id)
+            present = self.driver.ensure_port(PortSpec(port.id, port.network_id, devname(port.id), port.mac_address,
+                                                       net.mtu if net else 1500))
+            status = "ACTIVE" if present and port.admin_state_up else "DOWN"
+            current = port.status
+        if status != current:
+            with self.uow(write=True) as uow:
+                row = uow.session.get(m.Port, key)
+                if row is not None:
+                    row.status = status
+            if present:
+                with self.uow(write=True) as uow:
+                    uow.emit(TOPIC_FIREWALL, "all")
+        if not present:
+            n = self.attempts.get(key, 0) + 1
+            self.attempts[key] = n
+            raise Requeue(min(0.1 * n, 5.0))
+        self.attempts.pop(key, None)
+
+
+class RouterReconciler(_Base):
+    topic = TOPIC_ROUTER
+
+    def pending_keys(self) -> Iterable[str]:
+        if not self.state.l3:
+            return []
+        with self.uow() as uow:
+            keys = set(uow.session.scalars(select(m.Router.id)))
+        return keys | self.driver.list_routers()
+
+    def reconcile(self, key: str) -> None:
+        if not self.state.l3:
+            return
+        with self.uow() as uow:
+            router = uow.session.get(m.Router, key)
+            if router is None:
+                self.driver.delete_router(key)
+                return
+            spec = self._spec(uow, router)
+            fips = [f.id for f in uow.session.scalars(select(m.FloatingIP).where(m.FloatingIP.router_id == key))]
+        self.driver.ensure_router(spec)
+        with self.uow(write=True) as uow:
+            for fid in fips:
+                fip = uow.session.get(m.FloatingIP, fid)
+                if fip is not None and fip.port_id and fip.status != "ACTIVE":
+                    fip.status = "ACTIVE"
+
+    def _iface(self, uow, port: m.Port) -> RouterInterface:
+        addrs = []
+        for a in port.fixed_ips:
+            subnet = uow.session.get(m.Subnet, a.subnet_id)
+            addrs.append(Address(a.ip_address, _prefixlen(subnet.cidr)))
+        return RouterInterface(port.id, port.network_id, port.mac_address, tuple(addrs))
+
+    def _spec(self, uow, router: m.Router) -> RouterSpec:
+        s = uow.session
+        ports = list(s.scalars(select(m.Port).where(m.Port.device_id == router.id,
+                                                    m.Port.device_owner == DEVICE_OWNER_ROUTER_INTF)))
+        interfaces = []
+        subnet_ids = set()
+        for p in ports if router.admin_state_up else []:
+            self.state.ensure_network(uow, p.network_id)
+            interfaces.append(self._iface(uow, p))
+            subnet_ids |= {a.subnet_id for a in p.fixed_ips}
+        gateway = gateway_ip = None
+        gw = s.get(m.Port, router.gw_port_id) if router.gw_port_id else None
+        if gw is not None and router.admin_state_up:
+            self.state.ensure_network(uow, gw.network_id)
+            gateway = self._iface(uow, gw)
+            for a in gw.fixed_ips:
+                subnet = s.get(m.Subnet, a.subnet_id)
+                if subnet.ip_version == 4 and subnet.gateway_ip:
+                    gateway_ip = subnet.gateway_ip
+        fips = tuple(FloatingIPSpec(f.floating_ip_address, f.fixed_ip_address) for f in s.scalars(
+            select(m.FloatingIP).where(m.FloatingIP.router_id == router.id, m.FloatingIP.port_id.is_not(None))))
+        metadata = []
+        if subnet_ids:
+            q = select(m.IPAllocation, m.Port).join(m.Port, m.IPAllocation.port_id == m.Port.id).where(
+                m.IPAllocation.subnet_id.in_(subnet_ids), or_(m.Port.device_owner.like("compute:%"),
+                                                             m.Port.device_owner == ""))
+            for alloc, port in s.execute(q):
+                if port.device_id:
+                    metadata.append(MetadataTarget(alloc.ip_address, port.device_id, port.project_id))
+        return RouterSpec(id=router.id, interfaces=tuple(interfaces), gateway=gateway, gateway_ip=gateway_ip,
+                          enable_snat=router.enable_snat,
+                          routes=tuple((r["destination"], r["nexthop"]) for r in router.routes or ()),
+                          floating_ips=fips if gateway else (), metadata=tuple(metadata))
+
+
+class FirewallReconciler(_Base):
+    topic = TOPIC_FIREWALL
+
+    def pending_keys(self) -> Iterable[str]:
+        return ["all"]
+
+    def reconcile(self, key: str) -> None:
+        with self.uow() as uow:
+            ports = self._ports(uow)
+        self.driver.apply_firewall(ports)
+
+    def _ports(self, uow) -> tuple[FirewallPort, ...]:
+        s = uow.session
+        mine = list(s.scalars(select(m.Port).where(m.Port.host_id == self.state.host,
+                                                   ~m.Port.device_owner.like("network:%")).order_by(m.Port.id)))
+        members: dict[str, tuple[str, ...]] = {}
+
+        def group_ips(group_id: str) -> tuple[str, ...]:
+            if group_id not in members:
+                q = select(m.IPAllocation.ip_address).join(
+                    m.PortSecurityGroup, m.PortSecurityGroup.port_id == m.IPAllocation.port_id).where(
+                    m.PortSecurityGroup.security_group_id == group_id)
+                members[group_id] = tuple(sorted(set(s.scalars(q))))
+            return members[group_id]
+
+        out = []
+        for port in mine:
+            rules = []
+            stateful = True
+            for gid in port.security_group_ids:
+                group = s.get(m.SecurityGroup, gid)
+                if group is None:
+                    continue
+                stateful = stateful and group.stateful
+                for r in group.rules:
+                    remote: tuple[str, ...] | None = None
+                    if r.remote_ip_prefix:
+                        remote = (r.remote_ip_prefix,)
+                    elif r.remote_group_id:
+                        version = 4 if r.ethertype == "IPv4" else 6
+                        remote = tuple(ip for ip in group_ips(r.remote_group_id)
+                                       if ipaddress.ip_address(ip).version == version)
+                    rules.append(FirewallRule(r.direction, r.ethertype, r.protocol, r.port_range_min,
+                                              r.port_range_max, remote))
+            out.append(FirewallPort(
+                id=port.id, devname=devname(port.id), mac=port.mac_address,
+                ips=tuple(a.ip_address for a in port.fixed_ips), port_security=port.port_security_enabled,
+                allowed_pairs=tuple((p["ip_address"], p.get("mac_address") or port.mac_address)
+                                    for p in port.allowed_address_pairs or ()),
+                rules=tuple(rules), stateful=stateful))
+        return tuple(out)
+
+
+class NetworkAgent(Agent):
+    """The network role's Agent: registers the host, stops the driver's helpers on stop."""
+
+    def __init__(self, state: NetworkAgentState, bus: Bus, **kw) -> None:
+        self.state = state
+        super().__init__(f"network-agent-{state.host}", bus, [
+            NetworkReconciler(state), PortReconciler(state), RouterReconciler(state), FirewallReconciler(state)],
+            **kw)
+
+    @property
+    def driver(self) -> NetworkDriver:
+        return self.state.driver
+
+    def start(self) -> None:
+        self.state.driver.setup()
+        self.state.register()
+        super().start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        super().stop(timeout)
+        self.state.driver.close()
+
+
+def build_agent(settings: Settings, uow: UnitOfWorkFactory, bus: Bus, driver_name: str,
+                driver: NetworkDriver | None = None) -> NetworkAgent:
+    ns = settings.network
+    state = NetworkAgentState(uow, driver or make_driver(settings, driver_name), ns.host or socket.gethostname(),
+                              ns.tunnel_ip, ns.dhcp_agent, ns.l3_agent, ns.external_gateway)
+    return NetworkAgent(state, bus, workers=2)

@@ -1,0 +1,209 @@
+"""The networking service's in-process facade: what the composition root and other services use.
+
+Handlers reach the service's dependencies as ``req.deps`` (``uow``, ``limits``, ``config``, ``write``).
+Compute plugs servers into networks through these methods (all return Neutron-shaped port dicts,
+as ``GET /v2.0/ports/{id}`` shows them to an admin):
+
+``allocate_for_server(ctx, server_id, host, requested, availability_zone="nova") -> list[dict]``
+    ``requested`` is ``"auto"`` (one port on the only network the project can use: its own, else a
+    shared one; ``NetworkAmbiguous``/409 if several, ``NetworkNotFound``/404-style error if none),
+    ``"none"`` (no ports) or a list of ``{"uuid": net}``, ``{"port": port_id}`` or
+    ``{"uuid": net, "fixed_ip": ip}``.  New ports get ``device_owner="compute:<az>"``,
+    ``device_id=server_id``, ``binding:host_id=host`` and the project's default security group;
+    pre-existing ports are bound the same way (409 ``PortInUse`` if another device has them).
+    All or nothing: on any error the ports created so far are deleted and pre-existing ones unbound,
+    then the ApiError (``IpAddressGenerationFailure``, ``OverQuota``, ``PortNotFound``...) is raised.
+``deallocate_for_server(server_id)``
+    Deletes the ports ``allocate_for_server`` created and unbinds (clears device and binding of)
+    pre-existing ones.
+``ports_for_server(server_id) -> list[dict]``
+    The server's ports; each has ``fixed_ips``, ``mac_address``, ``network_id`` and, for server
+    ``addresses``, ``network_name`` and ``floating_ips`` (list of addresses) added.
+``get_security_groups(ctx, names_or_ids) -> list[dict]``
+    Resolves names (within the caller's project; ``default`` is created on demand) or ids to
+    security-group dicts; ``SecurityGroupNotFound`` (404) for unknown ones.
+``vif_name(port_id) -> str``
+    The host-side device name (``binding:vif_details.devname``) compute creates for the port: a tap
+    (QEMU) or the host end of a veth pair (containers).  The network agent on the port's host attaches
+    that device to the network's bridge and applies the port's security groups once it appears.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import shutil
+import socket
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from sqlalchemy import select
+
+from onestack.core.bus import Bus
+from onestack.core.config import Settings
+from onestack.core.context import RequestContext
+from onestack.core.errors import ApiError, Conflict, NotFound
+from onestack.core.uow import UnitOfWork, UnitOfWorkFactory
+
+from . import model as m
+from .service import common
+from .service import networks as net_svc
+from .service import ports as port_svc
+from .service import routers as router_svc
+from .service import security_groups as sg_svc
+from .service.common import SYSTEM, Caller, Limits
+from .views.ports import devname
+from .views.ports import port as port_view
+from .views.security_groups import security_group as sg_view
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+CREATED_BY_COMPUTE = "compute"
+
+
+def resolve_driver_name(configured: str) -> str:
+    """``auto``: the linux data plane when root and the tools are there, else the fake one."""
+    if configured != "auto":
+        return configured
+    import os
+
+    tools = ("ip", "dnsmasq", "iptables", "nft")
+    if os.geteuid() == 0 and all(shutil.which(t) for t in tools):
+        try:
+            import pyroute2  # noqa: F401
+        except ImportError:
+            return "fake"
+        return "linux"
+    return "fake"
+
+
+class NetworkClient:
+    def __init__(self, settings: Settings, uow: UnitOfWorkFactory, bus: Bus, identity=None) -> None:
+        self.settings = settings
+        self.uow = uow
+        self.bus = bus
+        self.identity = identity
+        ns = settings.network
+        self.config = net_svc.NetworkConfig.parse(ns.vxlan_ranges, ns.flat_networks, ns.global_mtu)
+        lookup = None
+        if identity is not None and hasattr(identity, "effective_limit"):
+            def lookup(resource: str, project_id: str) -> int | None:
+                return identity.effective_limit("network", resource, project_id)
+        self.limits = Limits(lookup)
+        self.host = ns.host or socket.gethostname()
+
+    def write(self, fn: Callable[[UnitOfWork], T]) -> T:
+        return common.write(self.uow, fn)
+
+    # -- set-up ------------------------------------------------------------------------------------
+
+    def bootstrap(self) -> None:
+        if self.identity is not None and hasattr(self.identity, "ensure_registered_limits"):
+            self.identity.ensure_registered_limits("network", dict(common.QUOTA_DEFAULTS))
+        if self.settings.network.bootstrap:
+            from .service.bootstrap import bootstrap_topology
+
+            bootstrap_topology(self, self.settings.network)
+
+    # -- compute's view ----------------------------------------------------------------------------
+
+    @staticmethod
+    def vif_name(port_id: str) -> str:
+        return devname(port_id)
+
+    def _view(self, uow: UnitOfWork, port: m.Port) -> dict:
+        out = port_view(port, admin=True)
+        net = uow.session.get(m.Network, port.network_id)
+        out["network_name"] = net.name if net else ""
+        out["mtu"] = net.mtu if net else 1500
+        out["floating_ips"] = list(uow.session.scalars(select(m.FloatingIP.floating_ip_address).where(
+            m.FloatingIP.port_id == port.id)))
+        return out
+
+    def allocate_for_server(self, ctx: RequestContext, server_id: str, host: str, requested: Any,
+                            availability_zone: str = "nova") -> list[dict]:
+        caller = Caller.of(ctx)
+        if requested == "none" or requested is None:
+            return []
+        created: list[str] = []
+        bound: list[str] = []
+        try:
+            if requested == "auto":
+                requested = [{"uuid": self._auto_network(caller)}]
+            for item in requested:
+                if item.get("port"):
+                    bound.append(self.write(lambda uow, item=item: self._bind(uow, caller, item["port"], server_id,
+                                                                              host, availability_zone)))
+                else:
+                    body: dict = {"network_id": item["uuid"], "device_id": server_id,
+                                  "device_owner": f"compute:{availability_zone}", "binding:host_id": host,
+                                  "project_id": caller.project_id}
+                    if item.get("fixed_ip"):
+                        body["fixed_ips"] = [{"ip_address": item["fixed_ip"]}]
+                    created.append(self.write(lambda uow, body=body: port_svc.create_port(
+                        uow, caller, self.limits, body, created_by=CREATED_BY_COMPUTE).id))
+        except ApiError:
+            self._release(created, bound)
+            raise
+        return self.ports_for_server(server_id)
+
+    def _auto_network(self, caller: Caller) -> str:
+        with self.uow() as uow:
+            nets = [n for n in net_svc.list_networks(uow, caller) if not n.external]
+            own = [n for n in nets if n.project_id == caller.project_id]
+            choice = own or [n for n in nets if n.shared]
+        if not choice:
+            raise NotFound("No network is available to the project; create one or request networks explicitly.",
+                           type="NetworkNotFound")
+        if len(choice) > 1:
+            raise Conflict("Multiple possible networks found, use a Network ID to be more specific.",
+                           type="NetworkAmbiguous")
+        return choice[0].id
+
+    def _bind(self, uow: UnitOfWork, caller: Caller, port_id: str, server_id: str, host: str, az: str) -> str:
+        port = port_svc.get_port(uow, caller, port_id)
+        if port.device_id and port.device_id != server_id:
+            raise Conflict(f"Port {port.id} is still in use.", type="PortInUse")
+        port_svc.update_port(uow, SYSTEM, port.id, {
+            "device_id": server_id, "device_owner": port.device_owner or f"compute:{az}", "binding:host_id": host})
+        return port.id
+
+    def _release(self, created: list[str], bound: list[str]) -> None:
+        for pid in created:
+            with contextlib.suppress(ApiError):
+                self.write(lambda uow, pid=pid: port_svc.delete_port(uow, SYSTEM, pid))
+        for pid in bound:
+            with contextlib.suppress(ApiError):
+                self.write(lambda uow, pid=pid: port_svc.update_port(uow, SYSTEM, pid, {
+                    "device_id": "", "device_owner": "", "binding:host_id": ""}))
+
+    def deallocate_for_server(self, server_id: str) -> None:
+        with self.uow() as uow:
+            ports = [(p.id, p.created_by_client) for p in uow.session.scalars(
+                select(m.Port).where(m.Port.device_id == server_id))]
+        self._release([p for p, by in ports if by == CREATED_BY_COMPUTE],
+                      [p for p, by in ports if by != CREATED_BY_COMPUTE])
+
+    def ports_for_server(self, server_id: str) -> list[dict]:
+        with self.uow() as uow:
+            ports = uow.session.scalars(select(m.Port).where(m.Port.device_id == server_id)
+                                        .order_by(m.Port.created_at, m.Port.id))
+            return [self._view(uow, p) for p in ports]
+
+    def get_security_groups(self, ctx: RequestContext, names_or_ids: list[str]) -> list[dict]:
+        caller = Caller.of(ctx)
+
+        def find(uow: UnitOfWork) -> list[dict]:
+            return [sg_view(sg_svc.find_security_group(uow, caller, n)) for n in names_or_ids]
+
+        return self.write(find)
+
+    def set_port_security_groups(self, ctx: RequestContext, port_id: str, group_ids: list[str]) -> dict:
+        caller = Caller.of(ctx)
+        self.write(lambda uow: port_svc.update_port(uow, caller, port_id, {"security_groups": group_ids}))
+        with self.uow() as uow:
+            return self._view(uow, port_svc.get_port(uow, SYSTEM, port_id))
+
+    def router_ids(self) -> list[str]:
+        with self.uow() as uow:
+            return [r.id for r in router_svc.list_routers(uow, SYSTEM)]

@@ -1,0 +1,38 @@
+"""The API extensions networking implements — exactly these are listed at ``/v2.0/extensions``."""
+
+from __future__ import annotations
+
+EXTENSIONS: tuple[dict, ...] = tuple({"alias": a, "name": n, "description": d} for a, n, d in (
+    ("router", "Neutron L3 Router", "Router abstraction for basic L3 forwarding between L2 networks and gateway"),
+    ("ext-gw-mode", "Neutron L3 Configurable external gateway mode", "enable_snat in external_gateway_info"),
+    ("extraroute", "Neutron Extra Route", "Extra routes configuration for L3 router"),
+    ("external-net", "Neutron external network", "Adds external network attribute to network resource"),
+    ("security-group", "security-group", "The security groups extension"),
+    ("stateful-security-group", "Stateful security group", "The stateful attribute of security groups"),
+    ("port-security", "Port Security", "Provides port security"),
+    ("allowed-address-pairs", "Allowed Address Pairs", "Provides allowed address pairs"),
+    ("binding", "Port Binding", "Expose port bindings of a virtual port to external application"),
+    ("provider", "Provider Network", "Expose mapping of virtual networks to physical networks"),
+    ("quotas", "Quota management support", "Expose functions for quotas management per tenant"),
+    ("quota_details", "Quota details management support", "Expose functions for quotas usage statistics"),
+    ("standard-attr-revisions", "Resource revision numbers", "Adds revision_number to resources"),
+    ("revision-if-match", "If-Match constraints based on revision_number", "If-Match on revision numbers"),
+    ("standard-attr-description", "standard-attr-description", "Extension to add descriptions to resources"),
+    ("standard-attr-timestamp", "Resource timestamps", "Adds created_at and updated_at fields"),
+    ("standard-attr-tag", "Tag support for resources with standard attribute", "Enables to set tag on resources"),
+    ("subnet_allocation", "Subnet Allocation", "Enables allocation of subnets from a subnet pool"),
+    ("default-subnetpools", "Default Subnetpools", "Provides ability to mark and use a subnetpool as the default"),
+    ("network-ip-availability", "Network IP Availability", "Provides IP availability data for each network"),
+    ("availability_zone", "Availability Zone", "The availability zone extension"),
+    ("network_availability_zone", "Network Availability Zone", "Availability zone support for network"),
+    ("router_availability_zone", "Router Availability Zone", "Availability zone support for router"),
+    ("net-mtu", "Network MTU", "Provides MTU attribute for a network resource"),
+    ("net-mtu-writable", "Network MTU (writable)", "Provides a writable MTU attribute for a network resource"),
+    ("fip-port-details", "Floating IP Port Details Extension", "Add port_details attribute to Floating IP"),
+    ("project-id", "project_id field enabled", "Extension that indicates that project_id field is enabled"),
+    ("pagination", "Pagination support", "Extension that indicates that pagination is enabled"),
+    ("sorting", "Sorting support", "Extension that indicates that sorting is enabled"),
+    ("filter-validation", "Filter parameters validation", "Provides validation on filter parameters"),
+    ("fields", "Fields", "Extension that indicates that fields are supported"),
+    ("ip-substring-filtering", "IP address substring filtering", "Provides IP address substring filtering"),
+))

@@ -1,0 +1,322 @@
+"""Ports: fixed IPs through IPAM, unique MACs, bindings, security groups, address pairs."""
+
+from __future__ import annotations
+
+import ipaddress
+
+from sqlalchemy import select
+
+from onestack.core.errors import Conflict
+from onestack.core.uow import UnitOfWork
+
+from .. import model as m
+from ..errors import in_use, invalid, not_found
+from . import ipam
+from . import security_groups as sg_svc
+from .common import (
+    DEVICE_OWNER_FLOATINGIP,
+    DEVICE_OWNER_ROUTER_GW,
+    ROUTER_OWNERS,
+    TOPIC_FIREWALL,
+    TOPIC_NETWORK,
+    TOPIC_PORT,
+    TOPIC_ROUTER,
+    Caller,
+    Limits,
+    apply_tags,
+    bump,
+    check_quota,
+    check_revision,
+)
+from .networks import get_network, owner_of
+
+
+def list_ports(uow: UnitOfWork, caller: Caller) -> list[m.Port]:
+    q = select(m.Port)
+    if not caller.is_admin:
+        owned_nets = select(m.Network.id).where(m.Network.project_id == caller.project_id)
+        q = q.where((m.Port.project_id == caller.project_id) | m.Port.network_id.in_(owned_nets))
+    return list(uow.session.scalars(q.order_by(m.Port.created_at, m.Port.id)))
+
+
+def get_port(uow: UnitOfWork, caller: Caller, port_id: str) -> m.Port:
+    port = uow.session.get(m.Port, port_id)
+    if port is None:
+        raise not_found("Port", port_id)
+    if not caller.is_admin and port.project_id != caller.project_id:
+        net = uow.session.get(m.Network, port.network_id)
+        if net is None or net.project_id != caller.project_id:
+            raise not_found("Port", port_id)
+    return port
+
+
+def _is_router_port(owner: str) -> bool:
+    return owner in ROUTER_OWNERS
+
+
+def _requested_ips(uow: UnitOfWork, net: m.Network, fixed_ips: list[dict], owner: str, mac: str,
+                   keep: dict | None = None) -> list[m.IPAllocation]:
+    """Resolve ``fixed_ips`` requests into allocations; ``keep`` maps (subnet, ip) of the port's current IPs."""
+    keep = keep or {}
+    subnets = {s.id: s for s in net.subnets}
+    out: list[m.IPAllocation] = []
+    seen: set[tuple[str, str]] = set()
+    router = _is_router_port(owner)
+    for req in fixed_ips:
+        subnet_id, ip = req.get("subnet_id"), req.get("ip_address")
+        if subnet_id is None and ip is None:
+            raise invalid("Exceeded maximum amount of fixed ips per port / fixed_ips entries need subnet_id or "
+                          "ip_address")
+        if subnet_id is not None and subnet_id not in subnets:
+            raise invalid(f"Failed to create port on network {net.id}, because fixed_ips included invalid subnet "
+                          f"{subnet_id}")
+        if subnet_id is None:
+            try:
+                addr = ipaddress.ip_address(ip)
+            except ValueError:
+                raise invalid(f"{ip!r} is not a valid IP address") from None
+            match = [s for s in subnets.values() if addr in ipaddress.ip_network(s.cidr)]
+            if not match:
+                raise invalid(f"IP address {ip} is not a valid IP for any subnet on network {net.id}")
+            subnet_id = match[0].id
+        subnet = subnets[subnet_id]
+        if ip is not None:
+            ip = str(ipaddress.ip_address(ip))
+            if (subnet_id, ip) in keep:
+                out.append(keep[(subnet_id, ip)])
+                seen.add((subnet_id, ip))
+                continue
+            ip = ipam.check_requested(uow, subnet, ip, router)
+        elif ipam.is_auto_address(subnet) and not router:
+            ip = ipam.eui64(subnet.cidr, mac)
+        else:
+            current = [a for (s, _), a in keep.items() if s == subnet_id and (s, a.ip_address) not in seen]
+            if current:
+                out.append(current[0])
+                seen.add((subnet_id, current[0].ip_address))
+                continue
+            ip = ipam.allocate(uow, subnet)
+        if (subnet_id, ip) in seen:
+            raise invalid(f"Duplicate IP address {ip} requested")
+        seen.add((subnet_id, ip))
+        out.append(m.IPAllocation(subnet_id=subnet_id, network_id=net.id, ip_address=ip))
+    return out
+
+
+def _default_ips(uow: UnitOfWork, net: m.Network, owner: str, mac: str) -> list[m.IPAllocation]:
+    out = []
+    v4_done = v6_done = False
+    for subnet in net.subnets:
+        if subnet.ip_version == 4:
+            if v4_done:
+                continue
+            try:
+                ip = ipam.allocate(uow, subnet)
+            except Conflict:
+                continue  # another IPv4 subnet may still have room
+            v4_done = True
+        elif ipam.is_auto_address(subnet):
+            if _is_router_port(owner):
+                continue
+            ip = ipam.eui64(subnet.cidr, mac)
+        else:
+            if v6_done:
+                continue
+            ip = ipam.allocate(uow, subnet)
+            v6_done = True
+        out.append(m.IPAllocation(subnet_id=subnet.id, network_id=net.id, ip_address=ip))
+    if net.subnets and not out:
+        raise Conflict(f"No more IP addresses available on network {net.id}.", type="IpAddressGenerationFailure")
+    return out
+
+
+def _check_pairs(pairs: list[dict]) -> list[dict]:
+    out = []
+    for pair in pairs:
+        ip = pair.get("ip_address")
+        try:
+            ipaddress.ip_network(ip, strict=False)
+        except (ValueError, TypeError):
+            raise invalid(f"'{ip}' is not a valid IP address") from None
+        entry = {"ip_address": ip}
+        if pair.get("mac_address"):
+            entry["mac_address"] = pair["mac_address"].lower()
+        out.append(entry)
+    return out
+
+
+def _mac(uow: UnitOfWork, requested: str | None) -> str:
+    if requested:
+        mac = requested.lower()
+        if uow.session.scalar(select(m.Port.id).where(m.Port.mac_address == mac)):
+            raise Conflict(f"Unable to complete operation for network. The mac address {mac} is in use.",
+                           type="MacAddressInUse")
+        return mac
+    for _ in range(16):
+        mac = ipam.random_mac()
+        if not uow.session.scalar(select(m.Port.id).where(m.Port.mac_address == mac)):
+            return mac
+    raise Conflict("Unable to generate a unique mac address.", type="MacAddressGenerationFailure")
+
+
+def create_port(uow: UnitOfWork, caller: Caller, limits: Limits, body: dict, created_by: str = "") -> m.Port:
+    net = get_network(uow, caller, body["network_id"])
+    project_id = owner_of(caller, body)
+    if not caller.is_admin and net.project_id != caller.project_id and not net.shared:
+        raise not_found("Network", net.id)
+    check_quota(uow, limits, project_id, "port")
+    owner = body.get("device_owner") or ""
+    mac = _mac(uow, body.get("mac_address"))
+    port_security = body.get("port_security_enabled")
+    if port_security is None:
+        port_security = net.port_security_enabled
+    pairs = _check_pairs(body.get("allowed_address_pairs") or [])
+    if pairs and not port_security:
+        raise Conflict("Port Security must be enabled in order to have allowed address pairs on a port.",
+                       type="AddressPairAndPortSecurityRequired")
+    port = m.Port(
+        project_id=project_id, network_id=net.id, name=body.get("name") or "",
+        description=body.get("description") or "", mac_address=mac, admin_state_up=body.get("admin_state_up", True),
+        device_id=body.get("device_id") or "", device_owner=owner, host_id=body.get("binding:host_id") or "",
+        vnic_type=body.get("binding:vnic_type") or "normal", profile=body.get("binding:profile") or {},
+        allowed_address_pairs=pairs, port_security_enabled=port_security, created_by_client=created_by,
+        tags=sorted(set(body.get("tags") or [])),
+    )
+    if "fixed_ips" in body and body["fixed_ips"] is not None:
+        allocations = _requested_ips(uow, net, body["fixed_ips"], owner, mac)
+    else:
+        allocations = _default_ips(uow, net, owner, mac)
+    for i, alloc in enumerate(allocations):
+        alloc.ip_order = i
+        port.fixed_ips.append(alloc)
+    groups = body.get("security_groups")
+    if groups and not port_security:
+        raise Conflict("Port has security group associated. Cannot disable port security or ip address until "
+                       "security group is removed", type="PortSecurityAndIPRequiredForSecurityGroups")
+    if groups is None and port_security and not owner.startswith("network:"):
+        groups = [sg_svc.ensure_default(uow, project_id)]
+    for gid in groups or []:
+        sg_svc.get_security_group(uow, Caller(project_id, caller.is_admin), gid)
+        port.sg_bindings.append(m.PortSecurityGroup(security_group_id=gid))
+    uow.session.add(port)
+    uow.session.flush()
+    _announce(uow, port)
+    return port
+
+
+def _announce(uow: UnitOfWork, port: m.Port) -> None:
+    uow.emit(TOPIC_NETWORK, port.network_id)
+    uow.emit(TOPIC_PORT, port.id)
+    uow.emit(TOPIC_FIREWALL, "all")
+    if port.device_owner in ROUTER_OWNERS and port.device_id:
+        uow.emit(TOPIC_ROUTER, port.device_id)
+
+
+def update_port(uow: UnitOfWork, caller: Caller, port_id: str, body: dict, if_match=None) -> m.Port:
+    port = get_port(uow, caller, port_id)
+    check_revision(port, if_match)
+    net = uow.session.get(m.Network, port.network_id)
+    if "network_id" in body and body["network_id"] != port.network_id:
+        raise invalid("Cannot update read-only attribute network_id")
+    if body.get("mac_address") and body["mac_address"].lower() != port.mac_address:
+        if port.host_id and port.device_owner.startswith("compute:"):
+            raise Conflict(f"Unable to complete operation on port {port.id}, port is already bound",
+                           type="PortBound")
+        port.mac_address = _mac(uow, body["mac_address"])
+    if "fixed_ips" in body and body["fixed_ips"] is not None:
+        keep = {(a.subnet_id, a.ip_address): a for a in port.fixed_ips}
+        wanted = _requested_ips(uow, net, body["fixed_ips"], port.device_owner, port.mac_address, keep)
+        port.fixed_ips[:] = []
+        uow.session.flush()
+        for i, alloc in enumerate(wanted):
+            if alloc.id is not None:
+                alloc = m.IPAllocation(subnet_id=alloc.subnet_id, network_id=alloc.network_id,
+                                       ip_address=alloc.ip_address)
+            alloc.ip_order = i
+            port.fixed_ips.append(alloc)
+        _fix_floating_ips(uow, port)
+    security = body.get("port_security_enabled", port.port_security_enabled)
+    groups = body.get("security_groups")
+    if groups is None and "security_groups" not in body:
+        groups = None
+    pairs = body.get("allowed_address_pairs")
+    if pairs is not None:
+        pairs = _check_pairs(pairs)
+    if not security:
+        if (groups if groups is not None else port.security_group_ids) and "security_groups" not in body:
+            raise Conflict("Port has security group associated. Cannot disable port security or ip address until "
+                           "security group is removed", type="PortSecurityAndIPRequiredForSecurityGroups")
+        if groups:
+            raise Conflict("Port has security group associated. Cannot disable port security or ip address "
+                           "until security group is removed", type="PortSecurityAndIPRequiredForSecurityGroups")
+        if (pairs if pairs is not None else port.allowed_address_pairs):
+            raise Conflict("Port Security must be enabled in order to have allowed address pairs on a port.",
+                           type="AddressPairAndPortSecurityRequired")
+    if groups is not None:
+        for gid in groups:
+            sg_svc.get_security_group(uow, Caller(port.project_id, caller.is_admin), gid)
+        port.sg_bindings[:] = []
+        uow.session.flush()
+        for gid in dict.fromkeys(groups):
+            port.sg_bindings.append(m.PortSecurityGroup(security_group_id=gid))
+    if pairs is not None:
+        port.allowed_address_pairs = pairs
+    simple = {"name": "name", "description": "description", "admin_state_up": "admin_state_up",
+              "device_id": "device_id", "device_owner": "device_owner", "binding:host_id": "host_id",
+              "binding:vnic_type": "vnic_type", "binding:profile": "profile",
+              "port_security_enabled": "port_security_enabled"}
+    for key, attr in simple.items():
+        if key in body:
+            value = body[key]
+            if value is None and attr in ("host_id", "device_id", "device_owner", "name", "description"):
+                value = ""
+            if value is None and attr == "profile":
+                value = {}
+            setattr(port, attr, value)
+    if "binding:host_id" in body and not port.host_id:
+        port.status = "DOWN"
+    apply_tags(port, body.get("tags"))
+    bump(port)
+    _announce(uow, port)
+    return port
+
+
+def _fix_floating_ips(uow: UnitOfWork, port: m.Port) -> None:
+    ips = {a.ip_address for a in port.fixed_ips}
+    for fip in uow.session.scalars(select(m.FloatingIP).where(m.FloatingIP.port_id == port.id)):
+        if fip.fixed_ip_address not in ips:
+            _disassociate(uow, fip)
+
+
+def _disassociate(uow: UnitOfWork, fip: m.FloatingIP) -> None:
+    if fip.router_id:
+        uow.emit(TOPIC_ROUTER, fip.router_id)
+    fip.port_id = fip.fixed_ip_address = fip.router_id = None
+    fip.status = "DOWN"
+    bump(fip)
+
+
+def delete_port(uow: UnitOfWork, caller: Caller, port_id: str, if_match=None, allow_router: bool = False) -> None:
+    port = get_port(uow, caller, port_id)
+    check_revision(port, if_match)
+    if port.device_owner in ROUTER_OWNERS and port.device_id and not allow_router and \
+            uow.session.get(m.Router, port.device_id) is not None:
+        raise Conflict(f"Port {port.id} cannot be deleted directly via the port API: has device owner "
+                       f"{port.device_owner}.", type="ServicePortInUse")
+    if port.device_owner == DEVICE_OWNER_FLOATINGIP and not allow_router:
+        raise in_use(f"Port {port.id} cannot be deleted directly via the port API: has device owner "
+                     f"{port.device_owner}.", "ServicePortInUse")
+    for fip in uow.session.scalars(select(m.FloatingIP).where(m.FloatingIP.port_id == port.id)):
+        _disassociate(uow, fip)
+    _announce(uow, port)
+    uow.session.delete(port)
+
+
+def delete_port_row(uow: UnitOfWork, port: m.Port) -> None:
+    """Internal deletion (router gateways, floating IP ports): no policy, no device-owner checks."""
+    _announce(uow, port)
+    uow.session.delete(port)
+
+
+def gateway_owner() -> str:
+    return DEVICE_OWNER_ROUTER_GW
