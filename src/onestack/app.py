@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.engine import Engine
 
-from onestack import compute, identity, image, network
+from onestack import compute, identity, image, network, placement, volume
 from onestack.compute.client import ComputeClient
 from onestack.core.bus import Bus, make_bus
 from onestack.core.config import Settings
@@ -25,11 +25,15 @@ from onestack.identity.client import IdentityClient
 from onestack.image.client import ImageClient
 from onestack.network.agent import build_agent as build_network_agent
 from onestack.network.client import NetworkClient, resolve_driver_name
+from onestack.placement.client import PlacementClient
+from onestack.volume.agent import build_agent as build_volume_agent
+from onestack.volume.client import VolumeClient, make_driver
 
 log = logging.getLogger(__name__)
 
 # Every service onestack serves, in catalog order.  A service appears here once it exists.
-SERVICES: tuple[ServiceSpec, ...] = (identity.SPEC, compute.SPEC, image.SPEC, network.SPEC)
+SERVICES: tuple[ServiceSpec, ...] = (identity.SPEC, compute.SPEC, placement.SPEC, image.SPEC, network.SPEC,
+                                     volume.SPEC)
 
 
 @dataclass
@@ -96,8 +100,17 @@ def build(settings: Settings, bus: Bus | None = None) -> Cloud:
     clients["network"] = NetworkClient(settings, uow, bus, clients["identity"])
     agents.append(build_network_agent(settings, uow, bus, resolve_driver_name(settings.network.driver)))
 
+    # placement
+    clients["placement"] = PlacementClient(settings, uow, bus)
+
     # compute (reaches identity, placement, image and network through ``clients``)
     clients["compute"] = ComputeClient(settings, uow, bus, clients)
+
+    # block storage (quotas are unified limits; volumes from and to images through the image client)
+    volume_driver = make_driver(settings)
+    clients["block-storage"] = VolumeClient(settings, uow, clients["identity"], clients.get("image"), volume_driver)
+    agents.append(build_volume_agent(uow, bus, volume_driver, clients["block-storage"].backup_root,
+                                     settings.data_path / "volume-work", clients.get("image")))
 
     policy_file = settings.server.policy_file or str(settings.data_path / "policy.yaml")
     mounts = [Mount(spec, clients[spec.type], Enforcer(spec.rules, policy_file)) for spec in SERVICES]

@@ -1,0 +1,31 @@
+"""Snapshot request schemas."""
+
+from .common import BOOLEAN, DESCRIPTION, METADATA, NAME, UUID
+
+CREATE_SNAPSHOT = {
+    "type": "object",
+    "properties": {
+        "snapshot": {
+            "type": "object",
+            "properties": {
+                "volume_id": UUID,
+                "name": NAME,
+                "display_name": NAME,
+                "description": DESCRIPTION,
+                "display_description": DESCRIPTION,
+                "force": BOOLEAN,
+                "metadata": METADATA,
+            },
+            "required": ["volume_id"],
+        },
+    },
+    "required": ["snapshot"],
+}
+
+UPDATE_SNAPSHOT = {
+    "type": "object",
+    "properties": {"snapshot": {"type": "object", "properties": {
+        "name": NAME, "display_name": NAME, "description": DESCRIPTION, "display_description": DESCRIPTION},
+        "additionalProperties": False}},
+    "required": ["snapshot"],
+}
