@@ -1,0 +1,93 @@
+"""The image service's in-process facade: handlers reach it as ``req.deps``; compute and block
+storage use it to read images and their data and to create images (snapshots, upload-to-image)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from onestack.core.config import Settings
+from onestack.core.context import RequestContext
+from onestack.core.errors import NotFound
+from onestack.core.uow import UnitOfWorkFactory
+
+from .backends import FilesystemImageStore, ImageStore
+from .service import data as data_svc
+from .service import images as images_svc
+from .service.quotas import DEFAULT_LIMITS
+from .views.images import image as image_view
+
+log = logging.getLogger(__name__)
+
+LimitFn = Callable[[str, str, str], "int | None"]  # (service_type, resource, project_id)
+
+
+class ImageClient:
+    service_type = "image"
+
+    def __init__(self, settings: Settings, uow: UnitOfWorkFactory, identity=None,
+                 store: ImageStore | None = None, staging: ImageStore | None = None) -> None:
+        self.settings = settings.image
+        self.uow = uow
+        root = settings.data_path / "images"
+        self.store = store or FilesystemImageStore(root)
+        self.staging = staging or FilesystemImageStore(root / ".staging", id="os_glance_staging_store",
+                                                       description="Staging area for glance-direct imports")
+        self.identity = identity
+        self.pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="image-hash")
+
+    # -- quotas ------------------------------------------------------------------------------------
+
+    def limit(self, resource: str, project_id: str | None) -> int | None:
+        if project_id is None or self.identity is None:
+            return None
+        return self.identity.effective_limit(self.service_type, resource, project_id)
+
+    def bootstrap(self) -> None:
+        """Register default quotas; clean up after a crash (partial files, interrupted uploads)."""
+        if self.identity is not None:
+            self.identity.ensure_registered_limits(self.service_type, DEFAULT_LIMITS)
+        report = data_svc.recover(self)
+        if any(report.values()):
+            log.info("image store recovery: %s", report)
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=False)
+
+    # -- for other services ------------------------------------------------------------------------
+
+    def get_image(self, ctx: RequestContext | None, image_id: str) -> dict | None:
+        """The Glance v2 image document, or None when it does not exist or ``ctx`` may not see it."""
+        with self.uow() as uow:
+            try:
+                return image_view(images_svc.get_image(uow, ctx, image_id))
+            except NotFound:
+                return None
+
+    def image_data_path(self, image_id: str) -> Path | None:
+        """The local file holding an active image's data (filesystem store), else None."""
+        return self.store.path(image_id)
+
+    def open_image_data(self, image_id: str, offset: int = 0, length: int | None = None) -> Iterator[bytes]:
+        """The image's bytes in chunks (raises StoreNotFound when it has no data)."""
+        return self.store.get(image_id, offset, length)
+
+    def create_image(self, ctx: RequestContext | None, **fields) -> dict:
+        """Create a queued image owned by ``ctx``'s project (or ``owner=``); custom properties as kwargs."""
+        core = {k: fields.pop(k) for k in list(fields) if k in images_svc.CreateImage.__dataclass_fields__}
+        core.setdefault("owner", ctx.project_id if ctx is not None else None)
+        core["tags"] = tuple(core.get("tags") or ())
+        properties = {k: str(v) for k, v in fields.items() if v is not None}
+        cmd = images_svc.CreateImage(**core, properties=properties)
+        limit = self.limit("image_count_total", cmd.owner)
+        with self.uow(write=True) as uow:
+            image = images_svc.create_image(uow, self.settings, cmd, limit)
+            return image_view(image)
+
+    def upload_image_data(self, image_id: str, chunks: Iterable[bytes]) -> dict:
+        """Upload data to a queued image (as the internal service, no visibility check); returns the image."""
+        session = data_svc.begin_upload(self, None, image_id)
+        data_svc.write_all(session, chunks)
+        return self.get_image(None, image_id) or {}
