@@ -45,6 +45,8 @@ bound|renew)
 esac
 exec </dev/null >/dev/console 2>&1
 say() { echo "onestack-init: $*"; }
+stop() { say "stopping"; kill -TERM -1 2>/dev/null; exit 0; }
+trap stop TERM INT USR2 PWR
 say "starting"
 [ -e /proc/self ] || mount -t proc proc /proc
 for d in /run /tmp; do
@@ -76,7 +78,7 @@ if [ -r $C/net ]; then
       [ -n "$gw" ] && [ "$gw" != "-" ] && ip route replace default via "$gw" dev "$dev"
       say "static $dev $addr"
     else
-      udhcpc -b -t 20 -T 1 -A 1 -O staticroutes -i "$dev" -s "$0" >/dev/null 2>&1
+      udhcpc -f -T 1 -t 5 -A 2 -O staticroutes -i "$dev" -s "$0" >/dev/null 2>&1 &
     fi
   done < $C/net
 fi
@@ -87,8 +89,6 @@ if [ -s $U ] && [ "$(head -c 2 $U)" = "#!" ]; then
 fi
 [ -x /etc/rc.local ] && /etc/rc.local &
 say "ready"
-stop() { say "stopping"; kill -TERM -1 2>/dev/null; exit 0; }
-trap stop TERM INT USR2 PWR
 while :; do sleep 3600 & wait $!; done
 """
 

@@ -1,0 +1,96 @@
+"""The driver contract against real LXC containers (backend: needs root and Debian's lxc)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import secrets
+import shutil
+
+import pytest
+
+from onestack.compute.drivers.base import FlavorSpec, ImageSpec, Interface, PowerState
+from onestack.compute.drivers.container import imagebuild
+from onestack.compute.drivers.container.driver import ContainerGuestDriver
+from onestack.compute.drivers.container.overlay import mounts_below
+from tests.compute.drivers.contract import GuestDriverContract, make_guest
+
+pytestmark = pytest.mark.backend
+
+
+@pytest.fixture(scope="module")
+def busybox(tmp_path_factory):
+    if os.geteuid() != 0 or not shutil.which("lxc-start"):
+        pytest.skip("needs root and lxc")
+    path = imagebuild.build_busybox(tmp_path_factory.mktemp("img") / "busybox.tar.gz").path
+    return path, hashlib.sha512(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture(scope="module")
+def container_driver(tmp_path_factory, busybox):
+    state = tmp_path_factory.mktemp("container-driver")
+    driver = ContainerGuestDriver(state, prefix="oc" + secrets.token_hex(2), stop_timeout=3)
+    yield driver
+    for uuid in driver.list_guests():
+        driver.destroy(uuid)
+    driver.cache.clear()
+    assert not mounts_below(state)
+
+
+class TestContainerGuestDriver(GuestDriverContract):
+    @pytest.fixture
+    def driver(self, container_driver):
+        return container_driver
+
+    @pytest.fixture
+    def guest_factory(self, busybox):
+        path, digest = busybox
+
+        def factory(**kw):
+            image = ImageSpec(id="busybox-contract", disk_format="raw", container_format="compressed",
+                              properties={"os_hash_value": digest, "os_hash_algo": "sha512"}, path=str(path))
+            return make_guest(image=image, **kw)
+        return factory
+
+
+def test_spawn_guest_gets_config_drive(container_driver, busybox):
+    path, digest = busybox
+    guest = make_guest(image=ImageSpec(id="busybox-contract", disk_format="raw", container_format="compressed",
+                                       properties={"os_hash_value": digest}, path=str(path)),
+                       hostname="vm-cfg", key_data="ssh-ed25519 AAAA key@test",
+                       user_data="IyEvYmluL3NoCmVjaG8gVUQtT0sK",  # "#!/bin/sh\necho UD-OK\n"
+                       flavor=FlavorSpec(vcpus=1, memory_mb=64, root_gb=1),
+                       interfaces=(Interface(port_id="0123456789abcdef", mac_address="fa:16:3e:12:34:56"),))
+    container_driver.spawn(guest)
+    try:
+        rt, name = container_driver.runtime, container_driver._name(guest.uuid)
+        assert rt.wait_console(name, "UD-OK", 10), rt.console_tail(name)
+        out = rt.attach(name, ["/bin/sh", "-c", "hostname; cat /root/.ssh/authorized_keys; "
+                                                "cat /sys/class/net/eth0/address"]).stdout
+        assert out.split("\n")[:3] == ["vm-cfg", "ssh-ed25519 AAAA key@test", "fa:16:3e:12:34:56"]
+        assert "onestack-init: ready" in container_driver.console_output(guest.uuid)
+    finally:
+        container_driver.destroy(guest.uuid)
+
+
+def test_spawn_guest_refuses_image_with_bad_checksum(container_driver, busybox):
+    path, _ = busybox
+    guest = make_guest(image=ImageSpec(id="busybox-badsum", disk_format="raw", container_format="compressed",
+                                       properties={"os_hash_value": "0" * 128}, path=str(path)))
+    with pytest.raises(Exception, match="os_hash_value"):
+        container_driver.spawn(guest)
+    assert guest.uuid not in container_driver.list_guests()
+
+
+def test_info_paused_guest_after_adoption(container_driver, busybox, tmp_path):
+    path, digest = busybox
+    guest = make_guest(image=ImageSpec(id="busybox-contract", disk_format="raw", container_format="compressed",
+                                       properties={"os_hash_value": digest}, path=str(path)))
+    other = make_guest(image=guest.image)
+    container_driver.spawn(guest)
+    container_driver.spawn(other)
+    container_driver.suspend(guest.uuid)
+    restarted = ContainerGuestDriver(container_driver.state_dir, prefix=container_driver.runtime.prefix)
+    assert restarted.adopt({guest.uuid}) == [other.uuid]
+    assert restarted.info(guest.uuid).power_state == PowerState.SUSPENDED
+    restarted.destroy(guest.uuid)
