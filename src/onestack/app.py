@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.engine import Engine
 
-from onestack import compute, identity, image, network, volume
+from onestack import compute, identity, image, network, placement, volume
 from onestack.compute.client import ComputeClient
 from onestack.core.bus import Bus, make_bus
 from onestack.core.config import Settings
@@ -25,13 +25,14 @@ from onestack.identity.client import IdentityClient
 from onestack.image.client import ImageClient
 from onestack.network.agent import build_agent as build_network_agent
 from onestack.network.client import NetworkClient, resolve_driver_name
+from onestack.placement.client import PlacementClient
 from onestack.volume.agent import build_agent as build_volume_agent
 from onestack.volume.client import VolumeClient, make_driver
 
 log = logging.getLogger(__name__)
 
 # Every service onestack serves, in catalog order.  A service appears here once it exists.
-SERVICES: tuple[ServiceSpec, ...] = (identity.SPEC, compute.SPEC, image.SPEC, network.SPEC, volume.SPEC)
+SERVICES: tuple[ServiceSpec, ...] = (identity.SPEC, compute.SPEC, placement.SPEC, image.SPEC, network.SPEC, volume.SPEC)
 
 
 @dataclass
@@ -97,6 +98,9 @@ def build(settings: Settings, bus: Bus | None = None) -> Cloud:
     # networking (the agent's data plane: linux when root with the tools, else fake; [network] driver)
     clients["network"] = NetworkClient(settings, uow, bus, clients["identity"])
     agents.append(build_network_agent(settings, uow, bus, resolve_driver_name(settings.network.driver)))
+
+    # placement
+    clients["placement"] = PlacementClient(settings, uow, bus)
 
     # compute (reaches identity, placement, image and network through ``clients``)
     clients["compute"] = ComputeClient(settings, uow, bus, clients)
