@@ -1,0 +1,41 @@
+"""Placement policy defaults under placement's rule names: the admin (and services) manage everything."""
+
+ADMIN = "rule:admin_api"
+READER = "rule:admin_api or (role:reader and system_scope:all)"
+
+RULES: dict[str, str] = {
+    "admin_api": "role:admin or role:service",
+    "placement:resource_providers:list": READER,
+    "placement:resource_providers:create": ADMIN,
+    "placement:resource_providers:show": READER,
+    "placement:resource_providers:update": ADMIN,
+    "placement:resource_providers:delete": ADMIN,
+    "placement:resource_providers:inventories:list": READER,
+    "placement:resource_providers:inventories:create": ADMIN,
+    "placement:resource_providers:inventories:show": READER,
+    "placement:resource_providers:inventories:update": ADMIN,
+    "placement:resource_providers:inventories:delete": ADMIN,
+    "placement:resource_providers:aggregates:list": READER,
+    "placement:resource_providers:aggregates:update": ADMIN,
+    "placement:resource_providers:usages": READER,
+    "placement:resource_providers:traits:list": READER,
+    "placement:resource_providers:traits:update": ADMIN,
+    "placement:resource_providers:traits:delete": ADMIN,
+    "placement:resource_providers:allocations:list": READER,
+    "placement:allocations:list": READER,
+    "placement:allocations:manage": ADMIN,
+    "placement:allocations:update": ADMIN,
+    "placement:allocations:delete": ADMIN,
+    "placement:usages": READER,
+    "placement:traits:list": READER,
+    "placement:traits:show": READER,
+    "placement:traits:update": ADMIN,
+    "placement:traits:delete": ADMIN,
+    "placement:resource_classes:list": READER,
+    "placement:resource_classes:create": ADMIN,
+    "placement:resource_classes:show": READER,
+    "placement:resource_classes:update": ADMIN,
+    "placement:resource_classes:delete": ADMIN,
+    "placement:allocation_candidates:list": READER,
+    "placement:reshaper:reshape": ADMIN,
+}

@@ -1,0 +1,1 @@
+"""Placement use cases: no HTTP."""

@@ -1,0 +1,251 @@
+"""Allocations of consumers against providers, usages and allocation candidates.
+
+Writing allocations locks every provider involved (SELECT ... FOR UPDATE; on SQLite the writing unit
+of work holds the database lock) and checks capacity against committed usage, so two claims can
+never both take the last unit: the loser gets 409 ``placement.concurrent_update``/capacity errors.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import and_, func, select
+
+from onestack.core.errors import BadRequest, Conflict
+from onestack.core.uow import UnitOfWork
+
+from ..errors import CONCURRENT_UPDATE
+from ..model import Allocation, Consumer, Inventory, ProviderAggregate, ProviderTrait, ResourceProvider
+from .providers import get_provider
+
+
+class CapacityExceeded(Conflict):
+    pass
+
+
+def consumer_allocations(uow: UnitOfWork, consumer_id: str) -> dict[str, dict]:
+    """{rp_uuid: {"generation": g, "resources": {rc: used}}}"""
+    out: dict[str, dict] = {}
+    rows = uow.session.execute(select(ResourceProvider.uuid, ResourceProvider.generation, Allocation.resource_class,
+                                      Allocation.used).join(ResourceProvider,
+                                                            ResourceProvider.id == Allocation.provider_id)
+                               .where(Allocation.consumer_id == consumer_id))
+    for rp_uuid, gen, rc, used in rows:
+        out.setdefault(rp_uuid, {"generation": gen, "resources": {}})["resources"][rc] = used
+    return out
+
+
+def provider_allocations(uow: UnitOfWork, rp: ResourceProvider) -> dict[str, dict]:
+    out: dict[str, dict] = {}
+    for row in uow.session.scalars(select(Allocation).where(Allocation.provider_id == rp.id)):
+        out.setdefault(row.consumer_id, {"resources": {}})["resources"][row.resource_class] = row.used
+    return out
+
+
+def provider_usages(uow: UnitOfWork, rp: ResourceProvider) -> dict[str, int]:
+    usages = {i.resource_class: 0 for i in uow.session.scalars(select(Inventory).where(Inventory.provider_id == rp.id))}
+    for rc, used in uow.session.execute(select(Allocation.resource_class, func.sum(Allocation.used))
+                                        .where(Allocation.provider_id == rp.id).group_by(Allocation.resource_class)):
+        usages[rc] = int(used)
+    return usages
+
+
+def project_usages(uow: UnitOfWork, project_id: str, user_id: str | None = None,
+                   consumer_type: str | None = None) -> dict:
+    query = (select(Consumer.consumer_type, Allocation.resource_class, func.sum(Allocation.used))
+             .join(Consumer, Consumer.uuid == Allocation.consumer_id).where(Consumer.project_id == project_id)
+             .group_by(Consumer.consumer_type, Allocation.resource_class))
+    counts = select(Consumer.consumer_type, func.count(func.distinct(Consumer.uuid))).join(
+        Allocation, Allocation.consumer_id == Consumer.uuid).where(Consumer.project_id == project_id).group_by(
+        Consumer.consumer_type)
+    if user_id:
+        query = query.where(Consumer.user_id == user_id)
+        counts = counts.where(Consumer.user_id == user_id)
+    by_type: dict[str, dict] = {}
+    for ctype, rc, used in uow.session.execute(query):
+        by_type.setdefault(ctype or "unknown", {})[rc] = int(used)
+    for ctype, count in uow.session.execute(counts):
+        by_type.setdefault(ctype or "unknown", {})["consumer_count"] = int(count)
+    if consumer_type and consumer_type != "all":
+        by_type = {k: v for k, v in by_type.items() if k == consumer_type}
+    return by_type
+
+
+@dataclass(frozen=True)
+class ConsumerAllocations:
+    consumer_id: str
+    allocations: dict  # {rp_uuid: {rc: amount}}
+    project_id: str
+    user_id: str
+    consumer_generation: int | None = None
+    check_generation: bool = False  # microversion >= 1.28
+    consumer_type: str | None = None
+
+
+def _capacity(inv: Inventory) -> int:
+    return int((inv.total - inv.reserved) * inv.allocation_ratio)
+
+
+def replace_allocations(uow: UnitOfWork, items: list[ConsumerAllocations]) -> None:
+    """Set each consumer's allocations to exactly what is given (empty deletes), all or nothing."""
+    providers: dict[str, ResourceProvider] = {}
+    for item in items:
+        for rp_uuid in sorted(item.allocations):
+            if rp_uuid not in providers:
+                try:
+                    providers[rp_uuid] = get_provider(uow, rp_uuid, lock=True)
+                except Exception:
+                    raise BadRequest(f"Allocation for resource provider '{rp_uuid}' that does not exist.") from None
+    for item in items:
+        consumer = uow.session.get(Consumer, item.consumer_id, with_for_update=True)
+        if item.check_generation:
+            have = consumer.generation if consumer is not None else None
+            if have != item.consumer_generation:
+                raise Conflict(f"consumer generation conflict - expected {have} but got "
+                               f"{item.consumer_generation}", type=CONCURRENT_UPDATE)
+        for row in uow.session.scalars(select(Allocation).where(Allocation.consumer_id == item.consumer_id)):
+            uow.session.delete(row)
+        uow.session.flush()
+        if consumer is None and item.allocations:
+            consumer = Consumer(uuid=item.consumer_id, project_id=item.project_id, user_id=item.user_id,
+                                consumer_type=item.consumer_type, generation=0)
+            uow.session.add(consumer)
+        elif consumer is not None:
+            consumer.project_id, consumer.user_id = item.project_id, item.user_id
+            if item.consumer_type:
+                consumer.consumer_type = item.consumer_type
+            consumer.generation += 1
+            if not item.allocations:
+                uow.session.delete(consumer)
+        for rp_uuid, resources in item.allocations.items():
+            rp = providers[rp_uuid]
+            for rc, amount in resources.items():
+                uow.session.add(Allocation(provider_id=rp.id, consumer_id=item.consumer_id, resource_class=rc,
+                                           used=int(amount)))
+    uow.session.flush()
+    for rp in providers.values():
+        _check_capacity(uow, rp)
+        rp.generation += 1
+
+
+def _check_capacity(uow: UnitOfWork, rp: ResourceProvider) -> None:
+    invs = {i.resource_class: i for i in uow.session.scalars(select(Inventory).where(Inventory.provider_id == rp.id))}
+    for rc, used in uow.session.execute(select(Allocation.resource_class, func.sum(Allocation.used))
+                                        .where(Allocation.provider_id == rp.id).group_by(Allocation.resource_class)):
+        inv = invs.get(rc)
+        if inv is None:
+            raise CapacityExceeded(f"Unable to allocate inventory: Inventory for '{rc}' on resource provider "
+                                   f"'{rp.uuid}' invalid.")
+        if used > _capacity(inv):
+            raise CapacityExceeded(f"Unable to allocate inventory: Unable to create allocation for '{rc}' on "
+                                   f"resource provider '{rp.uuid}'. The requested amount would exceed the capacity.")
+    for row in uow.session.scalars(select(Allocation).where(Allocation.provider_id == rp.id)):
+        inv = invs[row.resource_class]
+        if row.used < inv.min_unit or row.used > inv.max_unit or row.used % inv.step_size:
+            raise CapacityExceeded(f"Unable to allocate inventory: Unable to create allocation for "
+                                   f"'{row.resource_class}' on resource provider '{rp.uuid}'. The requested amount "
+                                   f"would violate inventory constraints.")
+
+
+def delete_consumer(uow: UnitOfWork, consumer_id: str) -> bool:
+    rows = list(uow.session.scalars(select(Allocation).where(Allocation.consumer_id == consumer_id)))
+    rp_ids = {r.provider_id for r in rows}
+    for row in rows:
+        uow.session.delete(row)
+    consumer = uow.session.get(Consumer, consumer_id)
+    if consumer is not None:
+        uow.session.delete(consumer)
+    for rp in uow.session.scalars(select(ResourceProvider).where(ResourceProvider.id.in_(rp_ids))):
+        rp.generation += 1
+    return bool(rows)
+
+
+def consumer(uow: UnitOfWork, consumer_id: str) -> Consumer | None:
+    return uow.session.get(Consumer, consumer_id)
+
+
+# -- allocation candidates --------------------------------------------------------------------------
+
+
+def providers_with_capacity(uow: UnitOfWork, resources: dict[str, int]) -> set[int]:
+    """Provider ids whose inventories can each take the requested amount now."""
+    chosen: set[int] | None = None
+    for rc, amount in resources.items():
+        used = (select(Allocation.provider_id, func.sum(Allocation.used).label("used"))
+                .where(Allocation.resource_class == rc).group_by(Allocation.provider_id).subquery())
+        query = (select(Inventory.provider_id).outerjoin(used, used.c.provider_id == Inventory.provider_id)
+                 .where(and_(Inventory.resource_class == rc, Inventory.min_unit <= amount,
+                             Inventory.max_unit >= amount,
+                             (Inventory.total - Inventory.reserved) * Inventory.allocation_ratio
+                             - func.coalesce(used.c.used, 0) >= amount)))
+        ids = set(uow.session.scalars(query))
+        chosen = ids if chosen is None else chosen & ids
+        if not chosen:
+            return set()
+    return chosen or set()
+
+
+@dataclass(frozen=True)
+class CandidateQuery:
+    resources: dict[str, int]
+    required: tuple[str, ...] = ()
+    forbidden: tuple[str, ...] = ()
+    member_of: tuple[tuple[str, ...], ...] = ()
+    forbidden_aggregates: tuple[str, ...] = ()
+    in_tree: str | None = None
+    limit: int | None = None
+    providers: tuple[str, ...] | None = None  # only these provider uuids (the scheduler's filters)
+
+
+@dataclass(frozen=True)
+class Summary:
+    uuid: str
+    parent_provider_uuid: str | None
+    root_provider_uuid: str
+    resources: dict  # {rc: {"capacity": c, "used": u}}
+    traits: tuple[str, ...]
+
+
+def candidates(uow: UnitOfWork, q: CandidateQuery) -> list[Summary]:
+    ids = providers_with_capacity(uow, q.resources) if q.resources else set()
+    if not ids:
+        return []
+    query = select(ResourceProvider).where(ResourceProvider.id.in_(ids)).order_by(ResourceProvider.id)
+    if q.providers is not None:
+        query = query.where(ResourceProvider.uuid.in_(q.providers))
+    for trait in q.required:
+        query = query.where(ResourceProvider.id.in_(select(ProviderTrait.provider_id)
+                                                    .where(ProviderTrait.trait == trait)))
+    for trait in q.forbidden:
+        query = query.where(ResourceProvider.id.not_in(select(ProviderTrait.provider_id)
+                                                       .where(ProviderTrait.trait == trait)))
+    for any_of in q.member_of:
+        query = query.where(ResourceProvider.id.in_(select(ProviderAggregate.provider_id)
+                                                    .where(ProviderAggregate.aggregate.in_(any_of))))
+    if q.forbidden_aggregates:
+        query = query.where(ResourceProvider.id.not_in(
+            select(ProviderAggregate.provider_id).where(ProviderAggregate.aggregate.in_(q.forbidden_aggregates))))
+    if q.in_tree:
+        root = uow.session.scalar(select(ResourceProvider.root_provider_uuid)
+                                  .where(ResourceProvider.uuid == q.in_tree))
+        query = query.where(ResourceProvider.root_provider_uuid == (root or "-"))
+    if q.limit:
+        query = query.limit(q.limit)
+    rps = list(uow.session.scalars(query))
+    if not rps:
+        return []
+    rp_ids = [rp.id for rp in rps]
+    invs: dict[int, dict] = {}
+    for inv in uow.session.scalars(select(Inventory).where(Inventory.provider_id.in_(rp_ids))):
+        invs.setdefault(inv.provider_id, {})[inv.resource_class] = {"capacity": _capacity(inv), "used": 0}
+    for pid, rc, used in uow.session.execute(
+            select(Allocation.provider_id, Allocation.resource_class, func.sum(Allocation.used))
+            .where(Allocation.provider_id.in_(rp_ids)).group_by(Allocation.provider_id, Allocation.resource_class)):
+        if rc in invs.get(pid, {}):
+            invs[pid][rc]["used"] = int(used)
+    traits: dict[int, list[str]] = {}
+    for pid, trait in uow.session.execute(select(ProviderTrait.provider_id, ProviderTrait.trait)
+                                          .where(ProviderTrait.provider_id.in_(rp_ids))):
+        traits.setdefault(pid, []).append(trait)
+    return [Summary(rp.uuid, rp.parent_provider_uuid, rp.root_provider_uuid, invs.get(rp.id, {}),
+                    tuple(sorted(traits.get(rp.id, ())))) for rp in rps]
