@@ -20,6 +20,7 @@ import contextlib
 import fcntl
 import hashlib
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -161,7 +162,7 @@ class ImageCache:
     def _touch(self, entry: Path) -> None:
         meta = json.loads((entry / "meta.json").read_text())
         meta["last_used"] = time.time()
-        tmp = entry / "meta.json.tmp"
+        tmp = entry / f"meta.json.{os.getpid()}.{threading.get_ident()}"  # concurrent touches: own temp file
         tmp.write_text(json.dumps(meta))
         tmp.replace(entry / "meta.json")
 
