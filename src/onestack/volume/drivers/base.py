@@ -67,6 +67,8 @@ class VolumeDriver(ABC):
     name: ClassVar[str]
     thin: ClassVar[bool] = False  # volumes take space only where written
     can_attach_block: ClassVar[bool] = False  # attach(kind="loop") yields a block device
+    image_formats: ClassVar[tuple[str, ...]] = ("raw",)  # disk formats create_volume reads from a file
+    export_formats: ClassVar[tuple[str, ...]] = ("raw",)  # disk formats export_volume writes
 
     @abstractmethod
     def create_volume(self, volume: VolumeSpec, source: VolumeSource = VolumeSource()) -> None:

@@ -39,6 +39,8 @@ class FileVolumeDriver(VolumeDriver):
     name = "file"
     thin = True
     can_attach_block = True
+    image_formats = ("raw", "qcow2", "vmdk", "vdi", "vhd", "vhdx")
+    export_formats = ("raw", "qcow2", "vmdk", "vdi", "vhd", "vhdx")
 
     def __init__(self, root: str | os.PathLike) -> None:
         self.root = Path(root)
