@@ -151,14 +151,14 @@ class NetworkClient:
         with self.uow() as uow:
             nets = [n for n in net_svc.list_networks(uow, caller) if not n.external]
             own = [n for n in nets if n.project_id == caller.project_id]
-            choice = own or [n for n in nets if n.shared]
+            choice = [n.id for n in (own or [n for n in nets if n.shared])]
         if not choice:
             raise NotFound("No network is available to the project; create one or request networks explicitly.",
                            type="NetworkNotFound")
         if len(choice) > 1:
             raise Conflict("Multiple possible networks found, use a Network ID to be more specific.",
                            type="NetworkAmbiguous")
-        return choice[0].id
+        return choice[0]
 
     def _bind(self, uow: UnitOfWork, caller: Caller, port_id: str, server_id: str, host: str, az: str) -> str:
         port = port_svc.get_port(uow, caller, port_id)

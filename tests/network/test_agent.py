@@ -1,0 +1,71 @@
+"""The network agent's reconcilers against the fake driver (the session cloud's agent)."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from onestack.network.agent import NetworkAgent
+
+from .conftest import N, create, make_net, uid
+
+
+@pytest.fixture
+def agent(cloud) -> NetworkAgent:
+    return next(a for a in cloud.agents if isinstance(a, NetworkAgent))
+
+
+def wait_for(predicate, timeout: float = 10.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.02)
+    raise AssertionError("condition not reached")
+
+
+def test_agent_serves_dhcp_hosts_for_api_ports(agent, admin):
+    net, sub = make_net(admin, "10.90.0.0/24")
+    port = create(admin, "ports", {"network_id": net["id"]})
+    ip = port["fixed_ips"][0]["ip_address"]
+    spec = wait_for(lambda: (s := agent.driver.dhcp.get(net["id"])) and any(h.ip == ip for h in s.hosts) and s)
+    assert [h.mac for h in spec.hosts if h.ip == ip] == [port["mac_address"]]
+    assert spec.subnets[0].gateway_ip == sub["gateway_ip"]
+    assert net["id"] in agent.driver.networks
+    admin.delete(f"{N}/ports/{port['id']}")
+    admin.delete(f"{N}/networks/{net['id']}")
+    wait_for(lambda: net["id"] not in agent.driver.networks and net["id"] not in agent.driver.dhcp)
+
+
+def test_agent_binds_port_on_its_host_and_reports_active(agent, admin):
+    net, _ = make_net(admin, "10.91.0.0/24")
+    port = create(admin, "ports", {"network_id": net["id"], "binding:host_id": agent.state.host,
+                                   "device_owner": "compute:nova", "device_id": uid()})
+    wait_for(lambda: admin.get(f"{N}/ports/{port['id']}").json()["port"]["status"] == "ACTIVE")
+    assert agent.driver.ports[port["id"]].devname == "tap" + port["id"][:11]
+    fw = wait_for(lambda: next((p for p in agent.driver.firewall if p.id == port["id"]), None))
+    assert {r.direction for r in fw.rules} == {"ingress", "egress"}
+    ingress = [r for r in fw.rules if r.direction == "ingress" and r.ethertype == "IPv4"]
+    assert ingress[0].remote_ips == (port["fixed_ips"][0]["ip_address"],)  # remote group: members of default
+
+
+def test_agent_builds_router_with_snat_and_floating_ip(agent, admin):
+    ext = create(admin, "networks", {"name": uid(), "router:external": True})
+    create(admin, "subnets", {"network_id": ext["id"], "cidr": "172.31.9.0/24", "enable_dhcp": False})
+    net, sub = make_net(admin, "10.92.0.0/24")
+    router = create(admin, "routers", {"name": uid(), "external_gateway_info": {"network_id": ext["id"]}})
+    admin.put(f"{N}/routers/{router['id']}/add_router_interface", json={"subnet_id": sub["id"]})
+    port = create(admin, "ports", {"network_id": net["id"], "device_owner": "compute:nova", "device_id": uid()})
+    fip = create(admin, "floatingips", {"floating_network_id": ext["id"], "port_id": port["id"]})
+    spec = wait_for(lambda: (s := agent.driver.routers.get(router["id"])) and s.floating_ips and s)
+    assert spec.enable_snat and spec.gateway.addresses[0].ip.startswith("172.31.9.")
+    assert spec.interfaces[0].addresses[0].ip == "10.92.0.1" and spec.gateway_ip == "172.31.9.1"
+    assert spec.floating_ips[0].fixed_ip == port["fixed_ips"][0]["ip_address"]
+    assert any(t.instance_id == port["device_id"] for t in spec.metadata)
+    wait_for(lambda: admin.get(f"{N}/floatingips/{fip['id']}").json()["floatingip"]["status"] == "ACTIVE")
+    admin.delete(f"{N}/floatingips/{fip['id']}")
+    admin.put(f"{N}/routers/{router['id']}/remove_router_interface", json={"subnet_id": sub["id"]})
+    admin.delete(f"{N}/routers/{router['id']}")
+    wait_for(lambda: router["id"] not in agent.driver.routers)
