@@ -70,7 +70,8 @@ def test_create_floatingip_associate_shows_port_details(admin, member):
     router = create(member, "routers", {"name": uid(), "external_gateway_info": {"network_id": ext["id"]}})
     member.put(f"{N}/routers/{router['id']}/add_router_interface", json={"subnet_id": sub["id"]})
     fip = create(member, "floatingips", {"floating_network_id": ext["id"]})
-    assert fip["status"] == "DOWN" and fip["port_details"] is None and fip["floating_ip_address"].startswith("172.30.3.")
+    assert fip["status"] == "DOWN" and fip["port_details"] is None
+    assert fip["floating_ip_address"].startswith("172.30.3.")
     url = f"{N}/floatingips/{fip['id']}"
     assoc = member.put(url, json={"floatingip": {"port_id": port["id"]}}).json()["floatingip"]
     assert assoc["router_id"] == router["id"] and assoc["fixed_ip_address"] == port["fixed_ips"][0]["ip_address"]
