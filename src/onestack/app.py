@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from sqlalchemy.engine import Engine
 
 from onestack import compute, identity, image, network, placement, volume
+from onestack.compute.agent import build_agents as build_compute_agents
 from onestack.compute.client import ComputeClient
 from onestack.core.bus import Bus, make_bus
 from onestack.core.config import Settings
@@ -104,6 +105,7 @@ def build(settings: Settings, bus: Bus | None = None) -> Cloud:
 
     # compute (reaches identity, placement, image and network through ``clients``)
     clients["compute"] = ComputeClient(settings, uow, bus, clients)
+    agents.extend(build_compute_agents(settings, uow, bus, clients))  # scheduler + this host ([compute] driver)
 
     # block storage (quotas are unified limits; volumes from and to images through the image client)
     volume_driver = make_driver(settings)

@@ -2,7 +2,7 @@
 
 from onestack.core.http import Route
 
-from .api import flavors, keypairs, quotas, versions, zones
+from .api import flavors, keypairs, quotas, server_actions, servers, versions, zones
 
 R = Route
 V = "/v2.1"
@@ -38,4 +38,28 @@ ROUTES: list[Route] = [
     R("DELETE", f"{V}/os-quota-sets/{{project_id}}", quotas.delete_quota_set),
     R("GET", f"{V}/os-quota-sets/{{project_id}}/defaults", quotas.show_quota_defaults),
     R("GET", f"{V}/os-quota-sets/{{project_id}}/detail", quotas.show_quota_set_detail),
+    # servers
+    R("GET", f"{V}/servers", servers.list_servers),
+    R("POST", f"{V}/servers", servers.create_server),
+    R("GET", f"{V}/servers/detail", servers.list_servers_detail),
+    R("GET", f"{V}/servers/{{server_id}}", servers.show_server),
+    R("PUT", f"{V}/servers/{{server_id}}", servers.update_server),
+    R("DELETE", f"{V}/servers/{{server_id}}", servers.delete_server),
+    R("POST", f"{V}/servers/{{server_id}}/action", server_actions.server_action),
+    R("POST", f"{V}/servers/{{server_id}}/remote-consoles", server_actions.create_remote_console),
+    R("GET", f"{V}/servers/{{server_id}}/diagnostics", server_actions.show_diagnostics),
+    R("GET", f"{V}/servers/{{server_id}}/os-instance-actions", server_actions.list_instance_actions),
+    R("GET", f"{V}/servers/{{server_id}}/os-instance-actions/{{request_id}}", server_actions.show_instance_action),
+    R("GET", f"{V}/servers/{{server_id}}/metadata", servers.list_metadata),
+    R("POST", f"{V}/servers/{{server_id}}/metadata", servers.update_metadata),
+    R("PUT", f"{V}/servers/{{server_id}}/metadata", servers.replace_metadata),
+    R("GET", f"{V}/servers/{{server_id}}/metadata/{{key}}", servers.show_metadata),
+    R("PUT", f"{V}/servers/{{server_id}}/metadata/{{key}}", servers.update_metadata_item),
+    R("DELETE", f"{V}/servers/{{server_id}}/metadata/{{key}}", servers.delete_metadata_item),
+    R("GET", f"{V}/servers/{{server_id}}/tags", servers.list_tags),
+    R("PUT", f"{V}/servers/{{server_id}}/tags", servers.replace_tags),
+    R("DELETE", f"{V}/servers/{{server_id}}/tags", servers.delete_tags),
+    R("GET", f"{V}/servers/{{server_id}}/tags/{{tag}}", servers.check_tag),
+    R("PUT", f"{V}/servers/{{server_id}}/tags/{{tag}}", servers.add_tag),
+    R("DELETE", f"{V}/servers/{{server_id}}/tags/{{tag}}", servers.delete_tag),
 ]

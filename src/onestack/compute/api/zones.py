@@ -10,12 +10,12 @@ def list_zones(req: ApiRequest):
     req.enforce("os_compute_api:os-availability-zone:list")
     with req.deps.uow() as uow:
         zones = svc.list_zones(uow, req.deps.settings.compute.default_availability_zone)
-    info = []
-    for name, services in sorted(zones.items()):
-        if name == svc.INTERNAL_ZONE:
-            continue
-        info.append({"zoneName": name, "zoneState": {"available": any(not s.disabled for s in services)},
-                     "hosts": None})
+        info = []
+        for name, services in sorted(zones.items()):
+            if name == svc.INTERNAL_ZONE:
+                continue
+            info.append({"zoneName": name, "zoneState": {"available": any(not s.disabled for s in services)},
+                         "hosts": None})
     return json_response({"availabilityZoneInfo": info})
 
 

@@ -1,0 +1,446 @@
+"""The compute host agent: converges the servers assigned to its host(s) through a guest driver.
+
+One ``ComputeAgent`` serves one or more hosts (``--fake-hosts N`` simulates N hosts in one process,
+each with its own driver instance).  Its resync registers each host's service and compute node,
+reports the node's inventory to placement and heartbeats; the ``InstanceReconciler`` takes one server
+at a time: build (ports, image, spawn), carry out the pending action, or delete — then records the
+outcome.  A failed build ends in ERROR with a fault and gives back its placement allocation and ports.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import tempfile
+import traceback
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from sqlalchemy import select
+
+from onestack.core.bus import Bus
+from onestack.core.config import Settings
+from onestack.core.context import RequestContext
+from onestack.core.db import utcnow
+from onestack.core.errors import ApiError
+from onestack.core.reconcile import Agent
+from onestack.core.uow import UnitOfWorkFactory
+
+from . import states
+from .drivers.base import (
+    FlavorSpec,
+    Guest,
+    GuestDriver,
+    GuestDriverError,
+    GuestNotFound,
+    ImageSpec,
+    Interface,
+)
+from .drivers.fake import FakeGuestDriver
+from .model import Instance
+from .scheduler import Scheduler, resources_of
+from .service import hosts as hosts_svc
+from .service.common import INSTANCE
+from .service.servers import add_event, finish_delete
+
+log = logging.getLogger(__name__)
+
+# The guest drivers a [compute] driver setting may name (real drivers register here when they exist).
+DRIVERS: dict[str, type[GuestDriver]] = {"fake": FakeGuestDriver}
+
+
+def host_names(settings: Settings, count: int | None = None) -> list[str]:
+    base = settings.compute.host or socket.gethostname()
+    count = count or settings.compute.fake_hosts or 1
+    return [base] if count == 1 else [f"{base}-{i:04d}" for i in range(1, count + 1)]
+
+
+def make_drivers(settings: Settings, hosts: list[str], driver: str | None = None) -> dict[str, GuestDriver]:
+    name = driver or settings.compute.driver
+    if name not in DRIVERS:
+        raise ValueError(f"unknown compute driver {name!r}; choose one of {', '.join(sorted(DRIVERS))}")
+    cls = DRIVERS[name]
+    c = settings.compute
+    if cls is FakeGuestDriver:
+        return {h: FakeGuestDriver(h, vcpus=c.vcpus or 64, memory_mb=c.memory_mb or 262144,
+                                   disk_gb=c.disk_gb or 2048) for h in hosts}
+    return {h: cls(h) for h in hosts}  # type: ignore[call-arg]
+
+
+@dataclass(frozen=True)
+class _Work:
+    id: str
+    name: str
+    hostname: str
+    project_id: str
+    user_id: str
+    host: str
+    zone: str
+    vm_state: str
+    task_state: str | None
+    pending: dict
+    revision: int
+    observed_revision: int
+    flavor: dict
+    old_flavor: dict | None
+    image_ref: str
+    requested_networks: object
+    user_data: str | None
+    metadata: dict
+    key_data: str | None
+    config_drive: bool
+    roles: tuple[str, ...]
+
+
+class InstanceReconciler:
+    topic = INSTANCE
+
+    def __init__(self, settings: Settings, uow: UnitOfWorkFactory, clients: dict, drivers: dict[str, GuestDriver]):
+        self.settings = settings
+        self.uow = uow
+        self.clients = clients
+        self.drivers = drivers
+        self.nodes: dict[str, str] = {}  # host -> compute node id (= resource provider uuid)
+        self._recovered = False
+
+    # -- hosts --------------------------------------------------------------------------------------
+
+    def register_hosts(self) -> None:
+        c = self.settings.compute
+        for host, driver in self.drivers.items():
+            res = driver.host_resources()
+            report = hosts_svc.HostReport(host=host, node=host, vcpus=res.vcpus, memory_mb=res.memory_mb,
+                                          disk_gb=res.disk_gb, hypervisor_type=res.hypervisor_type,
+                                          hypervisor_version=res.hypervisor_version)
+            with self.uow(write=True) as uow:
+                node = hosts_svc.register_host(uow, report)
+                self.nodes[host] = node.id
+            placement = self.clients.get("placement")
+            if placement is not None:
+                inventories = {
+                    "VCPU": {"total": res.vcpus, "allocation_ratio": float(c.cpu_allocation_ratio),
+                             "max_unit": res.vcpus},
+                    "MEMORY_MB": {"total": res.memory_mb, "allocation_ratio": float(c.ram_allocation_ratio),
+                                  "max_unit": res.memory_mb, "reserved": 0},
+                    "DISK_GB": {"total": res.disk_gb, "allocation_ratio": float(c.disk_allocation_ratio),
+                                "max_unit": res.disk_gb},
+                }
+                traits = ["COMPUTE_NODE"] + (["COMPUTE_VOLUME_ATTACH"] if driver.supports_volume_attach else []) + (
+                    ["COMPUTE_NET_ATTACH_INTERFACE"] if driver.supports_interface_attach else [])
+                placement.ensure_provider(node.id, host, inventories, traits)
+
+    def heartbeat(self) -> None:
+        with self.uow(write=True) as uow:
+            hosts_svc.heartbeat(uow, list(self.drivers))
+
+    def recover(self) -> None:
+        """After a restart: guests the database says exist but the driver lost are started again."""
+        with self.uow() as uow:
+            rows = [self._work(r) for r in uow.session.scalars(select(Instance).where(
+                Instance.host.in_(list(self.drivers)), Instance.deleted.is_(False),
+                Instance.vm_state.in_((states.ACTIVE, states.STOPPED, states.PAUSED, states.SUSPENDED,
+                                       states.RESCUED, states.RESIZED))))]
+        for work in rows:
+            driver = self.drivers[work.host]
+            if work.id in driver.list_guests():
+                continue
+            try:
+                driver.spawn(self._guest(work, self._interfaces(work.id)))
+                if work.vm_state == states.STOPPED:
+                    driver.power_off(work.id)
+            except GuestDriverError:
+                log.exception("could not recover guest %s on %s", work.id, work.host)
+
+    # -- reconciler protocol --------------------------------------------------------------------------
+
+    def pending_keys(self) -> Iterable[str]:
+        self.register_hosts() if not self.nodes else self.heartbeat()
+        if not self._recovered:
+            self._recovered = True
+            self.recover()
+        with self.uow() as uow:
+            return list(uow.session.scalars(select(Instance.id).where(
+                Instance.host.in_(list(self.drivers)), Instance.deleted.is_(False),
+                (Instance.task_state.is_not(None)) | (Instance.revision != Instance.observed_revision)
+                | (Instance.vm_state == states.BUILDING))))
+
+    def reconcile(self, key: str) -> None:
+        with self.uow() as uow:
+            row = uow.session.get(Instance, key)
+            if row is None or row.deleted or row.host not in self.drivers:
+                return
+            work = self._work(row)
+        driver = self.drivers[work.host]
+        action = work.pending.get("action")
+        if work.task_state == states.DELETING or action == "delete":
+            self._delete(work, driver)
+        elif work.vm_state == states.BUILDING or action == "unshelve":
+            self._build(work, driver)
+        elif action:
+            self._act(work, driver, action)
+        elif work.revision != work.observed_revision:
+            self._finish(work, {})
+
+    # -- steps ----------------------------------------------------------------------------------------
+
+    def _work(self, row: Instance) -> _Work:
+        return _Work(row.id, row.name, row.hostname, row.project_id, row.user_id, row.host or "",
+                     row.availability_zone or "", row.vm_state, row.task_state, dict(row.pending or {}),
+                     row.revision, row.observed_revision, dict(row.flavor or {}),
+                     dict(row.old_flavor) if row.old_flavor else None, row.image_ref, row.requested_networks,
+                     row.user_data, dict(row.metadata_ or {}), row.key_data, row.config_drive == "True",
+                     tuple(r for r in ((row.system_metadata or {}).get("roles") or "").split(",") if r))
+
+    def _ctx(self, work: _Work) -> RequestContext:
+        return RequestContext(user_id=work.user_id, project_id=work.project_id, roles=work.roles or ("member",))
+
+    def _interfaces(self, server_id: str) -> tuple[Interface, ...]:
+        network = self.clients.get("network")
+        if network is None:
+            return ()
+        return tuple(_interface(p) for p in network.ports_for_server(server_id))
+
+    def _image(self, image_ref: str) -> ImageSpec | None:
+        if not image_ref:
+            return None
+        image_client = self.clients.get("image")
+        if image_client is None:
+            return ImageSpec(id=image_ref)
+        image = image_client.get_image(None, image_ref) or {}
+        path = image_client.image_data_path(image_ref) if image else None
+        known = {"id", "name", "status", "visibility", "disk_format", "container_format", "size", "checksum",
+                 "created_at", "updated_at", "tags", "owner", "protected", "min_disk", "min_ram", "self", "file",
+                 "schema", "os_hidden", "os_hash_algo", "os_hash_value", "virtual_size", "locations"}
+        props = {k: str(v) for k, v in image.items() if k not in known and v is not None}
+        return ImageSpec(id=image_ref, disk_format=image.get("disk_format") or "",
+                         container_format=image.get("container_format") or "", properties=props,
+                         path=str(path) if path else None)
+
+    def _guest(self, work: _Work, interfaces: tuple[Interface, ...], image_ref: str | None = None) -> Guest:
+        f = work.flavor
+        return Guest(uuid=work.id, name=work.name, hostname=work.hostname,
+                     flavor=FlavorSpec(vcpus=int(f.get("vcpus", 1)), memory_mb=int(f.get("ram", 64)),
+                                       root_gb=int(f.get("disk", 0)), ephemeral_gb=int(f.get("ephemeral", 0)),
+                                       swap_mb=int(f.get("swap", 0)), extra_specs=dict(f.get("extra_specs") or {})),
+                     image=self._image(image_ref if image_ref is not None else work.image_ref),
+                     interfaces=interfaces, user_data=work.user_data, metadata=work.metadata,
+                     key_data=work.key_data, config_drive=work.config_drive)
+
+    def _build(self, work: _Work, driver: GuestDriver) -> None:
+        network = self.clients.get("network")
+        unshelve = work.pending.get("action") == "unshelve"
+        try:
+            interfaces: tuple[Interface, ...] = ()
+            if network is not None and work.requested_networks not in (None, "none"):
+                ports = network.allocate_for_server(self._ctx(work), work.id, work.host, work.requested_networks,
+                                                    work.zone or "nova")
+                interfaces = tuple(_interface(p) for p in ports)
+            elif network is not None and unshelve:
+                interfaces = self._interfaces(work.id)
+            driver.spawn(self._guest(work, interfaces))
+            power = driver.info(work.id).power_state
+        except (GuestDriverError, ApiError) as exc:
+            log.warning("build of %s on %s failed: %s", work.id, work.host, exc)
+            self._fail_build(work, driver, exc)
+            return
+        addresses = _addresses(network.ports_for_server(work.id)) if network is not None else {}
+        self._finish(work, {"vm_state": states.ACTIVE, "power_state": int(power), "launched_at": utcnow(),
+                            "addresses": addresses, "console_log": _console(driver, work.id)},
+                     event="compute_unshelve_instance" if unshelve else "compute__do_build_and_run_instance")
+
+    def _fail_build(self, work: _Work, driver: GuestDriver, exc: Exception) -> None:
+        try:
+            driver.destroy(work.id)
+        except GuestDriverError:
+            log.exception("cleanup of failed build %s", work.id)
+        network = self.clients.get("network")
+        if network is not None:
+            network.deallocate_for_server(work.id)
+        placement = self.clients.get("placement")
+        if placement is not None:
+            placement.release(work.id)
+        message = str(getattr(exc, "message", None) or exc) or exc.__class__.__name__
+        fault = {"code": 500, "message": message, "created": utcnow().isoformat(),
+                 "details": "".join(traceback.format_exception_only(type(exc), exc)).strip()}
+        self._finish(work, {"vm_state": states.ERROR, "power_state": states.NOSTATE, "fault": fault},
+                     event="compute__do_build_and_run_instance", ok=False, details=message)
+
+    def _delete(self, work: _Work, driver: GuestDriver) -> None:
+        driver.destroy(work.id)
+        network = self.clients.get("network")
+        if network is not None:
+            network.deallocate_for_server(work.id)
+        placement = self.clients.get("placement")
+        if placement is not None:
+            placement.release(work.id)
+        with self.uow(write=True) as uow:
+            row = uow.session.get(Instance, work.id, with_for_update=True)
+            if row is None or row.deleted:
+                return
+            add_event(uow, row.id, "compute_terminate_instance", work.host, True, action_name="delete")
+            finish_delete(uow, row)
+            row.observed_revision = row.revision
+
+    def _act(self, work: _Work, driver: GuestDriver, name: str) -> None:
+        action = states.ACTIONS.get(name)
+        if action is None:
+            self._finish(work, {})
+            return
+        changes: dict = {}
+        event = f"compute_{_EVENTS.get(name, name)}"
+        try:
+            changes = self._run(work, driver, name) or {}
+            power = int(driver.info(work.id).power_state) if name not in ("shelve", "shelveOffload") else \
+                states.SHUTDOWN
+        except GuestDriverError as exc:
+            log.warning("%s of %s failed: %s", name, work.id, exc)
+            fault = {"code": 500, "message": str(exc), "created": utcnow().isoformat(), "details": str(exc)}
+            try:
+                power = int(driver.info(work.id).power_state)
+            except GuestNotFound:
+                power = states.NOSTATE
+            self._finish(work, {"power_state": power, "fault": fault, "vm_state": states.ERROR}, event=event,
+                         ok=False, details=str(exc))
+            return
+        final = {"power_state": power, "console_log": _console(driver, work.id)}
+        if action.final_vm_state:
+            final["vm_state"] = action.final_vm_state
+        final.update(changes)
+        self._finish(work, final, event=event)
+
+    def _run(self, work: _Work, driver: GuestDriver, name: str) -> dict | None:
+        uid = work.id
+        simple = {"stop": lambda: driver.power_off(uid), "start": lambda: driver.power_on(uid),
+                  "reboot": lambda: driver.reboot(uid, hard=False), "reboot_hard": lambda: driver.reboot(uid, True),
+                  "pause": lambda: driver.pause(uid), "unpause": lambda: driver.unpause(uid),
+                  "suspend": lambda: driver.suspend(uid), "resume": lambda: driver.resume(uid),
+                  "rescue": lambda: None, "unrescue": lambda: None}
+        if name in simple:
+            self._ensure(work, driver)
+            simple[name]()
+            return None
+        if name == "rebuild":
+            image_ref = work.pending.get("image_ref") or work.image_ref
+            driver.destroy(uid)
+            driver.spawn(self._guest(work, self._interfaces(uid), image_ref))
+            return {"vm_state": states.ACTIVE, "image_ref": image_ref, "launched_at": utcnow()}
+        if name in ("resize", "revertResize"):
+            new = work.pending.get("flavor") if name == "resize" else work.old_flavor
+            placement = self.clients.get("placement")
+            if placement is not None and new:
+                node = self.nodes.get(work.host)
+                if node and not placement.claim(uid, {node: resources_of(new)}, work.project_id, work.user_id):
+                    raise GuestDriverError("No valid host was found. Not enough resources for the new flavor.")
+            resized = _Work(**{**work.__dict__, "flavor": dict(new or work.flavor)})
+            driver.destroy(uid)
+            driver.spawn(self._guest(resized, self._interfaces(uid)))
+            if work.pending.get("was_stopped"):
+                driver.power_off(uid)
+            if name == "resize":
+                return {"flavor": dict(new), "old_flavor": work.flavor, "vcpus": int(new["vcpus"]),
+                        "memory_mb": int(new["ram"]), "flavor_id": new["id"]}
+            vm = states.STOPPED if work.pending.get("was_stopped") else states.ACTIVE
+            return {"flavor": dict(new), "old_flavor": None, "vcpus": int(new["vcpus"]),
+                    "memory_mb": int(new["ram"]), "flavor_id": new["id"], "vm_state": vm}
+        if name == "createImage":
+            self._ensure(work, driver)
+            image_client = self.clients.get("image")
+            with tempfile.TemporaryDirectory() as tmp:
+                path = os.path.join(tmp, "disk")
+                driver.snapshot(uid, path)
+                if image_client is not None and work.pending.get("image_id"):
+                    with open(path, "rb") as fh:
+                        image_client.upload_image_data(work.pending["image_id"], iter(lambda: fh.read(65536), b""))
+            return None
+        if name in ("shelve", "shelveOffload"):
+            driver.destroy(uid)
+            placement = self.clients.get("placement")
+            if placement is not None:
+                placement.release(uid)
+            return {"host": None, "node": None, "node_id": None}
+        return None
+
+    def _ensure(self, work: _Work, driver: GuestDriver) -> None:
+        try:
+            driver.info(work.id)
+        except GuestNotFound:
+            driver.spawn(self._guest(work, self._interfaces(work.id)))
+
+    def _finish(self, work: _Work, changes: dict, event: str | None = None, ok: bool = True,
+                details: str | None = None) -> None:
+        """Record the outcome unless the desired state moved on meanwhile (then the new revision's
+        event brings the key back)."""
+        with self.uow(write=True) as uow:
+            row = uow.session.get(Instance, work.id, with_for_update=True)
+            if row is None or row.deleted:
+                return
+            if row.revision != work.revision:
+                return
+            console = changes.pop("console_log", None)
+            for key, value in changes.items():
+                setattr(row, key, value)
+            if console is not None:
+                row.system_metadata = {**(row.system_metadata or {}), "console_log": console}
+            row.task_state = None
+            row.pending = None
+            row.observed_revision = row.revision
+            row.status = states.status(row.vm_state, None)
+            row.updated_at = utcnow()
+            if event:
+                add_event(uow, row.id, event, work.host, ok, details)
+
+
+_EVENTS = {"stop": "stop_instance", "start": "start_instance", "reboot": "reboot_instance",
+           "reboot_hard": "reboot_instance", "pause": "pause_instance", "unpause": "unpause_instance",
+           "suspend": "suspend_instance", "resume": "resume_instance", "rebuild": "rebuild_instance",
+           "resize": "finish_resize", "revertResize": "finish_revert_resize", "createImage": "snapshot_instance",
+           "shelve": "shelve_offload_instance", "shelveOffload": "shelve_offload_instance",
+           "rescue": "rescue_instance", "unrescue": "unrescue_instance"}
+
+
+def _console(driver: GuestDriver, uuid: str) -> str | None:
+    if not driver.supports_console_output:
+        return None
+    try:
+        return driver.console_output(uuid, 200)
+    except GuestDriverError:
+        return None
+
+
+def _interface(port: dict) -> Interface:
+    return Interface(port_id=port["id"], mac_address=port.get("mac_address", ""),
+                     network_id=port.get("network_id", ""),
+                     fixed_ips=tuple(ip["ip_address"] for ip in port.get("fixed_ips", ())),
+                     mtu=int(port.get("mtu") or 1500), vif_type=str(port.get("binding:vif_type") or ""),
+                     details={k: str(v) for k, v in (port.get("binding:vif_details") or {}).items()})
+
+
+def _addresses(ports: list[dict]) -> dict:
+    out: dict = {}
+    for port in ports:
+        for ip in port.get("fixed_ips", ()):
+            addr = ip["ip_address"]
+            out.setdefault(port.get("network_name") or port.get("network_id"), []).append(
+                {"version": 6 if ":" in addr else 4, "addr": addr, "OS-EXT-IPS:type": "fixed",
+                 "OS-EXT-IPS-MAC:mac_addr": port.get("mac_address")})
+        for fip in port.get("floating_ips", ()):
+            out.setdefault(port.get("network_name") or port.get("network_id"), []).append(
+                {"version": 4, "addr": fip, "OS-EXT-IPS:type": "floating",
+                 "OS-EXT-IPS-MAC:mac_addr": port.get("mac_address")})
+    return out
+
+
+def build_agents(settings: Settings, uow: UnitOfWorkFactory, bus: Bus, clients: dict, *, compute: bool = True,
+                 scheduler: bool = True, hosts: list[str] | None = None, driver: str | None = None,
+                 workers: int = 4) -> list[Agent]:
+    """The compute host agent (for ``hosts``) and/or the scheduler, as agents of the reconcile loop."""
+    agents = []
+    if scheduler:
+        agents.append(Agent("compute-scheduler", bus, [Scheduler(settings, uow, clients)], workers=workers,
+                            resync_interval=10.0))
+    if compute:
+        drivers = make_drivers(settings, hosts or host_names(settings), driver)
+        reconciler = InstanceReconciler(settings, uow, clients, drivers)
+        agents.append(Agent("compute", bus, [reconciler], workers=workers, resync_interval=20.0))
+    return agents

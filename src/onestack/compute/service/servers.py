@@ -1,0 +1,442 @@
+"""Servers: create (quota-checked, then scheduled asynchronously), list, show, update, delete, actions.
+
+The API only records desired state: a new server is ``building/scheduling`` and an outbox event wakes
+the scheduler; an action sets its task_state, bumps ``revision`` and wakes the host agent, which does
+the work through its driver and records the outcome (see ``states.ACTIONS``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from sqlalchemy import and_, func, or_, select
+
+from onestack.core.db import utcnow
+from onestack.core.errors import BadRequest, Conflict, Forbidden, NotFound
+from onestack.core.uow import UnitOfWork
+
+from .. import states
+from ..model import Flavor, Instance, InstanceAction, InstanceActionEvent, InstanceTag, ServerGroup, ServerGroupMember
+from . import quotas
+from .common import INSTANCE, SCHEDULE
+from .flavors import get_flavor
+from .keypairs import find_keypair
+
+MAX_TAGS = 50
+
+
+@dataclass(frozen=True)
+class Caller:
+    project_id: str
+    user_id: str
+    request_id: str = ""
+    admin: bool = False
+    roles: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class CreateServer:
+    name: str
+    flavor_id: str
+    image_ref: str = ""
+    networks: object = None  # "auto" | "none" | [{"uuid"|"port"|"fixed_ip"}] | None
+    key_name: str | None = None
+    user_data: str | None = None
+    metadata: dict = field(default_factory=dict)
+    tags: tuple[str, ...] = ()
+    description: str | None = None
+    hostname: str | None = None
+    min_count: int = 1
+    max_count: int = 1
+    availability_zone: str | None = None
+    scheduler_hints: dict = field(default_factory=dict)
+    security_groups: tuple[str, ...] = ()
+    block_devices: tuple[dict, ...] = ()
+    config_drive: bool = False
+    access_ip_v4: str = ""
+    access_ip_v6: str = ""
+    forced_host: str | None = None
+
+
+def flavor_snapshot(row: Flavor) -> dict:
+    return {"id": row.id, "name": row.name, "vcpus": row.vcpus, "ram": row.memory_mb, "disk": row.root_gb,
+            "ephemeral": row.ephemeral_gb, "swap": row.swap, "extra_specs": dict(row.extra_specs or {})}
+
+
+def sanitize_hostname(name: str) -> str:
+    host = re.sub(r"[^a-zA-Z0-9-]+", "-", name.lower().replace("_", "-")).strip("-.")
+    return host[:63] or "server"
+
+
+# -- reading ----------------------------------------------------------------------------------------
+
+
+def get_server(uow: UnitOfWork, caller: Caller, server_id: str, lock: bool = False) -> Instance:
+    query = select(Instance).where(Instance.id == server_id, Instance.deleted.is_(False))
+    if lock:
+        query = query.with_for_update()
+    row = uow.session.scalars(query).first()
+    if row is None or (not caller.admin and row.project_id != caller.project_id):
+        raise NotFound(f"Instance {server_id} could not be found.")
+    return row
+
+
+@dataclass(frozen=True)
+class ServerFilter:
+    project_id: str | None  # None: every project (all_tenants)
+    name: str | None = None
+    status: tuple[str, ...] = ()
+    changes_since: dt.datetime | None = None
+    changes_before: dt.datetime | None = None
+    image: str | None = None
+    flavor: str | None = None
+    host: str | None = None
+    availability_zone: str | None = None
+    key_name: str | None = None
+    reservation_id: str | None = None
+    locked: bool | None = None
+    tags: tuple[str, ...] = ()
+    tags_any: tuple[str, ...] = ()
+    not_tags: tuple[str, ...] = ()
+    not_tags_any: tuple[str, ...] = ()
+    deleted: bool = False
+    user_id: str | None = None
+    ip: str | None = None
+
+
+def list_servers(uow: UnitOfWork, flt: ServerFilter, limit: int | None, marker: str | None,
+                 sort_keys: tuple[tuple[str, str], ...] = (("created_at", "desc"),)) -> list[Instance]:
+    query = select(Instance)
+    if not flt.deleted:
+        query = query.where(Instance.deleted.is_(False))
+    if flt.changes_since is not None:
+        query = select(Instance).where(Instance.updated_at >= flt.changes_since)  # includes deleted, as Nova
+    if flt.changes_before is not None:
+        query = query.where(Instance.updated_at <= flt.changes_before)
+    if flt.project_id is not None:
+        query = query.where(Instance.project_id == flt.project_id)
+    for column, value in ((Instance.image_ref, flt.image), (Instance.flavor_id, flt.flavor),
+                          (Instance.host, flt.host), (Instance.availability_zone, flt.availability_zone),
+                          (Instance.key_name, flt.key_name), (Instance.reservation_id, flt.reservation_id),
+                          (Instance.user_id, flt.user_id)):
+        if value is not None:
+            query = query.where(column == value)
+    if flt.locked is not None:
+        query = query.where(Instance.locked.is_(flt.locked))
+    if flt.status:
+        vm_states = [vm for s in flt.status for vm in states.vm_state_of_status(s)]
+        query = query.where(Instance.vm_state.in_(vm_states))
+    for tag in flt.tags:
+        query = query.where(Instance.id.in_(select(InstanceTag.instance_id).where(InstanceTag.tag == tag)))
+    if flt.tags_any:
+        query = query.where(Instance.id.in_(select(InstanceTag.instance_id).where(InstanceTag.tag.in_(flt.tags_any))))
+    if flt.not_tags:
+        having_all = select(InstanceTag.instance_id).where(InstanceTag.tag.in_(flt.not_tags)).group_by(
+            InstanceTag.instance_id)
+        having_all = having_all.having(func.count() == len(set(flt.not_tags)))
+        query = query.where(Instance.id.not_in(having_all))
+    if flt.not_tags_any:
+        query = query.where(Instance.id.not_in(select(InstanceTag.instance_id)
+                                               .where(InstanceTag.tag.in_(flt.not_tags_any))))
+    columns = []
+    for key, direction in sort_keys:
+        column = getattr(Instance, _SORT_COLUMNS.get(key, "created_at"))
+        columns.append((column, direction))
+    columns.append((Instance.id, columns[0][1] if columns else "desc"))
+    if marker:
+        anchor = uow.session.get(Instance, marker)
+        if anchor is None:
+            raise BadRequest(f"marker [{marker}] not found")
+        query = query.where(_after(columns, anchor))
+    query = query.order_by(*[c.desc() if d == "desc" else c.asc() for c, d in columns])
+    if flt.name:
+        try:
+            pattern = re.compile(flt.name)
+        except re.error:
+            raise BadRequest(f"Invalid regular expression for name filter: {flt.name}") from None
+        rows = [r for r in uow.session.scalars(query) if pattern.search(r.name)]
+        return rows[:limit] if limit is not None else rows
+    if limit is not None:
+        query = query.limit(limit)
+    return list(uow.session.scalars(query))
+
+
+_SORT_COLUMNS = {"created_at": "created_at", "updated_at": "updated_at", "display_name": "name",
+                 "uuid": "id", "vm_state": "vm_state", "task_state": "task_state", "power_state": "power_state",
+                 "host": "host", "node": "node", "launched_at": "launched_at", "terminated_at": "terminated_at",
+                 "availability_zone": "availability_zone", "key_name": "key_name", "image_ref": "image_ref",
+                 "project_id": "project_id", "user_id": "user_id", "hostname": "hostname",
+                 "display_description": "description", "instance_type_id": "flavor_id", "locked": "locked",
+                 "config_drive": "config_drive", "access_ip_v4": "access_ip_v4", "access_ip_v6": "access_ip_v6",
+                 "progress": "progress", "launch_index": "launch_index", "kernel_id": "id", "ramdisk_id": "id",
+                 "root_device_name": "id", "locked_by": "locked_by", "instance_type": "flavor_id"}
+SORT_KEYS = frozenset(_SORT_COLUMNS)
+
+
+def _after(columns, anchor):
+    """Keyset condition: rows strictly after ``anchor`` in the given ordering."""
+    clauses = []
+    for i, (column, direction) in enumerate(columns):
+        value = getattr(anchor, column.key)
+        equal = [c == getattr(anchor, c.key) for c, _ in columns[:i]]
+        step = column < value if direction == "desc" else column > value
+        clauses.append(and_(*equal, step))
+    return or_(*clauses)
+
+
+# -- creating ---------------------------------------------------------------------------------------
+
+
+def create_servers(uow: UnitOfWork, caller: Caller, cmd: CreateServer, limits: quotas.Limits,
+                   zones: Callable[[], set[str]], default_zone: str) -> tuple[list[Instance], str]:
+    flavor = get_flavor(uow, cmd.flavor_id, caller.project_id, caller.admin)
+    if flavor.disabled:
+        raise BadRequest(f"Flavor {cmd.flavor_id} could not be found.")
+    key_data = None
+    if cmd.key_name:
+        kp = find_keypair(uow, caller.user_id, cmd.key_name)
+        if kp is None:
+            raise BadRequest("Invalid key_name provided.")
+        key_data = kp.public_key
+    if cmd.availability_zone and cmd.availability_zone not in zones():
+        raise BadRequest(f"The requested availability zone is not available (requested {cmd.availability_zone}).")
+    quotas.check_metadata(limits, caller.project_id, cmd.metadata)
+    if cmd.min_count > cmd.max_count:
+        raise BadRequest("min_count must be <= max_count")
+    group = None
+    group_id = (cmd.scheduler_hints or {}).get("group")
+    if group_id:
+        group = uow.session.get(ServerGroup, group_id)
+        if group is None or (not caller.admin and group.project_id != caller.project_id):
+            raise BadRequest(f"Invalid server group {group_id}: it could not be found.")
+    count = quotas.check_servers(uow, limits, caller.project_id, cmd.max_count, flavor.vcpus, flavor.memory_mb,
+                                 cmd.min_count)
+    if group is not None:
+        quotas.check_group_members(uow, limits, caller.project_id, group.id, count)
+    reservation = "r-" + secrets.token_hex(4)
+    created: list[Instance] = []
+    snapshot = flavor_snapshot(flavor)
+    for index in range(count):
+        name = cmd.name if count == 1 else f"{cmd.name}-{index + 1}"
+        hostname = cmd.hostname if (cmd.hostname and count == 1) else sanitize_hostname(name)
+        row = Instance(
+            name=name, project_id=caller.project_id, user_id=caller.user_id, image_ref=cmd.image_ref,
+            flavor_id=flavor.id, flavor=snapshot, vcpus=flavor.vcpus, memory_mb=flavor.memory_mb,
+            requested_az=cmd.availability_zone, availability_zone=cmd.availability_zone,
+            vm_state=states.BUILDING, task_state=states.SCHEDULING, power_state=states.NOSTATE,
+            key_name=cmd.key_name, key_data=key_data, user_data=cmd.user_data, metadata_=dict(cmd.metadata),
+            system_metadata={"roles": ",".join(caller.roles), "forced_host": cmd.forced_host or ""},
+            description=cmd.description, hostname=hostname, config_drive="True" if cmd.config_drive else "",
+            access_ip_v4=cmd.access_ip_v4, access_ip_v6=cmd.access_ip_v6,
+            security_groups=[{"name": n} for n in (cmd.security_groups or ("default",))],
+            requested_networks=cmd.networks, block_devices=list(cmd.block_devices),
+            scheduler_hints=dict(cmd.scheduler_hints or {}), server_group_id=group.id if group else None,
+            reservation_id=reservation, launch_index=index, status="BUILD",
+        )
+        row.tags = [InstanceTag(tag=t) for t in sorted(set(cmd.tags))]
+        uow.session.add(row)
+        uow.session.flush()
+        if group is not None:
+            uow.session.add(ServerGroupMember(group_id=group.id, instance_id=row.id))
+        record_action(uow, row, "create", caller)
+        uow.emit(SCHEDULE, row.id)
+        created.append(row)
+    return created, reservation
+
+
+# -- actions ----------------------------------------------------------------------------------------
+
+
+def record_action(uow: UnitOfWork, instance: Instance, action: str, caller: Caller,
+                  finished: bool = False) -> InstanceAction:
+    row = InstanceAction(instance_id=instance.id, action=action, request_id=caller.request_id or "",
+                         user_id=caller.user_id, project_id=caller.project_id)
+    if finished:
+        row.finish_time = utcnow()
+    uow.session.add(row)
+    return row
+
+
+def check_state(instance: Instance, action: states.Action, method: str | None = None) -> None:
+    name = method or action.name
+    if instance.vm_state not in action.vm_states:
+        raise Conflict(f"Cannot '{name}' instance {instance.id} while it is in vm_state {instance.vm_state}")
+    if instance.task_state not in action.task_states:
+        raise Conflict(f"Cannot '{name}' instance {instance.id} while it is in task_state {instance.task_state}")
+
+
+def check_locked(instance: Instance, caller: Caller) -> None:
+    if instance.locked and not caller.admin:
+        raise Conflict(f"Instance {instance.id} is locked")
+
+
+def start_action(uow: UnitOfWork, caller: Caller, server_id: str, name: str, args: dict | None = None,
+                 record: str | None = None) -> Instance:
+    """Validate the state and hand the action to the host agent."""
+    instance = get_server(uow, caller, server_id, lock=True)
+    action = states.ACTIONS[name]
+    check_locked(instance, caller)
+    check_state(instance, action, record or name)
+    instance.task_state = action.task_state
+    instance.pending = {"action": name, **(args or {}), "request_id": caller.request_id}
+    instance.revision += 1
+    record_action(uow, instance, record or name, caller)
+    uow.emit(INSTANCE, instance.id)
+    return instance
+
+
+def delete_server(uow: UnitOfWork, caller: Caller, server_id: str, force: bool = False) -> None:
+    instance = get_server(uow, caller, server_id, lock=True)
+    check_locked(instance, caller)
+    if instance.task_state == states.DELETING and not force:
+        return
+    record_action(uow, instance, "delete", caller)
+    if instance.host is None:
+        finish_delete(uow, instance)  # never reached a host: nothing to tear down (the scheduler may
+        uow.emit(SCHEDULE, instance.id)  # hold a claim: it releases it when it sees the row deleted)
+        return
+    instance.task_state = states.DELETING
+    instance.pending = {"action": "delete", "request_id": caller.request_id}
+    instance.revision += 1
+    uow.emit(INSTANCE, instance.id)
+
+
+def finish_delete(uow: UnitOfWork, instance: Instance) -> None:
+    now = utcnow()
+    instance.vm_state = states.DELETED
+    instance.task_state = None
+    instance.power_state = states.NOSTATE
+    instance.deleted = True
+    instance.deleted_at = now
+    instance.terminated_at = now
+    instance.status = "DELETED"
+    for member in uow.session.scalars(select(ServerGroupMember).where(ServerGroupMember.instance_id == instance.id)):
+        uow.session.delete(member)
+
+
+def update_server(uow: UnitOfWork, caller: Caller, server_id: str, changes: dict) -> Instance:
+    instance = get_server(uow, caller, server_id, lock=True)
+    for key, attr in (("name", "name"), ("description", "description"), ("hostname", "hostname"),
+                      ("accessIPv4", "access_ip_v4"), ("accessIPv6", "access_ip_v6")):
+        if key in changes:
+            setattr(instance, attr, changes[key] if changes[key] is not None or key == "description" else "")
+    instance.updated_at = utcnow()
+    return instance
+
+
+def lock_server(uow: UnitOfWork, caller: Caller, server_id: str, reason: str | None) -> None:
+    instance = get_server(uow, caller, server_id, lock=True)
+    instance.locked = True
+    instance.locked_by = "admin" if caller.admin and caller.project_id != instance.project_id else "owner"
+    instance.locked_reason = reason
+    record_action(uow, instance, "lock", caller, finished=True)
+
+
+def unlock_server(uow: UnitOfWork, caller: Caller, server_id: str, override: bool) -> None:
+    instance = get_server(uow, caller, server_id, lock=True)
+    if instance.locked and instance.locked_by == "admin" and not override:
+        raise Forbidden("Instance was locked by an administrator; only an administrator can unlock it.")
+    instance.locked, instance.locked_by, instance.locked_reason = False, None, None
+    record_action(uow, instance, "unlock", caller, finished=True)
+
+
+def reset_state(uow: UnitOfWork, caller: Caller, server_id: str, state: str) -> None:
+    instance = get_server(uow, caller, server_id, lock=True)
+    instance.vm_state = states.ERROR if state == "error" else states.ACTIVE
+    instance.task_state = None
+    instance.pending = None
+    instance.observed_revision = instance.revision
+    instance.updated_at = utcnow()
+    record_action(uow, instance, "resetState", caller, finished=True)
+
+
+# -- metadata, tags, actions log ----------------------------------------------------------------------
+
+
+def set_metadata(uow: UnitOfWork, caller: Caller, server_id: str, items: dict, replace: bool,
+                 limits: quotas.Limits) -> dict:
+    instance = get_server(uow, caller, server_id, lock=True)
+    check_locked(instance, caller)
+    merged = dict(items) if replace else {**(instance.metadata_ or {}), **items}
+    quotas.check_metadata(limits, instance.project_id, merged)
+    instance.metadata_ = merged
+    instance.updated_at = utcnow()
+    return merged
+
+
+def delete_metadata(uow: UnitOfWork, caller: Caller, server_id: str, key: str) -> None:
+    instance = get_server(uow, caller, server_id, lock=True)
+    check_locked(instance, caller)
+    metadata = dict(instance.metadata_ or {})
+    if key not in metadata:
+        raise NotFound(f"Metadata item was not found: {key}")
+    del metadata[key]
+    instance.metadata_ = metadata
+
+
+def set_tags(uow: UnitOfWork, caller: Caller, server_id: str, tags: list[str]) -> list[str]:
+    instance = get_server(uow, caller, server_id, lock=True)
+    if len(set(tags)) > MAX_TAGS:
+        raise BadRequest(f"The number of tags exceeded the per-server limit {MAX_TAGS}")
+    instance.tags = [InstanceTag(tag=t) for t in sorted(set(tags))]
+    instance.updated_at = utcnow()
+    uow.session.flush()
+    return sorted(set(tags))
+
+
+def add_tag(uow: UnitOfWork, caller: Caller, server_id: str, tag: str) -> bool:
+    instance = get_server(uow, caller, server_id, lock=True)
+    have = {t.tag for t in instance.tags}
+    if tag in have:
+        return False
+    if len(have) >= MAX_TAGS:
+        raise BadRequest(f"The number of tags exceeded the per-server limit {MAX_TAGS}")
+    instance.tags.append(InstanceTag(tag=tag))
+    instance.updated_at = utcnow()
+    return True
+
+
+def delete_tag(uow: UnitOfWork, caller: Caller, server_id: str, tag: str) -> None:
+    instance = get_server(uow, caller, server_id, lock=True)
+    row = next((t for t in instance.tags if t.tag == tag), None)
+    if row is None:
+        raise NotFound(f"Tag '{tag}' could not be found for instance {server_id}")
+    instance.tags.remove(row)
+
+
+def list_actions(uow: UnitOfWork, caller: Caller, server_id: str) -> list[InstanceAction]:
+    query = select(Instance).where(Instance.id == server_id)
+    instance = uow.session.scalars(query).first()
+    if instance is None or (not caller.admin and instance.project_id != caller.project_id):
+        raise NotFound(f"Instance {server_id} could not be found.")
+    return list(uow.session.scalars(select(InstanceAction).where(InstanceAction.instance_id == server_id)
+                                    .order_by(InstanceAction.start_time.desc(), InstanceAction.id.desc())))
+
+
+def get_action(uow: UnitOfWork, caller: Caller, server_id: str, request_id: str) -> InstanceAction:
+    for row in list_actions(uow, caller, server_id):
+        if row.request_id == request_id:
+            return row
+    raise NotFound(f"Action {request_id} could not be found.")
+
+
+def add_event(uow: UnitOfWork, instance_id: str, event: str, host: str | None, ok: bool,
+              details: str | None = None, action_name: str | None = None) -> None:
+    """Record a finished event on the instance's latest action (optionally of a given name)."""
+    query = select(InstanceAction).where(InstanceAction.instance_id == instance_id)
+    if action_name:
+        query = query.where(InstanceAction.action == action_name)
+    action = uow.session.scalars(query.order_by(InstanceAction.id.desc())).first()
+    if action is None:
+        return
+    now = utcnow()
+    action.events.append(InstanceActionEvent(event=event, start_time=action.start_time, finish_time=now,
+                                             result="Success" if ok else "Error", host=host, details=details,
+                                             traceback=None if ok else details))
+    action.finish_time = now
+    if not ok:
+        action.message = "Error"

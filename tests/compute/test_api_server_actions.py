@@ -1,0 +1,133 @@
+import pytest
+
+from tests.compute.conftest import C, boot, mv, wait_server
+
+
+def _act(session, server_id, body, version="2.100"):
+    return session.post(f"{C}/servers/{server_id}/action", json=body, headers=mv(version))
+
+
+@pytest.fixture
+def server(demo, servers, uniq):
+    body = boot(demo, uniq("act"))
+    servers.append(body["id"])
+    return body
+
+
+def test_stop_start_server_transitions(demo, server):
+    assert _act(demo, server["id"], {"os-stop": None}).status_code == 202
+    stopped = wait_server(demo, server["id"])
+    assert stopped["status"] == "SHUTOFF" and stopped["OS-EXT-STS:power_state"] == 4
+    assert _act(demo, server["id"], {"os-stop": None}).status_code == 409
+    assert _act(demo, server["id"], {"os-start": None}).status_code == 202
+    assert wait_server(demo, server["id"])["status"] == "ACTIVE"
+
+
+def test_start_active_server_is_409(demo, server):
+    resp = _act(demo, server["id"], {"os-start": None})
+    assert resp.status_code == 409 and "conflictingRequest" in resp.json()
+
+
+def test_pause_unpause_suspend_resume_server(demo, server):
+    assert _act(demo, server["id"], {"pause": None}).status_code == 202
+    paused = wait_server(demo, server["id"])
+    assert paused["status"] == "PAUSED" and paused["OS-EXT-STS:power_state"] == 3
+    assert _act(demo, server["id"], {"suspend": None}).status_code == 409
+    _act(demo, server["id"], {"unpause": None})
+    assert wait_server(demo, server["id"])["status"] == "ACTIVE"
+    _act(demo, server["id"], {"suspend": None})
+    assert wait_server(demo, server["id"])["status"] == "SUSPENDED"
+    _act(demo, server["id"], {"resume": None})
+    assert wait_server(demo, server["id"])["status"] == "ACTIVE"
+
+
+def test_reboot_server_soft_and_hard(demo, server):
+    assert _act(demo, server["id"], {"reboot": {"type": "SOFT"}}).status_code == 202
+    assert wait_server(demo, server["id"])["status"] == "ACTIVE"
+    assert _act(demo, server["id"], {"reboot": {"type": "HARD"}}).status_code == 202
+    assert wait_server(demo, server["id"])["status"] == "ACTIVE"
+    assert _act(demo, server["id"], {"reboot": {"type": "WARM"}}).status_code == 400
+
+
+def test_lock_server_blocks_member_actions(admin, demo, server):
+    assert _act(demo, server["id"], {"lock": {"locked_reason": "maintenance"}}).status_code == 202
+    shown = demo.get(f"{C}/servers/{server['id']}", headers=mv()).json()["server"]
+    assert shown["locked"] is True and shown["locked_reason"] == "maintenance"
+    assert _act(demo, server["id"], {"os-stop": None}).status_code == 409
+    assert demo.delete(f"{C}/servers/{server['id']}").status_code == 409
+    assert _act(demo, server["id"], {"unlock": None}).status_code == 202
+
+
+def test_resize_confirm_and_revert_server(demo, server):
+    assert _act(demo, server["id"], {"resize": {"flavorRef": "c1"}}).status_code == 400
+    assert _act(demo, server["id"], {"resize": {"flavorRef": "42"}}).status_code == 202
+    resized = wait_server(demo, server["id"])
+    assert resized["status"] == "VERIFY_RESIZE" and resized["flavor"]["original_name"] == "m1.nano"
+    assert _act(demo, server["id"], {"confirmResize": None}).status_code == 204
+    assert wait_server(demo, server["id"])["status"] == "ACTIVE"
+    _act(demo, server["id"], {"resize": {"flavorRef": "1"}})
+    assert wait_server(demo, server["id"])["status"] == "VERIFY_RESIZE"
+    assert _act(demo, server["id"], {"revertResize": None}).status_code == 202
+    reverted = wait_server(demo, server["id"])
+    assert reverted["status"] == "ACTIVE" and reverted["flavor"]["original_name"] == "m1.nano"
+
+
+def test_rebuild_server_keeps_it_active(demo, server):
+    resp = _act(demo, server["id"], {"rebuild": {"imageRef": server["image"]["id"], "name": "rebuilt"}})
+    assert resp.status_code == 202 and resp.json()["server"]["name"] == "rebuilt"
+    assert wait_server(demo, server["id"])["status"] == "ACTIVE"
+
+
+def test_shelve_unshelve_server(admin, demo, server):
+    assert _act(demo, server["id"], {"shelve": None}).status_code == 202
+    shelved = wait_server(demo, server["id"])
+    assert shelved["status"] == "SHELVED_OFFLOADED"
+    assert admin.get(f"/placement/allocations/{server['id']}").json()["allocations"] == {}
+    assert _act(demo, server["id"], {"unshelve": None}).status_code == 202
+    assert wait_server(demo, server["id"])["status"] == "ACTIVE"
+    assert admin.get(f"/placement/allocations/{server['id']}").json()["allocations"]
+
+
+def test_rescue_unrescue_server(demo, server):
+    resp = _act(demo, server["id"], {"rescue": None})
+    assert resp.status_code == 200 and resp.json()["adminPass"]
+    assert wait_server(demo, server["id"])["status"] == "RESCUE"
+    _act(demo, server["id"], {"unrescue": None})
+    assert wait_server(demo, server["id"])["status"] == "ACTIVE"
+
+
+def test_reset_state_server_admin_only(admin, demo, server):
+    assert _act(demo, server["id"], {"os-resetState": {"state": "error"}}).status_code == 403
+    assert _act(admin, server["id"], {"os-resetState": {"state": "error"}}).status_code == 202
+    assert demo.get(f"{C}/servers/{server['id']}").json()["server"]["status"] == "ERROR"
+    _act(admin, server["id"], {"os-resetState": {"state": "active"}})
+
+
+def test_get_console_output_server(demo, server):
+    resp = _act(demo, server["id"], {"os-getConsoleOutput": {"length": 2}})
+    assert resp.status_code == 200 and len(resp.json()["output"].splitlines()) == 2
+
+
+def test_create_remote_console_serial(demo, server):
+    resp = demo.post(f"{C}/servers/{server['id']}/remote-consoles", headers=mv("2.8"),
+                     json={"remote_console": {"protocol": "serial", "type": "serial"}})
+    assert resp.status_code == 200 and resp.json()["remote_console"]["url"]
+
+
+def test_list_instance_actions_with_events(admin, demo, server):
+    _act(demo, server["id"], {"os-stop": None})
+    wait_server(demo, server["id"])
+    actions = demo.get(f"{C}/servers/{server['id']}/os-instance-actions", headers=mv()).json()["instanceActions"]
+    assert [a["action"] for a in actions][:2] == ["stop", "create"]
+    shown = admin.get(f"{C}/servers/{server['id']}/os-instance-actions/{actions[0]['request_id']}",
+                      headers=mv()).json()["instanceAction"]
+    assert shown["events"][0]["event"] == "compute_stop_instance" and shown["events"][0]["result"] == "Success"
+
+
+def test_unknown_action_is_400(demo, server):
+    assert _act(demo, server["id"], {"fly": None}).status_code == 400
+
+
+def test_show_diagnostics_admin(admin, server):
+    resp = admin.get(f"{C}/servers/{server['id']}/diagnostics", headers=mv())
+    assert resp.status_code == 200 and resp.json()["state"] == "running"
