@@ -167,3 +167,22 @@ def test_update_registered_limit_to_duplicate_is_409(registered, admin):
         assert resp.status_code == 409
     finally:
         admin.delete(f"{V3}/registered_limits/{other['id']}")
+
+
+def test_list_limits_unscoped_or_member_never_sees_domain_limits(make, registered, admin):
+    domain = make.domain()
+    resp = admin.post(f"{V3}/limits", json={"limits": [{
+        "domain_id": domain["id"], "service_id": registered["service_id"], "region_id": "RegionOne",
+        "resource_name": registered["resource_name"], "resource_limit": 3}]})
+    assert resp.status_code == 201, resp.text
+    domain_limit = resp.json()["limits"][0]
+    assert domain_limit["domain_id"] == domain["id"] and domain_limit["project_id"] is None
+    _project, user, member = make.member()
+    unscoped = make.login(user)
+    params = {"resource_name": registered["resource_name"]}
+    assert [x["id"] for x in admin.get(f"{V3}/limits", params=params).json()["limits"]] == [domain_limit["id"]]
+    for session in (member, unscoped):
+        resp = session.get(f"{V3}/limits", params=params)
+        assert resp.status_code == 200
+        assert resp.json()["limits"] == []
+        assert session.get(f"{V3}/limits/{domain_limit['id']}").status_code == 403

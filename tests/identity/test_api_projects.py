@@ -97,6 +97,10 @@ def test_show_project_parents_and_subtree(make, admin):
     body = admin.get(f"{V3}/projects/{mid['id']}", params={"parents_as_list": "", "subtree_as_list": ""}).json()
     assert [p["project"]["id"] for p in body["project"]["parents"]] == [root["id"]]
     assert [p["project"]["id"] for p in body["project"]["subtree"]] == [leaf["id"]]
+    body = admin.get(f"{V3}/projects/{root['id']}", params={"subtree_as_list": ""}).json()
+    assert [p["project"]["id"] for p in body["project"]["subtree"]] == [mid["id"], leaf["id"]]
+    body = admin.get(f"{V3}/projects/{leaf['id']}", params={"parents_as_list": ""}).json()
+    assert [p["project"]["id"] for p in body["project"]["parents"]] == [mid["id"], root["id"]]
 
 
 def test_list_projects_filters(make, admin):
@@ -253,3 +257,25 @@ def test_list_user_projects(make, admin):
 
 def test_list_user_projects_of_other_user_as_member_is_403(make, demo, admin):
     assert demo.get(f"{V3}/users/{admin.user_id}/projects").status_code == 403
+
+
+def test_update_project_disable_with_enabled_subtree_is_403(make, admin):
+    parent = make.project()
+    child = make.project(parent_id=parent["id"])
+    grandchild = make.project(parent_id=child["id"])
+    resp = admin.patch(f"{V3}/projects/{parent['id']}", json={"project": {"enabled": False}})
+    assert resp.status_code == 403
+    assert admin.get(f"{V3}/projects/{parent['id']}").json()["project"]["enabled"] is True
+    for project in (grandchild, child, parent):  # bottom up works
+        resp = admin.patch(f"{V3}/projects/{project['id']}", json={"project": {"enabled": False}})
+        assert resp.status_code == 200, resp.text
+
+
+def test_update_project_enable_under_disabled_parent_is_403(make, admin):
+    parent = make.project()
+    child = make.project(parent_id=parent["id"])
+    admin.patch(f"{V3}/projects/{child['id']}", json={"project": {"enabled": False}})
+    admin.patch(f"{V3}/projects/{parent['id']}", json={"project": {"enabled": False}})
+    assert admin.patch(f"{V3}/projects/{child['id']}", json={"project": {"enabled": True}}).status_code == 403
+    assert admin.patch(f"{V3}/projects/{parent['id']}", json={"project": {"enabled": True}}).status_code == 200
+    assert admin.patch(f"{V3}/projects/{child['id']}", json={"project": {"enabled": True}}).status_code == 200

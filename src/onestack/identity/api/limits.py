@@ -58,8 +58,8 @@ def show_limit_model(req: ApiRequest):
 def list_limits(req: ApiRequest):
     req.enforce("identity:list_limits")
     filters = query_filters(req, ("service_id", "region_id", "resource_name", "project_id", "domain_id"))
-    # Non-admins see only their own project's limits, as upstream.
-    visible = None if req.allowed("identity:get_limit", {}) else {req.ctx.project_id}
+    # Non-admins see only their own project's limits, as upstream; never the project-less (domain) ones.
+    visible = None if req.allowed("identity:get_limit", {}) else {req.ctx.project_id} - {None}
     with req.deps.uow() as uow:
         return list_response(req, "limits", svc.list_limits(uow, filters, visible), limit_view)
 

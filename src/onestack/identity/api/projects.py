@@ -36,7 +36,7 @@ def show_project(req: ApiRequest):
         if "parents_as_list" in req.query or "parents_as_ids" in req.query:
             body["parents"] = [{"project": view(p, req.base_url)} for p in svc.ancestors(uow, project)]
         if "subtree_as_list" in req.query or "subtree_as_ids" in req.query:
-            body["subtree"] = [{"project": view(p, req.base_url)} for p in svc.children(uow, project.id)]
+            body["subtree"] = [{"project": view(p, req.base_url)} for p in svc.subtree(uow, project.id)]
     return json_response({"project": body})
 
 

@@ -161,6 +161,17 @@ def children(uow: UnitOfWork, project_id: str) -> list[Project]:
     return list(uow.session.scalars(select(Project).where(Project.parent_id == project_id)))
 
 
+def subtree(uow: UnitOfWork, project_id: str) -> list[Project]:
+    """Every descendant of a project, breadth first."""
+    found: list[Project] = []
+    todo = [project_id]
+    while todo:
+        batch = children(uow, todo.pop(0))
+        found.extend(p for p in batch if p not in found)
+        todo.extend(p.id for p in batch)
+    return found
+
+
 def list_projects(uow: UnitOfWork, filters: dict) -> list[Project]:
     query = select(Project).order_by(Project.name)
     for key in ("domain_id", "name", "enabled"):
@@ -240,6 +251,11 @@ def update_project(uow: UnitOfWork, project_id: str, changes: dict) -> Project:
         raise Forbidden("Update of `parent_id` is not allowed.")
     if "is_domain" in core and core["is_domain"]:
         raise BadRequest("Update of `is_domain` is not allowed.")
+    enabling, disabling = core.get("enabled") is True, core.get("enabled") is False
+    if enabling and not project.enabled and any(not parent.enabled for parent in ancestors(uow, project)):
+        raise Forbidden(f"Cannot enable project {project.id} since it has disabled parents.")
+    if disabling and project.enabled and any(p.enabled for p in subtree(uow, project.id)):
+        raise Forbidden(f"Cannot disable project {project.id} since its subtree contains enabled projects.")
     apply(project, core, ("name", "description", "enabled", "options"))
     if "tags" in core:
         set_project_tags(uow, project, core["tags"])
