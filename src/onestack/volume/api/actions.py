@@ -101,9 +101,10 @@ def upload_image(req: ApiRequest, args: dict):
         properties = {k: v for k, v in (row.image_metadata or {}).items()
                       if k not in ("image_id", "checksum", "size", "disk_format", "container_format",
                                    "image_name", "min_disk", "min_ram")}
+        size = row.size
     image = images.create_image(req.ctx, name=args["image_name"], disk_format=disk_format,
                                 container_format=container_format, visibility=visibility, protected=protected,
-                                min_disk=row.size, **properties)
+                                min_disk=size, **properties)
     image_id = image["id"] if isinstance(image, dict) else image.id
     with req.deps.uow(write=True) as uow:
         row = svc.begin_upload(uow, caller(req), req.params["volume_id"], image_id, disk_format, force)
