@@ -253,6 +253,7 @@ def test_inspect_tarball(tmp_path, compress):
     assert inspect_image(tar, "raw", "compressed").kind is ImageKind.TARBALL
 
 
+@settings(deadline=None)
 @given(head=st.binary(min_size=0, max_size=2048))
 def test_sniff_never_crashes(tmp_path_factory, head):
     path = tmp_path_factory.mktemp("sniff") / "x"

@@ -15,13 +15,16 @@ mounts) simply calls ``mount`` again.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import subprocess
+import time
 from pathlib import Path
 
 from .errors import ContainerError
 
 MIN_DISK_BYTES = 64 << 20
+log = logging.getLogger(__name__)
 
 
 def _run(*argv: str, timeout: float = 120) -> str:
@@ -98,13 +101,22 @@ class RootDisk:
                 _run("umount", "-l", mp)
         self._detach_loops()
 
-    def _detach_loops(self) -> None:
-        if not self.image.exists():
-            return
-        out = subprocess.run(["losetup", "-j", str(self.image)], capture_output=True, text=True).stdout
-        for line in out.splitlines():
-            dev = line.split(":", 1)[0]
-            subprocess.run(["losetup", "-d", dev], capture_output=True)
+    def _detach_loops(self, timeout: float = 10.0) -> None:
+        """The kernel frees an autoclear loop device asynchronously after the last umount (and a
+        mount namespace being cloned at that moment holds it briefly): detach and poll until gone."""
+        deadline = time.monotonic() + timeout
+        while self.image.exists():
+            devs = self.loop_devices()
+            if not devs:
+                return
+            for dev in devs:
+                subprocess.run(["losetup", "-d", dev], capture_output=True)
+            if time.monotonic() > deadline:
+                # still referenced (e.g. by a mount namespace being torn down): losetup -d has set
+                # autoclear, so the kernel frees it with its last user; do not fail the caller
+                log.warning("loop devices %s of %s still busy; left to autoclear", devs, self.image)
+                return
+            time.sleep(0.02)
 
     def resize(self, size_bytes: int, lowers: list[Path]) -> None:
         """Grow the root disk (offline: ext4 online resize needs CAP_SYS_RESOURCE, which root may lack).
