@@ -2,7 +2,7 @@
 
 from onestack.core.http import Route
 
-from .api import flavors, keypairs, quotas, server_actions, servers, versions, zones
+from .api import aggregates, flavors, groups, hosts, keypairs, quotas, server_actions, servers, usage, versions, zones
 
 R = Route
 V = "/v2.1"
@@ -62,4 +62,26 @@ ROUTES: list[Route] = [
     R("GET", f"{V}/servers/{{server_id}}/tags/{{tag}}", servers.check_tag),
     R("PUT", f"{V}/servers/{{server_id}}/tags/{{tag}}", servers.add_tag),
     R("DELETE", f"{V}/servers/{{server_id}}/tags/{{tag}}", servers.delete_tag),
+    # server groups
+    R("GET", f"{V}/os-server-groups", groups.list_groups),
+    R("POST", f"{V}/os-server-groups", groups.create_group),
+    R("GET", f"{V}/os-server-groups/{{group_id}}", groups.show_group),
+    R("DELETE", f"{V}/os-server-groups/{{group_id}}", groups.delete_group),
+    # hypervisors, services, aggregates, usage
+    R("GET", f"{V}/os-hypervisors", hosts.list_hypervisors),
+    R("GET", f"{V}/os-hypervisors/detail", hosts.list_hypervisors_detail),
+    R("GET", f"{V}/os-hypervisors/statistics", hosts.hypervisor_statistics),
+    R("GET", f"{V}/os-hypervisors/{{hypervisor_id}}", hosts.show_hypervisor),
+    R("GET", f"{V}/os-hypervisors/{{hypervisor_id}}/uptime", hosts.hypervisor_uptime),
+    R("GET", f"{V}/os-services", hosts.list_services),
+    R("PUT", f"{V}/os-services/{{service_id}}", hosts.update_service),
+    R("DELETE", f"{V}/os-services/{{service_id}}", hosts.delete_service),
+    R("GET", f"{V}/os-aggregates", aggregates.list_aggregates),
+    R("POST", f"{V}/os-aggregates", aggregates.create_aggregate),
+    R("GET", f"{V}/os-aggregates/{{aggregate_id}}", aggregates.show_aggregate),
+    R("PUT", f"{V}/os-aggregates/{{aggregate_id}}", aggregates.update_aggregate),
+    R("DELETE", f"{V}/os-aggregates/{{aggregate_id}}", aggregates.delete_aggregate),
+    R("POST", f"{V}/os-aggregates/{{aggregate_id}}/action", aggregates.aggregate_action),
+    R("GET", f"{V}/os-simple-tenant-usage", usage.list_usage),
+    R("GET", f"{V}/os-simple-tenant-usage/{{project_id}}", usage.show_usage),
 ]

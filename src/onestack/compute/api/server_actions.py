@@ -42,6 +42,8 @@ def server_action(req: ApiRequest):
     name = next(iter(body))
     server_id = req.params["server_id"]
     who = caller(req)
+    if name == "createImage":
+        return _create_image(req, who, server_id, body)
     with req.deps.uow(write=True) as uow:
         row = svc.get_server(uow, who, server_id)
         tgt = target(row.project_id, row.user_id)
@@ -151,19 +153,25 @@ def _revert_resize(req, uow, who, row, tgt, body):
     return empty_response(202)
 
 
-def _create_image(req, uow, who, row, tgt, body):
-    req.enforce("os_compute_api:servers:create_image", tgt)
+def _create_image(req, who, server_id, body):
+    """The image record is created first (in the image service's own transaction), then the action."""
+    with req.deps.uow() as uow:
+        row = svc.get_server(uow, who, server_id)
+        req.enforce("os_compute_api:servers:create_image", target(row.project_id, row.user_id))
+        svc.check_locked(row, who)
+        svc.check_state(row, states.ACTIONS["createImage"])
+        image_ref = row.image_ref
     validate(schemas.CREATE_IMAGE, body)
     args = body["createImage"]
     image_client = req.deps.image
     if image_client is None:
         raise BadRequest("The image service is not available in this cloud.")
-    svc.check_state(row, states.ACTIONS["createImage"])
     props = {str(k): str(v) for k, v in (args.get("metadata") or {}).items()}
     image = image_client.create_image(req.ctx, name=args["name"], disk_format="raw", container_format="bare",
-                                      instance_uuid=row.id, image_type="snapshot", base_image_ref=row.image_ref,
+                                      instance_uuid=server_id, image_type="snapshot", base_image_ref=image_ref,
                                       **props)
-    svc.start_action(uow, who, row.id, "createImage", {"image_id": image["id"]})
+    with req.deps.uow(write=True) as uow:
+        svc.start_action(uow, who, server_id, "createImage", {"image_id": image["id"]})
     location = {"Location": f"{req.base_url}/image/v2/images/{image['id']}"}
     if req.version.matches("2.45"):
         return json_response({"image_id": image["id"]}, 202, location)
@@ -217,7 +225,7 @@ def _remote_console(req, uow, who, row, tgt, body):
 _ACTIONS = {
     "reboot": _reboot, "lock": _lock, "unlock": _unlock, "os-resetState": _reset_state, "rebuild": _rebuild,
     "resize": _resize, "confirmResize": _confirm_resize, "revertResize": _revert_resize,
-    "createImage": _create_image, "unshelve": _unshelve, "rescue": _rescue,
+    "unshelve": _unshelve, "rescue": _rescue,
     "os-getConsoleOutput": _console_output, "os-getSerialConsole": _remote_console,
     "os-getVNCConsole": _remote_console, "os-getSPICEConsole": _remote_console,
 }
