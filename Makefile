@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 DATA_DIR ?= ./data
 LISTEN ?= 127.0.0.1:8080
 # Debian packages the real backends need (later services add theirs here).
-APT_PACKAGES ?= python3-venv iproute2 lxc qemu-utils e2fsprogs busybox-static debootstrap
+APT_PACKAGES ?= python3-venv iproute2 lxc qemu-utils e2fsprogs busybox-static debootstrap dnsmasq nftables iptables conntrack udhcpc curl
 PYTEST_ARGS ?=
 
 .PHONY: install run test lint unit e2e conformance bench clean
@@ -36,7 +36,6 @@ test: install lint
 
 bench: install
 	$(BIN)/python bench/identity.py
-	$(BIN)/python bench/image.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -1,0 +1,693 @@
+"""The Linux data plane: bridges, VXLAN, namespaces (pyroute2), dnsmasq, iptables (physdev +
+conntrack) and nftables NAT.
+
+Everything this driver creates carries its prefix (``<p>``, at most 4 characters) so several
+agents and parallel tests never collide:
+
+- per network: bridge ``<p>b<net>``, VXLAN ``<p>x<net>`` (head-end replication to the peers,
+  ``nolearning``), for external networks the gateway address on the bridge and an nftables table
+  ``ip <p>_ext_<net>`` masquerading the subnet out of the host;
+- DHCP: namespace ``<p>-dhcp-<net>`` joined to the bridge by a veth (``<p>d<net>`` / ``ns-dhcp``)
+  with dnsmasq in the foreground, supervised here (host file + SIGHUP on changes);
+- routers: namespace ``<p>-r-<router>``, veths ``<p>r<port>``/``qr-<port>`` per interface and
+  ``<p>g<port>``/``qg-<port>`` for the gateway, nftables table ``ip neutron`` inside (SNAT, floating
+  IP DNAT/SNAT, metadata redirect) and a metadata proxy listening in the namespace;
+- security groups: iptables chains ``<p>-*`` in the filter table of the host, hooked from FORWARD,
+  matching bridge ports with ``physdev`` under ``br_netfilter`` so conntrack (ip family) makes them
+  stateful.
+
+With ``host_netns`` the whole "host" side lives in that namespace (tests run one per agent).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import hashlib
+import hmac
+import http.client
+import ipaddress
+import logging
+import os
+import signal
+import socket
+import socketserver
+import subprocess
+import threading
+import urllib.parse
+from http.server import BaseHTTPRequestHandler
+from pathlib import Path
+
+from pyroute2 import IPRoute, NetNS, netns
+from pyroute2.netlink.exceptions import NetlinkError
+
+from .base import (
+    Capabilities,
+    DhcpSpec,
+    FirewallPort,
+    FirewallRule,
+    NetworkDriver,
+    NetworkSpec,
+    PortSpec,
+    RouterInterface,
+    RouterSpec,
+)
+
+log = logging.getLogger(__name__)
+
+METADATA_IP = "169.254.169.254"
+METADATA_PORT = 9697
+CLONE_NEWNET = 0x40000000
+PORT_PROTOCOLS = {"tcp", "udp", "6", "17"}
+
+
+class LinuxDriverError(RuntimeError):
+    pass
+
+
+def _run(cmd: list[str], ns: str | None = None, input: str | None = None, check: bool = True) -> str:
+    full = ["ip", "netns", "exec", ns, *cmd] if ns else cmd
+    proc = subprocess.run(full, input=input, capture_output=True, text=True, timeout=30)
+    if check and proc.returncode != 0:
+        raise LinuxDriverError(f"{' '.join(full)} failed ({proc.returncode}): {proc.stderr.strip()}")
+    return proc.stdout
+
+
+def _ok(cmd: list[str], ns: str | None = None) -> bool:
+    full = ["ip", "netns", "exec", ns, *cmd] if ns else cmd
+    return subprocess.run(full, capture_output=True, timeout=30).returncode == 0
+
+
+def _trunc(name: str, length: int = 15) -> str:
+    return name[:length]
+
+
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+@contextlib.contextmanager
+def in_netns(name: str):
+    """Run the body with this thread in namespace ``name`` (sockets made there stay there)."""
+    own = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
+    target = os.open(f"/run/netns/{name}", os.O_RDONLY)
+    try:
+        if _libc.setns(target, CLONE_NEWNET) != 0:
+            raise OSError(ctypes.get_errno(), f"setns {name}")
+        try:
+            yield
+        finally:
+            if _libc.setns(own, CLONE_NEWNET) != 0:
+                raise OSError(ctypes.get_errno(), "setns back")
+    finally:
+        os.close(own)
+        os.close(target)
+
+
+class _MetadataHandler(BaseHTTPRequestHandler):
+    server: MetadataProxy
+    protocol_version = "HTTP/1.0"
+
+    def log_message(self, fmt, *args):  # noqa: D401 - quiet
+        log.debug("metadata %s " + fmt, self.client_address[0], *args)
+
+    def _proxy(self) -> None:
+        src = self.client_address[0]
+        target = self.server.targets.get(src)
+        if target is None:
+            self.send_error(404, "Unknown instance")
+            return
+        instance_id, project_id = target
+        url = urllib.parse.urlsplit(self.server.upstream)
+        body = None
+        if self.command == "POST":
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        headers = {
+            "X-Forwarded-For": src, "X-Instance-ID": instance_id, "X-Tenant-ID": project_id,
+            "X-Instance-ID-Signature": hmac.new(self.server.secret.encode(), instance_id.encode(),
+                                                hashlib.sha256).hexdigest(),
+        }
+        try:
+            conn = http.client.HTTPConnection(url.hostname, url.port or 80, timeout=10)
+            conn.request(self.command, url.path.rstrip("/") + self.path, body=body, headers=headers)
+            resp = conn.getresponse()
+            data = resp.read()
+        except OSError as exc:
+            self.send_error(502, f"metadata service unreachable: {exc}")
+            return
+        self.send_response(resp.status)
+        self.send_header("Content-Type", resp.getheader("Content-Type") or "text/plain")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    do_GET = _proxy
+    do_POST = _proxy
+
+
+class MetadataProxy(socketserver.ThreadingMixIn, socketserver.TCPServer):
+    """Listens inside a router namespace; identifies the instance by its fixed IP."""
+
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, ns: str, upstream: str, secret: str) -> None:
+        super().__init__(("0.0.0.0", METADATA_PORT), _MetadataHandler, bind_and_activate=False)
+        self.socket.close()
+        with in_netns(ns):
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("0.0.0.0", METADATA_PORT))
+        sock.listen(64)
+        self.socket = sock
+        self.upstream = upstream
+        self.secret = secret
+        self.targets: dict[str, tuple[str, str]] = {}
+        self.thread = threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.2},
+                                       name=f"metadata-{ns}", daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.shutdown()
+        self.server_close()
+
+
+class LinuxNetworkDriver(NetworkDriver):
+    capabilities = Capabilities(stateful_security_groups=True, vxlan=True)
+
+    def __init__(self, prefix: str, state_dir: str, host_netns: str | None = None, tunnel_ip: str | None = None,
+                 tunnel_dev: str | None = None, bridge_mappings: dict[str, str] | None = None,
+                 metadata_url: str = "", metadata_secret: str = "") -> None:
+        if not prefix or len(prefix) > 4 or not prefix.isalnum():
+            raise ValueError("the kernel object prefix must be 1-4 alphanumeric characters")
+        self.p = prefix
+        self.state = Path(state_dir)
+        self.host_ns = host_netns
+        self.tunnel_ip = tunnel_ip
+        self.tunnel_dev = tunnel_dev
+        self.mappings = bridge_mappings or {}
+        self.metadata_url = metadata_url
+        self.metadata_secret = metadata_secret
+        self.lock = threading.RLock()
+        self.dnsmasq: dict[str, subprocess.Popen] = {}
+        self.proxies: dict[str, MetadataProxy] = {}
+        self.applied_fips: dict[str, tuple] = {}
+
+    # -- names -------------------------------------------------------------------------------------
+
+    def bridge(self, net_id: str) -> str:
+        return _trunc(f"{self.p}b{net_id}")
+
+    def vxlan(self, net_id: str) -> str:
+        return _trunc(f"{self.p}x{net_id}")
+
+    def dhcp_ns(self, net_id: str) -> str:
+        return f"{self.p}-dhcp-{net_id}"
+
+    def router_ns(self, router_id: str) -> str:
+        return f"{self.p}-r-{router_id}"
+
+    def ext_table(self, net_id: str) -> str:
+        return f"{self.p}_ext_{net_id[:12]}"
+
+    @property
+    def chain(self) -> str:
+        return f"{self.p}-FWD"
+
+    # -- helpers -----------------------------------------------------------------------------------
+
+    def _host(self):
+        return NetNS(self.host_ns) if self.host_ns else IPRoute()
+
+    def _ensure_ns(self, name: str) -> None:
+        if name not in netns.listnetns():
+            netns.create(name)
+            with NetNS(name) as ns:
+                ns.link("set", index=ns.link_lookup(ifname="lo")[0], state="up")
+
+    @staticmethod
+    def _idx(ipr, name: str) -> int | None:
+        found = ipr.link_lookup(ifname=name)
+        return found[0] if found else None
+
+    def _veth(self, host_name: str, peer_name: str, peer_ns: str, bridge: str, mtu: int, mac: str | None = None):
+        """A veth pair between the host side (on ``bridge``) and ``peer_ns``; idempotent."""
+        with self._host() as ipr:
+            idx = self._idx(ipr, host_name)
+            if idx is None:
+                with NetNS(peer_ns) as ns:
+                    stale = self._idx(ns, peer_name)
+                    if stale is not None:
+                        ns.link("del", index=stale)
+                ipr.link("add", ifname=host_name, kind="veth", peer={"ifname": peer_name, "net_ns_fd": peer_ns})
+                idx = self._idx(ipr, host_name)
+            br = self._idx(ipr, bridge)
+            if br is None:
+                raise LinuxDriverError(f"bridge {bridge} does not exist yet")
+            ipr.link("set", index=idx, master=br, mtu=mtu, state="up")
+        with NetNS(peer_ns) as ns:
+            pidx = self._idx(ns, peer_name)
+            if mac:
+                ns.link("set", index=pidx, address=mac)
+            ns.link("set", index=pidx, mtu=mtu, state="up")
+
+    @staticmethod
+    def _set_addresses(ns, idx: int, wanted: list[tuple[str, int]]) -> None:
+        current = {(a.get_attr("IFA_ADDRESS"), a["prefixlen"]) for a in ns.get_addr(index=idx)
+                   if not str(a.get_attr("IFA_ADDRESS")).startswith("fe80:")}
+        for ip, plen in current - set(wanted):
+            ns.addr("del", index=idx, address=ip, prefixlen=plen)
+        for ip, plen in set(wanted) - current:
+            ns.addr("add", index=idx, address=ip, prefixlen=plen)
+
+    # -- lifecycle ---------------------------------------------------------------------------------
+
+    def setup(self) -> None:
+        with self.lock:
+            self.state.mkdir(parents=True, exist_ok=True)
+            if self.host_ns:
+                self._ensure_ns(self.host_ns)
+            for key in ("net.bridge.bridge-nf-call-iptables", "net.bridge.bridge-nf-call-ip6tables",
+                        "net.ipv4.ip_forward"):
+                _run(["sysctl", "-qw", f"{key}=1"], self.host_ns, check=False)
+
+    def close(self) -> None:
+        with self.lock:
+            for net_id in list(self.dnsmasq):
+                self._stop_dnsmasq(net_id)
+            for rid in list(self.proxies):
+                self.proxies.pop(rid).stop()
+
+    # -- networks ----------------------------------------------------------------------------------
+
+    def ensure_network(self, spec: NetworkSpec) -> None:
+        with self.lock, self._host() as ipr:
+            name = self.bridge(spec.id)
+            br = self._idx(ipr, name)
+            if br is None:
+                ipr.link("add", ifname=name, kind="bridge")
+                br = self._idx(ipr, name)
+            ipr.link("set", index=br, mtu=spec.mtu, state="up")
+            if spec.network_type == "vxlan" and self.tunnel_ip and spec.segmentation_id:
+                self._ensure_vxlan(ipr, spec, br)
+            uplink = self.mappings.get(spec.physical_network or "") if spec.network_type == "flat" else None
+            if uplink:
+                idx = self._idx(ipr, uplink)
+                if idx is not None:
+                    ipr.link("set", index=idx, master=br, state="up")
+            if spec.gateway:
+                self._set_addresses(ipr, br, [(a.ip, a.prefixlen) for a in spec.gateway])
+        if spec.gateway and spec.nat_cidrs:
+            self._ensure_ext_nat(spec)
+
+    def _ensure_vxlan(self, ipr, spec: NetworkSpec, br: int) -> None:
+        name = self.vxlan(spec.id)
+        idx = self._idx(ipr, name)
+        if idx is None:
+            kw = {"vxlan_id": spec.segmentation_id, "vxlan_local": self.tunnel_ip, "vxlan_port": 4789,
+                  "vxlan_learning": 0}
+            if self.tunnel_dev:
+                kw["vxlan_link"] = self._idx(ipr, self.tunnel_dev)
+            ipr.link("add", ifname=name, kind="vxlan", **kw)
+            idx = self._idx(ipr, name)
+        ipr.link("set", index=idx, master=br, mtu=spec.mtu, state="up")
+        current = set()
+        for line in _run(["bridge", "fdb", "show", "dev", name], self.host_ns).splitlines():
+            parts = line.split()
+            if parts and parts[0] == "00:00:00:00:00:00" and "dst" in parts:
+                current.add(parts[parts.index("dst") + 1])
+        for peer in current - set(spec.peers):
+            _run(["bridge", "fdb", "del", "00:00:00:00:00:00", "dev", name, "dst", peer], self.host_ns, check=False)
+        for peer in set(spec.peers) - current:
+            _run(["bridge", "fdb", "append", "00:00:00:00:00:00", "dev", name, "dst", peer], self.host_ns)
+
+    def _ensure_ext_nat(self, spec: NetworkSpec) -> None:
+        table = self.ext_table(spec.id)
+        # only what leaves the host: never traffic bridged between this agent's own devices (br_netfilter)
+        rules = "\n".join(f'    ip saddr {c} oifname != "{self.p}*" masquerade' for c in spec.nat_cidrs)
+        script = (f"table ip {table}\ndelete table ip {table}\ntable ip {table} {{\n"
+                  f"  chain postrouting {{\n    type nat hook postrouting priority srcnat; policy accept;\n"
+                  f"{rules}\n  }}\n}}\n")
+        _run(["nft", "-f", "-"], self.host_ns, input=script)
+
+    def delete_network(self, network_id: str) -> None:
+        with self.lock:
+            with self._host() as ipr:
+                for name in (self.vxlan(network_id), self.bridge(network_id)):
+                    idx = self._idx(ipr, name)
+                    if idx is not None:
+                        ipr.link("del", index=idx)
+            tables = _run(["nft", "list", "tables"], self.host_ns, check=False)
+            for line in tables.splitlines():
+                parts = line.split()
+                if len(parts) == 3 and parts[1] == "ip" and parts[2].startswith(f"{self.p}_ext_{network_id[:10]}"):
+                    _run(["nft", "delete", "table", "ip", parts[2]], self.host_ns, check=False)
+
+    def list_networks(self) -> set[str]:
+        with self._host() as ipr:
+            names = [link.get_attr("IFLA_IFNAME") for link in ipr.get_links()]
+        return {n[len(self.p) + 1:] for n in names if n.startswith(f"{self.p}b") or n.startswith(f"{self.p}x")}
+
+    # -- ports -------------------------------------------------------------------------------------
+
+    def ensure_port(self, spec: PortSpec) -> bool:
+        with self.lock, self._host() as ipr:
+            idx = self._idx(ipr, spec.devname)
+            if idx is None:
+                return False
+            br = self._idx(ipr, self.bridge(spec.network_id))
+            if br is None:
+                raise LinuxDriverError(f"bridge of network {spec.network_id} does not exist yet")
+            ipr.link("set", index=idx, master=br, mtu=spec.mtu, state="up")
+            return True
+
+    # -- DHCP --------------------------------------------------------------------------------------
+
+    def _dhcp_dir(self, net_id: str) -> Path:
+        return self.state / "dhcp" / net_id
+
+    def ensure_dhcp(self, spec: DhcpSpec) -> None:
+        with self.lock:
+            ns = self.dhcp_ns(spec.network_id)
+            self._ensure_ns(ns)
+            self._veth(_trunc(f"{self.p}d{spec.network_id}"), "ns-dhcp", ns, self.bridge(spec.network_id),
+                       spec.mtu, spec.mac)
+            with NetNS(ns) as n:
+                idx = self._idx(n, "ns-dhcp")
+                self._set_addresses(n, idx, [(a.ip, a.prefixlen) for a in spec.addresses])
+            d = self._dhcp_dir(spec.network_id)
+            d.mkdir(parents=True, exist_ok=True)
+            files = {
+                "hosts": "".join(f"{h.mac},{h.hostname}.{spec.domain},{h.ip}\n" for h in spec.hosts),
+                "addn_hosts": "".join(f"{h.ip}\t{h.hostname}.{spec.domain} {h.hostname}\n" for h in spec.hosts),
+                "opts": self._dhcp_opts(spec),
+            }
+            changed = False
+            for name, text in files.items():
+                path = d / name
+                if not path.exists() or path.read_text() != text:
+                    tmp = path.with_suffix(".tmp")
+                    tmp.write_text(text)
+                    tmp.replace(path)
+                    changed = True
+            args = self._dnsmasq_args(spec, d)
+            args_file = d / "args"
+            proc = self.dnsmasq.get(spec.network_id)
+            running = proc is not None and proc.poll() is None
+            if not running or not args_file.exists() or args_file.read_text() != "\n".join(args):
+                self._stop_dnsmasq(spec.network_id)
+                args_file.write_text("\n".join(args))
+                log_file = open(d / "dnsmasq.log", "ab")  # noqa: SIM115 - handed to the child
+                self.dnsmasq[spec.network_id] = subprocess.Popen(
+                    ["ip", "netns", "exec", ns, *args], stdout=log_file, stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL)
+                log_file.close()
+            elif changed:
+                proc.send_signal(signal.SIGHUP)
+
+    def _dhcp_opts(self, spec: DhcpSpec) -> str:
+        lines = []
+        dhcp_ip = spec.addresses[0].ip
+        for i, s in enumerate(spec.subnets):
+            tag = f"tag:s{i}"
+            routes = [f"{d},{n}" for d, n in s.host_routes]
+            if s.gateway_ip:
+                lines.append(f"{tag},option:router,{s.gateway_ip}")
+                routes.append(f"{METADATA_IP}/32,{s.gateway_ip}")
+                routes.append(f"0.0.0.0/0,{s.gateway_ip}")
+            else:
+                lines.append(f"{tag},option:router")
+            dns = ",".join(s.dns_nameservers) if s.dns_nameservers else dhcp_ip
+            lines.append(f"{tag},option:dns-server,{dns}")
+            if routes:
+                lines.append(f"{tag},option:classless-static-route,{','.join(routes)}")
+            lines.append(f"{tag},option:mtu,{spec.mtu}")
+        return "\n".join(lines) + "\n"
+
+    def _dnsmasq_args(self, spec: DhcpSpec, d: Path) -> list[str]:
+        args = ["dnsmasq", "--keep-in-foreground", "--conf-file=/dev/null", "--no-hosts", "--no-resolv",
+                "--strict-order", "--bind-interfaces", "--interface=ns-dhcp", "--except-interface=lo",
+                f"--pid-file={d / 'pid'}", f"--dhcp-hostsfile={d / 'hosts'}", f"--addn-hosts={d / 'addn_hosts'}",
+                f"--dhcp-optsfile={d / 'opts'}", f"--dhcp-leasefile={d / 'leases'}", "--dhcp-authoritative",
+                "--dhcp-lease-max=16777216", f"--domain={spec.domain}", "--user=root", "--group=root",
+                "--log-dhcp", "--port=53"]
+        for i, s in enumerate(spec.subnets):
+            net = ipaddress.ip_network(s.cidr)
+            args.append(f"--dhcp-range=set:s{i},{net.network_address},static,{net.netmask},86400s")
+        return args
+
+    def _stop_dnsmasq(self, net_id: str) -> None:
+        proc = self.dnsmasq.pop(net_id, None)
+        if proc is not None and proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(5)
+        pid_file = self._dhcp_dir(net_id) / "pid"
+        # a dnsmasq an earlier agent process started (adopted by pid file + command line)
+        with contextlib.suppress(OSError, ValueError):
+            pid = int(pid_file.read_text().strip())
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+            if str(self._dhcp_dir(net_id)).encode() in cmdline:
+                os.kill(pid, signal.SIGTERM)
+
+    def delete_dhcp(self, network_id: str) -> None:
+        with self.lock:
+            full = self._full_id(network_id, "dhcp")
+            self._stop_dnsmasq(full)
+            ns = self.dhcp_ns(full)
+            if ns in netns.listnetns():
+                netns.remove(ns)
+            d = self._dhcp_dir(full)
+            if d.exists():
+                for f in d.iterdir():
+                    f.unlink()
+                d.rmdir()
+
+    def _full_id(self, key: str, kind: str) -> str:
+        if kind == "dhcp":
+            for ns in netns.listnetns():
+                if ns.startswith(f"{self.p}-dhcp-{key}"):
+                    return ns[len(f"{self.p}-dhcp-"):]
+        return key
+
+    def list_dhcp(self) -> set[str]:
+        head = f"{self.p}-dhcp-"
+        return {ns[len(head):] for ns in netns.listnetns() if ns.startswith(head)}
+
+    # -- routers -----------------------------------------------------------------------------------
+
+    def ensure_router(self, spec: RouterSpec) -> None:
+        with self.lock:
+            ns = self.router_ns(spec.id)
+            self._ensure_ns(ns)
+            _run(["sysctl", "-qw", "net.ipv4.ip_forward=1"], ns)
+            wanted: dict[str, RouterInterface] = {}
+            for iface in spec.interfaces:
+                wanted[_trunc(f"qr-{iface.port_id}", 14)] = iface
+            gw_dev = None
+            if spec.gateway is not None:
+                gw_dev = _trunc(f"qg-{spec.gateway.port_id}", 14)
+                wanted[gw_dev] = spec.gateway
+            with NetNS(ns) as n:
+                for link in n.get_links():
+                    name = link.get_attr("IFLA_IFNAME")
+                    if (name.startswith("qr-") or name.startswith("qg-")) and name not in wanted:
+                        n.link("del", index=link["index"])
+            for dev, iface in wanted.items():
+                host = _trunc(f"{self.p}{'g' if dev.startswith('qg-') else 'r'}{iface.port_id}")
+                self._veth(host, dev, ns, self.bridge(iface.network_id), 1500 if dev.startswith("qg-") else 1450,
+                           iface.mac)
+                addrs = [(a.ip, a.prefixlen) for a in iface.addresses]
+                if dev == gw_dev:
+                    addrs += [(f.floating_ip, 32) for f in spec.floating_ips]
+                with NetNS(ns) as n:
+                    self._set_addresses(n, self._idx(n, dev), addrs)
+            self._routes(ns, spec, gw_dev)
+            self._nat(ns, spec, gw_dev)
+            self._metadata(ns, spec)
+
+    def _routes(self, ns: str, spec: RouterSpec, gw_dev: str | None) -> None:
+        wanted = {d: n for d, n in spec.routes}
+        if gw_dev and spec.gateway_ip:
+            wanted["0.0.0.0/0"] = spec.gateway_ip
+        with NetNS(ns) as n:
+            for route in n.get_routes(family=socket.AF_INET, table=254):
+                gw = route.get_attr("RTA_GATEWAY")
+                if not gw:
+                    continue
+                dst = route.get_attr("RTA_DST")
+                key = f"{dst}/{route['dst_len']}" if dst else "0.0.0.0/0"
+                if wanted.get(key) != gw:
+                    with contextlib.suppress(NetlinkError):
+                        n.route("del", dst=key, gateway=gw)
+            for dst, hop in wanted.items():
+                with contextlib.suppress(NetlinkError):
+                    n.route("replace", dst=dst, gateway=hop)
+
+    def _nat(self, ns: str, spec: RouterSpec, gw_dev: str | None) -> None:
+        pre = [f"ip daddr {METADATA_IP} tcp dport 80 redirect to :{METADATA_PORT}"]
+        out, post = [], []
+        if gw_dev:
+            for f in spec.floating_ips:
+                pre.append(f"ip daddr {f.floating_ip} dnat to {f.fixed_ip}")
+                out.append(f"ip daddr {f.floating_ip} dnat to {f.fixed_ip}")
+                post.append(f'ip saddr {f.fixed_ip} oifname "{gw_dev}" snat to {f.floating_ip}')
+            gw_ips = [a.ip for a in spec.gateway.addresses if ipaddress.ip_address(a.ip).version == 4]
+            if spec.enable_snat and gw_ips:
+                post.append(f'oifname "{gw_dev}" snat to {gw_ips[0]}')
+        body = "\n".join([
+            "table ip neutron", "delete table ip neutron", "table ip neutron {",
+            "  chain prerouting { type nat hook prerouting priority dstnat; policy accept;",
+            *[f"    {r}" for r in pre], "  }",
+            "  chain output { type nat hook output priority -100; policy accept;", *[f"    {r}" for r in out], "  }",
+            "  chain postrouting { type nat hook postrouting priority srcnat; policy accept;",
+            *[f"    {r}" for r in post], "  }", "}", ""])
+        _run(["nft", "-f", "-"], ns, input=body)
+        fips = tuple(sorted((f.floating_ip, f.fixed_ip) for f in spec.floating_ips))
+        if self.applied_fips.get(spec.id) != fips:
+            _run(["conntrack", "-F"], ns, check=False)
+            self.applied_fips[spec.id] = fips
+
+    def _metadata(self, ns: str, spec: RouterSpec) -> None:
+        proxy = self.proxies.get(spec.id)
+        if proxy is None:
+            proxy = self.proxies[spec.id] = MetadataProxy(ns, self.metadata_url, self.metadata_secret)
+        proxy.targets = {t.ip: (t.instance_id, t.project_id) for t in spec.metadata}
+
+    def delete_router(self, router_id: str) -> None:
+        with self.lock:
+            proxy = self.proxies.pop(router_id, None)
+            if proxy is not None:
+                proxy.stop()
+            self.applied_fips.pop(router_id, None)
+            ns = self.router_ns(router_id)
+            if ns in netns.listnetns():
+                netns.remove(ns)
+
+    def list_routers(self) -> set[str]:
+        head = f"{self.p}-r-"
+        return {ns[len(head):] for ns in netns.listnetns() if ns.startswith(head)}
+
+    # -- security groups ---------------------------------------------------------------------------
+
+    def apply_firewall(self, ports: tuple[FirewallPort, ...]) -> None:
+        with self.lock:
+            for family, tool in ((4, "iptables"), (6, "ip6tables")):
+                self._apply_family(ports, family, tool)
+
+    def _apply_family(self, ports: tuple[FirewallPort, ...], family: int, tool: str) -> None:
+        ns = self.host_ns
+        existing = {line.split()[0][1:] for line in _run([f"{tool}-save", "-t", "filter"], ns).splitlines()
+                    if line.startswith(f":{self.p}-")}
+        if not ports:
+            _run([tool, "-D", "FORWARD", "-j", self.chain], ns, check=False)
+            for chain in sorted(existing):
+                _run([tool, "-F", chain], ns, check=False)
+            for chain in sorted(existing):
+                _run([tool, "-X", chain], ns, check=False)
+            return
+        chains = [self.chain]
+        lines: list[str] = []
+        fwd_in, fwd_out, fwd_accept = [], [], []
+        for port in ports:
+            dev = port.devname
+            if not port.port_security:
+                fwd_in.append(f"-A {self.chain} -m physdev --physdev-in {dev} --physdev-is-bridged -j ACCEPT")
+                fwd_out.append(f"-A {self.chain} -m physdev --physdev-out {dev} --physdev-is-bridged -j ACCEPT")
+                continue
+            short = port.id[:10]
+            ci, co, cs = f"{self.p}-i{short}", f"{self.p}-o{short}", f"{self.p}-s{short}"
+            chains += [ci, co, cs]
+            fwd_in.append(f"-A {self.chain} -m physdev --physdev-in {dev} --physdev-is-bridged -j {co}")
+            fwd_out.append(f"-A {self.chain} -m physdev --physdev-out {dev} --physdev-is-bridged -j {ci}")
+            fwd_accept.append(f"-A {self.chain} -m physdev --physdev-in {dev} --physdev-is-bridged -j ACCEPT")
+            lines += self._port_chains(port, family, ci, co, cs)
+        rules = fwd_in + fwd_out + fwd_accept
+        text = "*filter\n" + "".join(f":{c} - [0:0]\n" for c in chains) + "\n".join(rules + lines) + "\nCOMMIT\n"
+        _run([f"{tool}-restore", "--noflush"], ns, input=text)
+        if not _ok([tool, "-C", "FORWARD", "-j", self.chain], ns):
+            _run([tool, "-I", "FORWARD", "1", "-j", self.chain], ns)
+        for chain in sorted(existing - set(chains)):
+            _run([tool, "-F", chain], ns, check=False)
+        for chain in sorted(existing - set(chains)):
+            _run([tool, "-X", chain], ns, check=False)
+
+    def _port_chains(self, port: FirewallPort, family: int, ci: str, co: str, cs: str) -> list[str]:
+        v6 = family == 6
+        out: list[str] = []
+        ips = [ip for ip in port.ips if ipaddress.ip_address(ip).version == family]
+        state = port.stateful
+        # ingress (to the port)
+        if state:
+            out.append(f"-A {ci} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT")
+            out.append(f"-A {ci} -m conntrack --ctstate INVALID -j DROP")
+        if v6:
+            for t in (130, 131, 132, 134, 135, 136, 137):
+                out.append(f"-A {ci} -p ipv6-icmp --icmpv6-type {t} -j ACCEPT")
+            out.append(f"-A {ci} -p udp --sport 547 --dport 546 -j ACCEPT")
+        else:
+            out.append(f"-A {ci} -p udp --sport 67 --dport 68 -j ACCEPT")
+        for rule in port.rules:
+            if rule.direction == "ingress" and (rule.ethertype == "IPv6") == v6:
+                out += [f"-A {ci} {m} -j ACCEPT" for m in self._matches(rule, v6, "-s")]
+        out.append(f"-A {ci} -j DROP")
+        # egress (from the port): DHCP, anti-spoofing, then the rules
+        if v6:
+            out.append(f"-A {co} -p ipv6-icmp --icmpv6-type 133 -j RETURN")
+            out.append(f"-A {co} -p ipv6-icmp --icmpv6-type 135 -j RETURN")
+            out.append(f"-A {co} -p ipv6-icmp --icmpv6-type 136 -j RETURN")
+            out.append(f"-A {co} -p udp --sport 546 --dport 547 -j RETURN")
+        else:
+            out.append(f"-A {co} -s 0.0.0.0/32 -d 255.255.255.255/32 -p udp --sport 68 --dport 67 -j RETURN")
+        out.append(f"-A {co} -j {cs}")
+        pairs = [(ip, port.mac) for ip in ips]
+        if v6:
+            pairs.append((_link_local(port.mac), port.mac))
+        pairs += [(ip, mac) for ip, mac in port.allowed_pairs
+                  if ipaddress.ip_network(ip, strict=False).version == family]
+        for ip, mac in pairs:
+            out.append(f"-A {cs} -s {ip} -m mac --mac-source {mac} -j RETURN")
+        out.append(f"-A {cs} -j DROP")
+        if v6:
+            out.append(f"-A {co} -p udp --sport 547 --dport 546 -j DROP")
+        else:
+            out.append(f"-A {co} -p udp --sport 67 --dport 68 -j DROP")
+        if state:
+            out.append(f"-A {co} -m conntrack --ctstate RELATED,ESTABLISHED -j RETURN")
+            out.append(f"-A {co} -m conntrack --ctstate INVALID -j DROP")
+        for rule in port.rules:
+            if rule.direction == "egress" and (rule.ethertype == "IPv6") == v6:
+                out += [f"-A {co} {m} -j RETURN" for m in self._matches(rule, v6, "-d")]
+        out.append(f"-A {co} -j DROP")
+        return out
+
+    @staticmethod
+    def _matches(rule: FirewallRule, v6: bool, remote_flag: str) -> list[str]:
+        proto = ""
+        if rule.protocol is not None:
+            p = rule.protocol
+            if p in ("icmp", "1") and v6:
+                p = "ipv6-icmp"
+            if p in ("icmpv6", "58"):
+                p = "ipv6-icmp"
+            proto = f"-p {p}"
+            if p in PORT_PROTOCOLS and rule.port_range_min is not None:
+                hi = rule.port_range_max if rule.port_range_max is not None else rule.port_range_min
+                rng = str(rule.port_range_min) if hi == rule.port_range_min else f"{rule.port_range_min}:{hi}"
+                proto += f" --dport {rng}"
+            elif p in ("icmp", "ipv6-icmp") and rule.port_range_min is not None:
+                kind = "--icmpv6-type" if v6 else "--icmp-type"
+                code = f"/{rule.port_range_max}" if rule.port_range_max is not None else ""
+                proto += f" {kind} {rule.port_range_min}{code}"
+        if rule.remote_ips is None:
+            return [proto.strip()]
+        return [f"{proto} {remote_flag} {ip}".strip() for ip in rule.remote_ips]
+
+
+def _link_local(mac: str) -> str:
+    octets = [int(x, 16) for x in mac.split(":")]
+    octets[0] ^= 0x02
+    iid = bytes(octets[:3] + [0xFF, 0xFE] + octets[3:])
+    return str(ipaddress.ip_address(int(ipaddress.ip_address("fe80::")) + int.from_bytes(iid, "big")))

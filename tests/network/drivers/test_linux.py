@@ -1,0 +1,304 @@
+"""The real data plane, with real packets between namespaces ("guests") on this kernel.
+
+Two agents, each in its own network namespace ("host A" runs DHCP and routers, "host B" only L2),
+joined by a veth underlay; VXLAN carries tenant traffic between them.  Host A's namespace also plays
+the external world: the external network's gateway address sits on its bridge.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+import uuid
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+import pytest
+
+from onestack.core.testing.client import login, make_settings
+from onestack.network.agent import NetworkAgent, build_agent
+from onestack.testing import running_cloud
+
+pytestmark = pytest.mark.backend
+
+TOOLS = ("ip", "dnsmasq", "iptables", "nft", "udhcpc", "conntrack")
+if os.geteuid() != 0 or not all(shutil.which(t) for t in TOOLS):
+    pytest.skip("needs root and " + ", ".join(TOOLS), allow_module_level=True)
+
+N = "/network/v2.0"
+PY = sys.executable
+
+SERVER = textwrap.dedent("""
+    import socket, sys, threading
+    def serve(port):
+        s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind(("0.0.0.0", port)); s.listen(16)
+        while True:
+            c, addr = s.accept(); c.sendall((addr[0] + "\\n").encode()); c.close()
+    for p in sys.argv[1:]:
+        threading.Thread(target=serve, args=(int(p),), daemon=True).start()
+    print("ready", flush=True)
+    threading.Event().wait()
+""")
+CLIENT = textwrap.dedent("""
+    import socket, sys
+    s = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=float(sys.argv[3]))
+    print(s.recv(100).decode().strip())
+""")
+UDHCPC_SCRIPT = textwrap.dedent("""\
+    #!/bin/sh
+    case "$1" in
+      bound|renew)
+        ip addr flush dev "$interface"
+        ip addr add "$ip/$mask" dev "$interface"
+        [ -n "$router" ] && ip route replace default via "${router%% *}" dev "$interface"
+        echo "$ip" > "$LEASE_FILE";;
+    esac
+""")
+
+
+def sh(*cmd: str, ns: str | None = None, check: bool = True, timeout: float = 30) -> subprocess.CompletedProcess:
+    full = ["ip", "netns", "exec", ns, *cmd] if ns else list(cmd)
+    proc = subprocess.run(full, capture_output=True, text=True, timeout=timeout)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{' '.join(full)}: {proc.returncode} {proc.stderr}")
+    return proc
+
+
+def wait_for(predicate, timeout: float = 20.0, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def tcp(ns: str, host: str, port: int, timeout: float = 3.0) -> str | None:
+    proc = sh(PY, "-c", CLIENT, host, str(port), str(timeout), ns=ns, check=False, timeout=timeout + 10)
+    return proc.stdout.strip() if proc.returncode == 0 else None
+
+
+class MetadataEcho(BaseHTTPRequestHandler):
+    def do_GET(self):  # noqa: N802
+        body = json.dumps({"path": self.path, **{k: v for k, v in self.headers.items()}}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def world(tmp_path):
+    p = "t" + uuid.uuid4().hex[:3]
+    host_a, host_b = f"{p}-hostA", f"{p}-hostB"
+    created_ns: list[str] = []
+    procs: list[subprocess.Popen] = []
+    for ns in (host_a, host_b):
+        sh("ip", "netns", "add", ns)
+        created_ns.append(ns)
+        sh("ip", "link", "set", "lo", "up", ns=ns)
+    sh("ip", "link", "add", "ul", "netns", host_a, "type", "veth", "peer", "name", "ul", "netns", host_b)
+    for ns, ip in ((host_a, "192.168.213.1/24"), (host_b, "192.168.213.2/24")):
+        sh("ip", "addr", "add", ip, "dev", "ul", ns=ns)
+        sh("ip", "link", "set", "ul", "up", ns=ns)
+    meta = HTTPServer(("127.0.0.1", 0), MetadataEcho)
+    threading.Thread(target=meta.serve_forever, daemon=True).start()
+    secret = "s3cret-" + p
+    common = {"driver": "linux", "bootstrap": False, "tunnel_dev": "ul", "metadata_secret": secret,
+              "metadata_url": f"http://127.0.0.1:{meta.server_port}"}
+    settings_a = make_settings(str(tmp_path / "a"), "", network={
+        **common, "prefix": p, "host": f"{p}-A", "host_netns": host_a,
+        "tunnel_ip": "192.168.213.1"})
+    settings_b = make_settings(str(tmp_path / "b"), "", network={
+        **common, "prefix": "u" + p[1:], "host": f"{p}-B", "host_netns": host_b, "tunnel_ip": "192.168.213.2",
+        "dhcp_agent": False, "l3_agent": False})
+    world = {"p": p, "prefixes": (settings_a.network.prefix, settings_b.network.prefix), "host_a": host_a,
+             "host_b": host_b, "secret": secret, "tmp": tmp_path, "ns": created_ns, "procs": procs}
+    with running_cloud(settings_a) as (cloud, http, passwords):
+        agent_a = next(a for a in cloud.agents if isinstance(a, NetworkAgent))
+        agent_b = build_agent(settings_b, cloud.uow, cloud.bus, "linux")
+        agent_b.start()
+        world.update(cloud=cloud, admin=login(http, "admin", passwords["admin"], "admin"), agent_a=agent_a,
+                     agent_b=agent_b)
+        try:
+            yield world
+        finally:
+            for proc in procs:
+                proc.kill()
+                proc.wait()
+            agent_b.stop()
+    meta.shutdown()
+    for ns in created_ns:
+        sh("ip", "netns", "del", ns, check=False)
+
+
+def guest(world, port: dict, host_ns: str, name: str) -> tuple[str, str]:
+    """A namespace plugged into ``port`` the way compute plugs a container: a veth named after the port."""
+    ns = f"{world['p']}-{name}"
+    sh("ip", "netns", "add", ns)
+    world["ns"].insert(0, ns)
+    dev = port["binding:vif_details"]["devname"]
+    sh("ip", "link", "add", dev, "netns", host_ns, "type", "veth", "peer", "name", "eth0", "netns", ns)
+    sh("ip", "link", "set", "eth0", "address", port["mac_address"], "mtu", "1450", "up", ns=ns)
+    sh("ip", "link", "set", "lo", "up", ns=ns)
+    script = world["tmp"] / f"udhcpc-{name}.sh"
+    script.write_text(UDHCPC_SCRIPT)
+    script.chmod(0o755)
+    lease = world["tmp"] / f"lease-{name}"
+    env_cmd = ["env", f"LEASE_FILE={lease}", "udhcpc", "-i", "eth0", "-n", "-q", "-t", "10", "-T", "1", "-s",
+               str(script)]
+    sh(*env_cmd, ns=ns, timeout=60)
+    return ns, lease.read_text().strip()
+
+
+def serve(world, ns: str, *ports: int) -> None:
+    proc = subprocess.Popen(["ip", "netns", "exec", ns, PY, "-c", SERVER, *map(str, ports)],
+                            stdout=subprocess.PIPE, text=True)
+    world["procs"].append(proc)
+    assert proc.stdout.readline().strip() == "ready"
+
+
+def api(world, method: str, path: str, body=None, status: int | None = None):
+    resp = world["admin"].request(method, N + path, json=body)
+    if status is not None:
+        assert resp.status_code == status, resp.text
+    return resp.json() if resp.content else None
+
+
+def kernel_leftovers(world) -> list[str]:
+    left = []
+    prefixes = world["prefixes"]
+    for ns in sh("ip", "netns", "list").stdout.split():
+        if ns.startswith(prefixes) and ns not in (world["host_a"], world["host_b"]):
+            left.append(f"netns {ns}")
+    for host in (world["host_a"], world["host_b"]):
+        for line in sh("ip", "-o", "link", "show", ns=host).stdout.splitlines():
+            name = line.split(":")[1].strip().split("@")[0]
+            if name.startswith(prefixes):
+                left.append(f"link {name} in {host}")
+        for line in sh("nft", "list", "tables", ns=host).stdout.splitlines():
+            if any(f" {pre}_" in line for pre in prefixes):
+                left.append(f"nft {line} in {host}")
+        for line in sh("iptables-save", "-t", "filter", ns=host).stdout.splitlines():
+            if line.startswith(tuple(f":{pre}-" for pre in prefixes)):
+                left.append(f"chain {line} in {host}")
+    for pid in os.listdir("/proc"):
+        if pid.isdigit():
+            try:
+                with open(f"/proc/{pid}/cmdline", "rb") as fh:
+                    cmd = fh.read()
+            except OSError:
+                continue
+            if b"dnsmasq" in cmd and str(world["tmp"]).encode() in cmd:
+                left.append(f"dnsmasq pid {pid}")
+    return left
+
+
+def test_linux_data_plane_dhcp_security_groups_snat_floating_ip_metadata_vxlan(world):
+    p, host_a, host_b = world["p"], world["host_a"], world["host_b"]
+    ext_cidr = "172.29.5.0/24"
+    ext = api(world, "POST", "/networks", {"network": {"name": "ext", "router:external": True,
+                                                       "provider:network_type": "flat",
+                                                       "provider:physical_network": "ext"}}, 201)["network"]
+    api(world, "POST", "/subnets", {"subnet": {"network_id": ext["id"], "cidr": ext_cidr, "enable_dhcp": False}},
+        201)
+    net1 = api(world, "POST", "/networks", {"network": {"name": "net1"}}, 201)["network"]
+    sub1 = api(world, "POST", "/subnets", {"subnet": {"network_id": net1["id"], "cidr": "10.213.1.0/24"}},
+               201)["subnet"]
+    net2 = api(world, "POST", "/networks", {"network": {"name": "net2"}}, 201)["network"]
+    sub2 = api(world, "POST", "/subnets", {"subnet": {"network_id": net2["id"], "cidr": "10.213.2.0/24"}},
+               201)["subnet"]
+    router = api(world, "POST", "/routers", {"router": {"name": "r", "external_gateway_info": {
+        "network_id": ext["id"]}}}, 201)["router"]
+    gw_ip = router["external_gateway_info"]["external_fixed_ips"][0]["ip_address"]
+    for sub in (sub1, sub2):
+        api(world, "PUT", f"/routers/{router['id']}/add_router_interface", {"subnet_id": sub["id"]}, 200)
+    web = api(world, "POST", "/security-groups", {"security_group": {"name": "web"}}, 201)["security_group"]
+    api(world, "POST", "/security-group-rules", {"security_group_rule": {
+        "security_group_id": web["id"], "direction": "ingress", "protocol": "tcp", "port_range_min": 8001,
+        "port_range_max": 8001}}, 201)
+
+    def port(net, host, groups=None, device=None):
+        body = {"network_id": net["id"], "binding:host_id": host, "device_owner": "compute:nova",
+                "device_id": device or str(uuid.uuid4())}
+        if groups is not None:
+            body["security_groups"] = groups
+        return api(world, "POST", "/ports", {"port": body}, 201)["port"]
+
+    host_a_name, host_b_name = world["agent_a"].state.host, world["agent_b"].state.host
+    vm1 = port(net1, host_a_name, [web["id"]])
+    vm2 = port(net1, host_a_name)
+    vm3 = port(net2, host_b_name, [web["id"]])
+
+    # DHCP leases exactly the addresses the API assigned (vm3 over VXLAN from host A's dnsmasq)
+    g1, ip1 = guest(world, vm1, host_a, "vm1")
+    g2, ip2 = guest(world, vm2, host_a, "vm2")
+    g3, ip3 = guest(world, vm3, host_b, "vm3")
+    assert ip1 == vm1["fixed_ips"][0]["ip_address"]
+    assert ip2 == vm2["fixed_ips"][0]["ip_address"]
+    assert ip3 == vm3["fixed_ips"][0]["ip_address"]
+    for vm in (vm1, vm2, vm3):
+        wait_for(lambda vm=vm: api(world, "GET", f"/ports/{vm['id']}")["port"]["status"] == "ACTIVE",
+                 what=f"port {vm['id']} ACTIVE")
+
+    # security group: TCP 8001 open on vm1, 8002 closed; replies flow back through conntrack
+    serve(world, g1, 8001, 8002)
+    assert wait_for(lambda: tcp(g2, ip1, 8001), what="vm2 -> vm1:8001") == ip2
+    assert tcp(g2, ip1, 8002, timeout=1.5) is None
+
+    # VXLAN: vm3 on host B, other network, reaches vm1 on host A through the router
+    assert wait_for(lambda: tcp(g3, ip1, 8001), what="vm3 -> vm1:8001 over VXLAN") == ip3
+
+    # SNAT: the external side (host A's namespace, on the external bridge) sees the router's address
+    ext_gw = "172.29.5.1"
+    serve(world, host_a, 9000)
+    assert wait_for(lambda: tcp(g2, ext_gw, 9000), what="vm2 -> external") == gw_ip
+
+    # floating IP: reachable from the external side; vm1's outbound traffic leaves as the floating IP
+    fip = api(world, "POST", "/floatingips", {"floatingip": {"floating_network_id": ext["id"],
+                                                             "port_id": vm1["id"]}}, 201)["floatingip"]
+    fip_ip = fip["floating_ip_address"]
+    assert wait_for(lambda: tcp(host_a, fip_ip, 8001), what="external -> floating IP") == ext_gw
+    assert wait_for(lambda: tcp(g1, ext_gw, 9000) == fip_ip, what="vm1 -> external as the FIP")
+    wait_for(lambda: api(world, "GET", f"/floatingips/{fip['id']}")["floatingip"]["status"] == "ACTIVE")
+
+    # metadata: proxied with the instance identified by its port, signed
+    out = wait_for(lambda: sh("curl", "-s", "-m", "3", "http://169.254.169.254/latest/meta-data/", ns=g1,
+                              check=False).stdout, what="metadata answer")
+    headers = {k.lower(): v for k, v in json.loads(out).items()}
+    assert headers["x-instance-id"] == vm1["device_id"] and headers["x-forwarded-for"] == ip1
+    assert headers["x-instance-id-signature"] == hmac.new(world["secret"].encode(), vm1["device_id"].encode(),
+                                                          hashlib.sha256).hexdigest()
+
+    # tear everything down through the API: the agents remove every kernel object they made
+    for proc in world["procs"]:
+        proc.kill()
+        proc.wait()
+    world["procs"].clear()
+    for ns in (g1, g2, g3):
+        sh("ip", "netns", "del", ns)
+        world["ns"].remove(ns)
+    api(world, "DELETE", f"/floatingips/{fip['id']}", status=204)
+    for vm in (vm1, vm2, vm3):
+        api(world, "DELETE", f"/ports/{vm['id']}", status=204)
+    for sub in (sub1, sub2):
+        api(world, "PUT", f"/routers/{router['id']}/remove_router_interface", {"subnet_id": sub["id"]}, 200)
+    api(world, "DELETE", f"/routers/{router['id']}", status=204)
+    api(world, "DELETE", f"/security-groups/{web['id']}", status=204)
+    for net in (net1, net2, ext):
+        api(world, "DELETE", f"/networks/{net['id']}", status=204)
+    wait_for(lambda: not kernel_leftovers(world), timeout=30, what="cleanup")
+    assert p  # every kernel object above carried this prefix
