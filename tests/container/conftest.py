@@ -9,6 +9,7 @@ import os
 import secrets
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -81,8 +82,12 @@ def rt(tmp_path, prefix):
 def assert_nothing_left(runtime: Runtime, guests: Path) -> None:
     assert not mounts_below(guests), "mounts left behind"
     assert not cgroups.find_prefixed(runtime.prefix), "cgroups left behind"
-    loops = subprocess.run(["losetup", "-a"], capture_output=True, text=True).stdout
-    assert str(guests) not in loops, "loop devices left behind"
+    # A busy loop device is released by the kernel (autoclear) once its last user is gone, which on
+    # a loaded machine can lag the destroy; poll for it rather than race it.
+    deadline = time.monotonic() + 30
+    while str(guests) in subprocess.run(["losetup", "-a"], capture_output=True, text=True).stdout:
+        assert time.monotonic() < deadline, "loop devices left behind"
+        time.sleep(0.2)
     links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout
     assert f"{runtime.prefix}v" not in links, "veths left behind"  # guests' veths are named <prefix>v<n>
     procs = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
