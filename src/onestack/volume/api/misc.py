@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from onestack.core.errors import NotFound
 from onestack.core.http import ApiRequest, json_response
 
 from ..views.common import iso
@@ -46,6 +47,35 @@ def list_services(req: ApiRequest):
     return json_response({"services": out})
 
 
+# The API extensions Cinder v3 advertises (what clients and Tempest look for by name/alias).
+_EXTENSIONS = (
+    ("os-admin-actions", "AdminActions", "Enable admin actions."),
+    ("os-availability-zone", "AvailabilityZones", "Describe Availability Zones."),
+    ("backups", "Backups", "Backups support."),
+    ("os-extended-snapshot-attributes", "ExtendedSnapshotAttributes", "Extended SnapshotAttributes support."),
+    ("os-hosts", "Hosts", "Admin-only host administration."),
+    ("os-vol-image-meta", "VolumeImageMetadata", "Show image metadata associated with the volume."),
+    ("os-quota-sets", "Quotas", "Quota management support."),
+    ("os-services", "Services", "Services support."),
+    ("os-vol-tenant-attr", "VolumeTenantAttribute", "Expose the internal project_id as an attribute of a volume."),
+    ("os-vol-host-attr", "VolumeHostAttribute", "Expose host as an attribute of a volume."),
+    ("os-vol-mig-status-attr", "VolumeMigStatusAttribute", "Expose migration_status as an attribute of a volume."),
+    ("os-volume-actions", "VolumeActions", "Enable volume actions."),
+    ("os-volume-transfer", "VolumeTransfer", "Volume transfer management support."),
+    ("os-volume-type-access", "VolumeTypeAccess", "Volume type access support."),
+    ("os-types-extra-specs", "TypesExtraSpecs", "Type extra specs support."),
+    ("os-types-manage", "TypesManage", "Types manage support."),
+    ("os-used-limits", "UsedLimits", "Provide data on limited resources that are being used."),
+)
+
+
 def list_extensions(req: ApiRequest):
     req.enforce("volume_extension:extensions")
-    return json_response({"extensions": []})
+    return json_response({"extensions": [
+        {"alias": alias, "name": name, "description": text, "updated": "2012-12-31T00:00:00+00:00", "links": []}
+        for alias, name, text in _EXTENSIONS]})
+
+
+def not_found(req: ApiRequest):
+    """Collection URLs with a missing id (``DELETE /volumes/``): 404, as upstream's router answers."""
+    raise NotFound("The resource could not be found.")

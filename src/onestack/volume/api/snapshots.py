@@ -25,7 +25,7 @@ def create_snapshot(req: ApiRequest):
                              force=parse_bool(body.get("force", False), "force"), metadata=body.get("metadata") or {})
     with req.deps.uow(write=True) as uow:
         row = svc.create_snapshot(uow, caller(req), cmd, req.deps.limits, version(req).matches("3.66"))
-        out = view.detail(row, version(req))
+        out = view.summary(row, version(req))
     return json_response({"snapshot": out}, 202)
 
 
@@ -72,7 +72,7 @@ def update_snapshot(req: ApiRequest):
         row = _snapshot(req, uow, "volume:update_snapshot")
         svc.update_snapshot(uow, caller(req), row.id, body)
         uow.flush()
-        out = view.detail(row, version(req))
+        out = view.summary(row, version(req))
     return json_response({"snapshot": out})
 
 

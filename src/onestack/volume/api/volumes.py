@@ -20,16 +20,16 @@ _FILTERS = ("name", "status", "availability_zone", "migration_status", "group_id
             "attach_status", "user_id", "project_id", "id")
 
 
-def render(req: ApiRequest, uow, rows: list) -> list[dict]:
+def render(req: ApiRequest, uow, rows: list, extended: bool = True) -> list[dict]:
     who = caller(req)
     types = {t.id: t.name for t in uow.session.scalars(select(VolumeType))}
     attachments = attachments_for(uow, [r.id for r in rows])
-    return [view.detail(r, base(req), version(req), attachments[r.id], types.get(r.volume_type_id), who.is_admin)
-            for r in rows]
+    return [view.detail(r, base(req), version(req), attachments[r.id], types.get(r.volume_type_id), who.is_admin,
+                        extended) for r in rows]
 
 
-def show_one(req: ApiRequest, uow, row) -> dict:
-    return render(req, uow, [row])[0]
+def show_one(req: ApiRequest, uow, row, extended: bool = True) -> dict:
+    return render(req, uow, [row], extended)[0]
 
 
 def image_info(req: ApiRequest, image_id: str) -> svc.ImageInfo:
@@ -77,7 +77,7 @@ def create_volume(req: ApiRequest):
     )
     with req.deps.uow(write=True) as uow:
         row = svc.create_volume(uow, caller(req), cmd, req.deps.limits, req.deps.zone, image)
-        out = show_one(req, uow, row)
+        out = show_one(req, uow, row, extended=False)
     return json_response({"volume": out}, 202)
 
 
@@ -107,6 +107,8 @@ def _filters(req: ApiRequest) -> dict:
 
 
 def _list(req: ApiRequest, detailed: bool):
+    if not detailed and req.raw.url.path.endswith("/volumes/"):
+        raise NotFound("The resource could not be found.")  # GET /volumes/ is a show without an id
     req.enforce("volume:get_all", target(req))
     limit, marker, offset, keys, with_count = list_params(req, svc.SORT_KEYS)
     who = caller(req)
@@ -143,7 +145,7 @@ def update_volume(req: ApiRequest):
         req.enforce("volume:update", target(req, row.project_id))
         row = svc.update_volume(uow, caller(req), row.id, body)
         uow.flush()
-        out = show_one(req, uow, row)
+        out = show_one(req, uow, row, extended=False)
     return json_response({"volume": out})
 
 

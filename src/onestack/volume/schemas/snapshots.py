@@ -1,6 +1,6 @@
 """Snapshot request schemas."""
 
-from .common import BOOLEAN, DESCRIPTION, METADATA, NAME, UUID
+from .common import BOOLEAN, DESCRIPTION, METADATA, NAME
 
 CREATE_SNAPSHOT = {
     "type": "object",
@@ -8,7 +8,7 @@ CREATE_SNAPSHOT = {
         "snapshot": {
             "type": "object",
             "properties": {
-                "volume_id": UUID,
+                "volume_id": {"type": ["string", "null"], "maxLength": 36},
                 "name": NAME,
                 "display_name": NAME,
                 "description": DESCRIPTION,

@@ -109,6 +109,7 @@ def sort_rows(rows: list, keys: list[tuple[str, str]], value: Callable[[object, 
 
 
 def paginate(rows: list, limit: int | None, marker: str | None, offset: int | None = None) -> tuple[list, bool]:
+    """A page after ``marker``; the flag says whether to link a next page (as upstream: a full page)."""
     start = 0
     if marker:
         ids = [r.id for r in rows]
@@ -118,9 +119,9 @@ def paginate(rows: list, limit: int | None, marker: str | None, offset: int | No
     if offset:
         start += offset
     chosen = rows[start:]
-    if limit is not None and len(chosen) > limit:
-        return chosen[:limit], True
-    return chosen, False
+    if limit is None:
+        return chosen, False
+    return chosen[:limit], limit > 0 and len(chosen) >= limit
 
 
 def time_filter(value: str, name: str) -> list[tuple[str, dt.datetime]]:

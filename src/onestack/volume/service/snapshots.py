@@ -18,7 +18,7 @@ from .volumes import get_volume
 
 @dataclass(frozen=True)
 class CreateSnapshot:
-    volume_id: str
+    volume_id: str | None
     name: str | None = None
     description: str | None = None
     force: bool = False
@@ -32,7 +32,7 @@ def get_snapshot(uow: UnitOfWork, snapshot_id: str, caller: Caller) -> Snapshot:
 def create_snapshot(uow: UnitOfWork, caller: Caller, cmd: CreateSnapshot, limits: quotas.LimitSource,
                     in_use_allowed: bool) -> Snapshot:
     try:
-        vol = get_volume(uow, cmd.volume_id, caller)
+        vol = get_volume(uow, cmd.volume_id or "", caller)
     except NotFound:
         raise NotFound(f"Volume {cmd.volume_id} could not be found.") from None
     force = parse_bool(cmd.force, "force")

@@ -22,7 +22,9 @@ def attachment(att: Attachment) -> dict:
 
 
 def detail(row: Volume, base: str, version: Version, attachments: list[Attachment], type_name: str | None,
-           admin: bool) -> dict:
+           admin: bool, extended: bool = True) -> dict:
+    """``extended``: the extension attributes upstream adds on GET (tenant, host, migration, image metadata),
+    absent from create and update responses."""
     body = {
         "id": row.id,
         "name": row.name,
@@ -44,12 +46,13 @@ def detail(row: Volume, base: str, version: Version, attachments: list[Attachmen
         "replication_status": None,
         "consistencygroup_id": None,
         "migration_status": row.migration_status if admin else None,
-        "os-vol-tenant-attr:tenant_id": row.project_id,
         "links": links(base, "volumes", row.id),
     }
-    if row.image_metadata:
-        body["volume_image_metadata"] = dict(row.image_metadata)
-    if admin:
+    if extended:
+        body["os-vol-tenant-attr:tenant_id"] = row.project_id
+        if row.image_metadata:
+            body["volume_image_metadata"] = dict(row.image_metadata)
+    if admin and extended:
         body["os-vol-host-attr:host"] = row.host
         body["os-vol-mig-status-attr:migstat"] = row.migration_status
         body["os-vol-mig-status-attr:name_id"] = None
