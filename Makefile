@@ -36,6 +36,7 @@ test: install lint
 
 bench: install
 	$(BIN)/python bench/identity.py
+	$(BIN)/python bench/image.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -242,15 +242,20 @@ def test_create_image_over_count_limit_too_large(projects, images, limit):
 
 
 def test_upload_over_size_limit_too_large(projects, images, limit, cloud):
+    """Refused before reading when the declared size is over, while streaming when chunked."""
     other = projects.member_session()
     limit(other.project_id, "image_size_total", 1)  # MiB
     first = images.create(other)
     assert upload(other, first["id"], b"x" * 800000).status_code == 204
     second = images.create(other)
     resp = upload(other, second["id"], b"y" * 400000)
-    assert resp.status_code == 413 and "quota" in resp.json()["message"]
+    assert resp.status_code == 413 and "image_size_total" in resp.json()["message"]
     assert other.get(f"{V2}/images/{second['id']}").json()["status"] == "queued"
     assert cloud.clients["image"].image_data_path(second["id"]) is None
+    resp = other.request("PUT", f"{V2}/images/{second['id']}/file", content=iter([b"y" * 200000, b"y" * 200000]),
+                         headers=OCTET)
+    assert resp.status_code == 413 and "quota" in resp.json()["message"]
+    assert other.get(f"{V2}/images/{second['id']}").json()["status"] == "queued"
     usage = other.get(f"{V2}/info/usage").json()["usage"]["image_size_total"]
     assert usage == {"limit": 1, "usage": 1}
 
@@ -258,3 +263,34 @@ def test_upload_over_size_limit_too_large(projects, images, limit, cloud):
 def test_patch_helper_roundtrip(admin, images):
     image = images.create()
     assert patch(admin, image["id"], [{"op": "add", "path": "/k", "value": "v"}]).json()["k"] == "v"
+
+
+def test_upload_declared_size_over_quota_refused_before_reading(projects, images, limit):
+    other = projects.member_session()
+    limit(other.project_id, "image_size_total", 1)  # MiB
+    image = images.create(other)
+    resp = upload(other, image["id"], b"x" * 10, headers={"X-OpenStack-Image-Size": str(2 << 20)})
+    assert resp.status_code == 413 and "image_size_total" in resp.json()["message"]
+    assert other.get(f"{V2}/images/{image['id']}").json()["status"] == "queued"
+
+
+def test_upload_store_full_too_large_and_queued(admin, images, cloud, monkeypatch):
+    from onestack.image.backends import FakeImageStore
+
+    client = cloud.clients["image"]
+    monkeypatch.setattr(client, "store", FakeImageStore(id="file", capacity=5000))
+    image = images.create()
+    resp = upload(admin, image["id"], b"x" * 6000)
+    assert resp.status_code == 413 and "full" in resp.json()["message"]
+    body = admin.get(f"{V2}/images/{image['id']}").json()
+    assert body["status"] == "queued" and body["size"] is None
+    assert client.store.ids() == [] and client.store.partial == {}
+
+
+def test_upload_mismatch_detected_from_header_early(admin, images, cloud):
+    image = images.create(disk_format="qcow2")
+    data = os.urandom(9 << 20)
+    resp = admin.request("PUT", f"{V2}/images/{image['id']}/file", content=iter([data[:5 << 20], data[5 << 20:]]),
+                         headers=OCTET)
+    assert resp.status_code == 400 and "qcow2" in resp.json()["message"]
+    assert admin.get(f"{V2}/images/{image['id']}").json()["status"] == "queued"

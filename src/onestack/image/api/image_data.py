@@ -26,6 +26,8 @@ BLOCK = 4 << 20  # bytes handed to the hashing/writing thread at a time
 
 def _declared_size(req: ApiRequest) -> int | None:
     value = req.headers.get("x-openstack-image-size")
+    if value is None:  # as upstream: fall back to Content-Length (absent when chunked)
+        value = req.headers.get("content-length")
     if value is None:
         return None
     try:

@@ -102,13 +102,30 @@ class DataSession:
         other = pool.submit(self.hash.update, block)
         try:
             self.writer.write(block)
+        except StoreFull as exc:
+            raise RequestEntityTooLarge(f"Image storage media is full: {exc}") from None
+        except StoreError as exc:
+            raise ServiceUnavailable(f"Could not store image data: {exc}") from None
         finally:
             md5.result()
             other.result()
         if len(self.head) < formats.HEAD:
             self.head += block[:formats.HEAD - len(self.head)]
+            if len(self.head) >= formats.HEAD:
+                self._early_format_check()
         self.tail = (self.tail + block[-formats.TAIL:])[-formats.TAIL:]
         self.size = size
+
+    def _early_format_check(self) -> None:
+        """Refuse mismatched data as soon as its header is in, not after the whole body."""
+        if self.kind != UPLOAD:
+            return
+        found = formats.inspect(bytes(self.head), b"", formats.HEAD)
+        if found.format == "raw" and self.disk_format in ("raw", "iso", "vhd"):
+            return  # a VHD footer (or an ISO volume descriptor past the head) may still come
+        reason = formats.mismatch(self.disk_format, found)
+        if reason:
+            raise BadRequest(reason)
 
     def result(self) -> Stored:
         found = formats.inspect(bytes(self.head), self.tail, self.size)
@@ -206,6 +223,13 @@ def _begin(deps: Deps, ctx: RequestContext | None, image_id: str, kind: str,
             usage = (quotas.stored_bytes if kind == UPLOAD else quotas.staged_bytes)(uow.session, image.owner)
         quotas.check_size(image.owner, size_resource, size_limit, usage)
         remaining = quotas.remaining_bytes(size_limit, usage) if image.owner else None
+        if declared_size is not None:  # refuse before a single byte of the body is read
+            if declared_size > deps.settings.image_size_cap:
+                raise RequestEntityTooLarge(f"The incoming image is too large: it exceeds the maximum image size "
+                                            f"of {deps.settings.image_size_cap} bytes.")
+            if remaining is not None and declared_size > remaining:
+                raise quotas.over_limit(image.owner, size_resource, size_limit, usage // quotas.MIB,
+                                        -(-declared_size // quotas.MIB))
         image.status = target
         uow.flush()
         session = DataSession(deps, image, kind, declared_size, remaining)
