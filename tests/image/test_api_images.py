@@ -139,6 +139,9 @@ def test_list_images_filters(admin, images):
     assert _ids(admin.get(f"{V2}/images", params={**base, "visibility": "private"})) == [c["id"]]
     assert _ids(admin.get(f"{V2}/images", params={**base, "size_min": 200})) == [b["id"]]
     assert _ids(admin.get(f"{V2}/images", params={**base, "size_max": 200})) == [a["id"]]
+    assert _ids(admin.get(f"{V2}/images", params={**base, "size": 300})) == [b["id"]]
+    assert _ids(admin.get(f"{V2}/images", params={**base, "min_ram": 0, "status": "active", "size": 100})) == \
+        [a["id"]]
     assert _ids(admin.get(f"{V2}/images", params=[("tag", tag), ("tag", "common")])) == [a["id"]]
     assert _ids(admin.get(f"{V2}/images", params={**base, "prop": tag})) == [a["id"]]
     assert _ids(admin.get(f"{V2}/images", params={**base, "owner": admin.project_id, "id": f"in:{c['id']}"})) \

@@ -66,6 +66,13 @@ class ImageClient:
             except NotFound:
                 return None
 
+    def find_images(self, name: str) -> list[dict]:
+        """Every image called ``name`` (any owner and visibility), newest first."""
+        q = images_svc.ListImages(conds=(images_svc.Cond("name", "eq", name),), visibility="all", os_hidden=True,
+                                  limit=1000)
+        with self.uow() as uow:
+            return [image_view(i) for i in images_svc.list_images(uow, None, q)[0]]
+
     def image_data_path(self, image_id: str) -> Path | None:
         """The local file holding an active image's data (filesystem store), else None."""
         return self.store.path(image_id)

@@ -19,6 +19,7 @@ PATCH_TYPES = {"application/openstack-images-v2.0-json-patch": 4,
                "application/openstack-images-v2.1-json-patch": 10}
 STRING_FILTERS = ("name", "status", "id", "owner", "disk_format", "container_format", "checksum",
                   "os_hash_value", "visibility")
+INT_FILTERS = ("size", "virtual_size", "min_disk", "min_ram")
 TIME_FILTERS = ("created_at", "updated_at")
 TIME_OPS = ("eq", "neq", "gt", "gte", "lt", "lte")
 RESERVED_QUERY = ("limit", "marker", "sort", "sort_key", "sort_dir", "member_status", "tag", "size_min",
@@ -122,6 +123,8 @@ def _list_query(req: ApiRequest) -> svc.ListImages:
             continue
         if key in STRING_FILTERS:
             conds.append(_string_cond(key, value))
+        elif key in INT_FILTERS:
+            conds.append(svc.Cond(key, "eq", _int(key, value)))
         elif key in TIME_FILTERS:
             conds.append(_time_cond(key, value))
         else:
