@@ -9,7 +9,7 @@ LISTEN ?= 127.0.0.1:8080
 APT_PACKAGES ?= python3-venv iproute2 lxc qemu-utils e2fsprogs busybox-static debootstrap dnsmasq nftables iptables conntrack udhcpc curl
 PYTEST_ARGS ?=
 
-.PHONY: install run test lint unit e2e conformance bench clean
+.PHONY: install run test lint unit e2e conformance tempest-venv bench clean
 
 install: $(VENV)/.installed
 
@@ -33,6 +33,24 @@ lint: install
 
 test: install lint
 	$(BIN)/pytest -n 2 $(PYTEST_ARGS) tests
+
+# Tempest in a virtualenv of its own against a running onestack (`make run` elsewhere, or CLOUDS_YAML=...).
+TEMPEST_VENV ?= .venv-tempest
+CLOUDS_YAML ?= $(DATA_DIR)/clouds.yaml
+CONFORMANCE_LIST ?= tests/conformance/interop-2020.06-compute.txt
+CONFORMANCE_FILTER ?= identity
+TEMPEST_WORKSPACE ?= build/tempest
+
+tempest-venv: $(TEMPEST_VENV)/.installed
+
+$(TEMPEST_VENV)/.installed:
+	@test -x $(TEMPEST_VENV)/bin/python || $(PYTHON) -m venv $(TEMPEST_VENV)
+	$(TEMPEST_VENV)/bin/pip install -q tempest
+	@touch $@
+
+conformance: install tempest-venv
+	$(BIN)/python -m onestack.core.testing.tempest --clouds-yaml $(CLOUDS_YAML) --venv $(TEMPEST_VENV) \
+	  --workspace $(TEMPEST_WORKSPACE) --list $(CONFORMANCE_LIST) --filter '$(CONFORMANCE_FILTER)' --run
 
 bench: install
 	$(BIN)/python bench/identity.py

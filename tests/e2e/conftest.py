@@ -20,7 +20,9 @@ import yaml
 from onestack.core.testing.process import ServerProcess
 
 BIN = Path(sys.executable).parent
-SERVER_ENV = {"ONESTACK_IDENTITY_BCRYPT_ROUNDS": "4"}
+# Cheap password hashing; fake data planes (the e2e suite creates no kernel objects and needs no root).
+SERVER_ENV = {"ONESTACK_IDENTITY_BCRYPT_ROUNDS": "4", "ONESTACK_NETWORK_DRIVER": "fake",
+              "ONESTACK_COMPUTE_DRIVER": "fake"}
 
 
 

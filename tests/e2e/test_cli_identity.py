@@ -299,3 +299,14 @@ def test_member_cannot_administer(demo_cli, name):
 
 def test_system_scope_lists_users(system_cli):
     assert {"admin", "demo"} <= {u["Name"] for u in system_cli("user", "list")}
+
+
+def test_member_validating_its_own_revoked_token_gets_404(demo_cli, server):
+    """Regression (Tempest TokensV3Test): the subject token is resolved before the policy check."""
+    token = demo_cli("token", "issue")["id"]
+    other = demo_cli("token", "issue")["id"]
+    demo_cli.ok("token", "revoke", other)
+    for method in ("GET", "HEAD"):
+        resp = httpx.request(method, server.base_url + "/identity/v3/auth/tokens",
+                             headers={"X-Auth-Token": token, "X-Subject-Token": other})
+        assert resp.status_code == 404

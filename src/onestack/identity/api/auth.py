@@ -28,7 +28,8 @@ def _subject(req: ApiRequest, rule: str):
     try:
         info = req.deps.tokens.validate(subject, allow_expired=flag(req, "allow_expired"))
     except InvalidTokenError:
-        req.enforce(rule, {})  # do not reveal anything to callers who may not validate tokens
+        # As keystone: the subject token is resolved before the policy check (its owner is part of the
+        # target), so an invalid, expired or revoked token is a 404 for any authenticated caller.
         raise NotFound("Could not find token: the token is invalid, expired or revoked.") from None
     req.enforce(rule, {"target.token.user_id": info.user["id"]})
     return subject, info
