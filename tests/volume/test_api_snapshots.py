@@ -49,3 +49,19 @@ def test_show_snapshot_of_other_project_is_404(admin, demo, vols):
     vol = vols.create()
     snap = vols.snapshot(vol["id"])
     assert demo.get(f"{V3}/snapshots/{snap['id']}").status_code == 404
+
+
+def test_create_snapshot_response_is_a_summary(admin, vols):
+    # regression: create/update answer without the os-extended-snapshot-attributes (Tempest's schema)
+    vol = vols.create()
+    resp = admin.post(f"{V3}/snapshots", json={"snapshot": {"volume_id": vol["id"], "name": uid()}})
+    body = resp.json()["snapshot"]
+    vols.created.append(("snapshots", body["id"], admin))
+    assert "os-extended-snapshot-attributes:progress" not in body
+    wait_for(lambda: admin.get(f"{V3}/snapshots/{body['id']}").json()["snapshot"]["status"],
+             lambda s: s == "available")
+
+
+def test_create_snapshot_with_null_volume_id_is_404(admin):
+    resp = admin.post(f"{V3}/snapshots", json={"snapshot": {"volume_id": None}})
+    assert resp.status_code == 404

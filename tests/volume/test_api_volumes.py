@@ -198,3 +198,40 @@ def test_create_volume_smaller_than_snapshot_is_400(admin, vols):
     snap = vols.snapshot(vol["id"])
     resp = admin.post(f"{V3}/volumes", json={"volume": {"size": 1, "snapshot_id": snap["id"]}})
     assert resp.status_code == 400
+
+
+def test_create_volume_response_has_no_get_only_attributes(admin, vols):
+    # regression: Tempest's create/update schemas refuse the extension attributes GET adds
+    resp = admin.post(f"{V3}/volumes", json={"volume": {"size": 1, "name": uid()}})
+    body = resp.json()["volume"]
+    vols.created.append(("volumes", body["id"], admin))
+    assert "os-vol-tenant-attr:tenant_id" not in body and "os-vol-host-attr:host" not in body
+    shown = vols.wait(body["id"], "available")
+    assert shown["os-vol-tenant-attr:tenant_id"] == admin.project_id
+    updated = admin.put(f"{V3}/volumes/{body['id']}", json={"volume": {"name": "x"}}).json()["volume"]
+    assert "os-vol-tenant-attr:tenant_id" not in updated
+
+
+def test_show_volume_without_id_is_404(admin):
+    # regression: GET/PUT/DELETE on ".../volumes/" with an empty id are 404, not a list or 405
+    assert admin.get(f"{V3}/volumes/").status_code == 404
+    assert admin.delete(f"{V3}/volumes/").status_code == 404
+    assert admin.put(f"{V3}/volumes/", json={"volume": {"name": "x"}}).status_code == 404
+
+
+def test_list_volumes_full_last_page_has_next_link(admin, vols):
+    # regression: upstream links a next page whenever a page is full (Tempest's pagination test)
+    prefix = uid("full")
+    for i in range(2):
+        vols.create(name=f"{prefix}-{i}")
+    body = admin.get(f"{V3}/volumes", params={"limit": 2, "name~": prefix}, headers=LATEST).json()
+    assert len(body["volumes"]) == 2 and body["volumes_links"][0]["rel"] == "next"
+    marker = body["volumes"][-1]["id"]
+    rest = admin.get(f"{V3}/volumes", params={"limit": 2, "name~": prefix, "marker": marker},
+                     headers=LATEST).json()
+    assert rest["volumes"] == [] and "volumes_links" not in rest
+
+
+def test_list_extensions_names_hosts(demo):
+    names = [e["name"] for e in demo.get(f"{V3}/extensions").json()["extensions"]]
+    assert "Hosts" in names

@@ -42,7 +42,7 @@ from .service import quotas as quota_svc
 from .service import types as types_svc
 from .service import volumes as vol_svc
 from .service.attachments import attachments_for
-from .service.common import Caller
+from .service.common import Caller, ensure_lock_rows
 from .views import volumes as volume_view
 
 SERVICE_TYPE = "block-storage"
@@ -99,6 +99,7 @@ class VolumeClient:
     def bootstrap(self) -> None:
         with self.uow(write=True) as uow:
             types_svc.ensure_default_type(uow)
+            ensure_lock_rows(uow)
         if self.identity is not None:
             self.identity.ensure_registered_limits(SERVICE_TYPE, {k: v for k, v in quota_svc.DEFAULTS.items()
                                                                   if v >= 0})

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from onestack.core.context import RequestContext
 from onestack.core.errors import BadRequest, NotFound
@@ -44,15 +45,41 @@ def get_scoped(uow: UnitOfWork, model: type[T], id_: str, caller: Caller, what: 
     return row
 
 
+GLOBAL_LOCK = "*"
+
+
+def ensure_lock_rows(uow: UnitOfWork) -> None:
+    """Bootstrap: the global lock row that guards the first insert of each project's row."""
+    if uow.session.get(ProjectLock, GLOBAL_LOCK) is None:
+        uow.session.add(ProjectLock(project_id=GLOBAL_LOCK, counter=0))
+
+
+def _locked(uow: UnitOfWork, project_id: str) -> ProjectLock | None:
+    return uow.session.scalars(select(ProjectLock).where(ProjectLock.project_id == project_id)
+                               .with_for_update()).first()
+
+
 def lock_project(uow: UnitOfWork, project_id: str) -> None:
-    """Serialize quota checks of one project across API processes (row lock; SQLite locks the database)."""
-    row = uow.session.scalars(select(ProjectLock).where(ProjectLock.project_id == project_id)
-                              .with_for_update()).first()
+    """Serialize quota checks of one project across API processes (a row lock; SQLite locks the database).
+
+    Only existing rows are ever locked (no gap locks, no duplicate-insert races on MariaDB): a project's
+    first check takes the global row, then inserts the project's row.
+    """
+    exists = uow.session.scalars(select(ProjectLock.project_id).where(ProjectLock.project_id == project_id)).first()
+    row = _locked(uow, project_id) if exists else None
     if row is None:
-        uow.session.add(ProjectLock(project_id=project_id, counter=0))
-        uow.session.flush()
-        row = uow.session.scalars(select(ProjectLock).where(ProjectLock.project_id == project_id)
-                                  .with_for_update()).first()
+        if _locked(uow, GLOBAL_LOCK) is None:
+            try:
+                with uow.session.begin_nested():
+                    uow.session.add(ProjectLock(project_id=GLOBAL_LOCK, counter=0))
+            except IntegrityError:
+                pass
+            _locked(uow, GLOBAL_LOCK)
+        row = _locked(uow, project_id)
+        if row is None:
+            row = ProjectLock(project_id=project_id, counter=0)
+            uow.session.add(row)
+            uow.session.flush()
     row.counter += 1
 
 
