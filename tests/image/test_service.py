@@ -213,3 +213,8 @@ def test_client_upload_failure_leaves_image_queued(deps):
     assert deps.get_image(None, image["id"])["status"] == "queued"
     assert deps.image_data_path(image["id"]) is None
     assert not list((deps.store.root / ".partial").iterdir())
+
+
+def test_import_methods_only_implemented_ones(deps, monkeypatch):
+    monkeypatch.setattr(deps, "settings", deps.settings.__class__(enabled_import_methods="web-download, glance-direct"))
+    assert data.import_methods(deps) == ["glance-direct"]

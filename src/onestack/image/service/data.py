@@ -262,8 +262,13 @@ def write_all(session: DataSession, chunks: Iterable[bytes]) -> Stored:
 # -- import ---------------------------------------------------------------------------------------
 
 
+SUPPORTED_IMPORT_METHODS = ("glance-direct",)
+
+
 def import_methods(deps: Deps) -> list[str]:
-    return [m.strip() for m in deps.settings.enabled_import_methods.split(",") if m.strip()]
+    """The enabled methods this deployment implements (web-download answers as when disabled)."""
+    configured = [m.strip() for m in deps.settings.enabled_import_methods.split(",") if m.strip()]
+    return [m for m in configured if m in SUPPORTED_IMPORT_METHODS]
 
 
 def import_image(deps: Deps, ctx: RequestContext | None, image_id: str, method: str) -> None:
