@@ -111,7 +111,8 @@ def build(settings: Settings, bus: Bus | None = None) -> Cloud:
     volume_driver = make_driver(settings)
     clients["block-storage"] = VolumeClient(settings, uow, clients["identity"], clients.get("image"), volume_driver)
     agents.append(build_volume_agent(uow, bus, volume_driver, clients["block-storage"].backup_root,
-                                     settings.data_path / "volume-work", clients.get("image")))
+                                     settings.data_path / "volume-work", clients.get("image"),
+                                     host=clients["block-storage"].host))
 
     policy_file = settings.server.policy_file or str(settings.data_path / "policy.yaml")
     mounts = [Mount(spec, clients[spec.type], Enforcer(spec.rules, policy_file)) for spec in SERVICES]

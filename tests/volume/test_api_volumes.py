@@ -235,3 +235,23 @@ def test_list_volumes_full_last_page_has_next_link(admin, vols):
 def test_list_extensions_names_hosts(demo):
     names = [e["name"] for e in demo.get(f"{V3}/extensions").json()["extensions"]]
     assert "Hosts" in names
+
+
+def test_show_volume_summary(admin, vols):
+    vols.create(size=2, metadata={"tier": "gold"})
+    body = admin.get(f"{V3}/volumes/summary", headers=LATEST).json()["volume-summary"]
+    assert body["total_count"] >= 1 and body["total_size"] >= 2 and "gold" in body["metadata"]["tier"]
+    assert admin.get(f"{V3}/volumes/summary").status_code == 404  # needs 3.12
+
+
+def test_create_volume_from_backup_3_47(admin, vols, cloud):
+    vol = vols.create()
+    cloud.clients["block-storage"].driver.write(vol["id"], 0, b"from-backup")
+    backup_id = admin.post(f"{V3}/backups", json={"backup": {"volume_id": vol["id"]}}).json()["backup"]["id"]
+    vols.created.append(("backups", backup_id, admin))
+    from .conftest import wait_for
+
+    wait_for(lambda: admin.get(f"{V3}/backups/{backup_id}").json()["backup"]["status"], lambda s: s == "available")
+    restored = vols.create(backup_id=backup_id, size=None)
+    assert restored["os-vol-host-attr:host"].count("@") == 1 and "#" in restored["os-vol-host-attr:host"]
+    assert cloud.clients["block-storage"].driver.read(restored["id"], 0, 11) == b"from-backup"

@@ -68,8 +68,10 @@ class VolumeReconciler(_Base):
     model = Volume
 
     def __init__(self, uow: UnitOfWorkFactory, driver: VolumeDriver, images=None, backup_root: Path | None = None,
-                 work_dir: Path | None = None) -> None:
+                 work_dir: Path | None = None, host: str = "localhost") -> None:
         super().__init__(uow, driver)
+        # Cinder's volume host, "host@backend#pool"
+        self.host = f"{host}@{driver.name}#{driver.name}"
         self.images = images
         self.backup_root = backup_root
         self.work_dir = work_dir
@@ -125,6 +127,7 @@ class VolumeReconciler(_Base):
 
         def done(uow, r):
             r.status = st.AVAILABLE
+            r.host = self.host
             r.fault = None
             r.task = None
             _finish_restore(uow, source, st.AVAILABLE)
@@ -353,11 +356,11 @@ def _restore_volume_status(uow, volume_id: str, previous: str) -> None:
 
 
 def build_agent(uow: UnitOfWorkFactory, bus: Bus, driver: VolumeDriver, backup_root: Path, work_dir: Path,
-                images=None, workers: int = 4) -> Agent:
+                images=None, workers: int = 4, host: str = "localhost") -> Agent:
     backup_root.mkdir(parents=True, exist_ok=True)
     work_dir.mkdir(parents=True, exist_ok=True)
     return Agent("volume", bus, [
-        VolumeReconciler(uow, driver, images, backup_root, work_dir),
+        VolumeReconciler(uow, driver, images, backup_root, work_dir, host),
         SnapshotReconciler(uow, driver),
         BackupReconciler(uow, driver, backup_root),
     ], workers=workers)

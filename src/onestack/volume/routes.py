@@ -15,6 +15,7 @@ _RESOURCES: list[tuple[str, str, object]] = [
     # volumes
     ("GET", "/volumes", volumes.list_volumes),
     ("GET", "/volumes/detail", volumes.list_volumes_detail),
+    ("GET", "/volumes/summary", volumes.show_volume_summary),
     ("POST", "/volumes", volumes.create_volume),
     ("GET", "/volumes/{volume_id}", volumes.show_volume),
     ("PUT", "/volumes", misc.not_found),

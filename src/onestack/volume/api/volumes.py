@@ -131,6 +131,25 @@ def list_volumes_detail(req: ApiRequest):
     return _list(req, detailed=True)
 
 
+def show_volume_summary(req: ApiRequest):
+    """3.12: totals of the caller's volumes (3.36 adds their merged metadata)."""
+    if not version(req).matches("3.12"):
+        raise NotFound("The resource could not be found.")
+    req.enforce("volume:get_all", target(req))
+    with req.deps.uow() as uow:
+        rows = svc.list_volumes(uow, caller(req), {}, all_tenants(req))
+        body: dict = {"total_size": sum(r.size for r in rows), "total_count": len(rows)}
+        if version(req).matches("3.36"):
+            merged: dict = {}
+            for row in rows:
+                for key, value in (row.metadata_ or {}).items():
+                    merged.setdefault(key, [])
+                    if value not in merged[key]:
+                        merged[key].append(value)
+            body["metadata"] = merged
+    return json_response({"volume-summary": body})
+
+
 def show_volume(req: ApiRequest):
     with req.deps.uow() as uow:
         row = svc.get_volume(uow, req.params["volume_id"], caller(req))
