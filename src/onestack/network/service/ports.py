@@ -184,6 +184,11 @@ def create_port(uow: UnitOfWork, caller: Caller, limits: Limits, body: dict, cre
     )
     if "fixed_ips" in body and body["fixed_ips"] is not None:
         allocations = _requested_ips(uow, net, body["fixed_ips"], owner, mac)
+        if body["fixed_ips"] and not _is_router_port(owner):
+            # as upstream: SLAAC subnets address every port, whatever else it asked for
+            listed = {a.subnet_id for a in allocations}
+            allocations += [m.IPAllocation(subnet_id=s.id, network_id=net.id, ip_address=ipam.eui64(s.cidr, mac))
+                            for s in net.subnets if ipam.is_auto_address(s) and s.id not in listed]
     else:
         allocations = _default_ips(uow, net, owner, mac)
     for i, alloc in enumerate(allocations):
