@@ -118,3 +118,22 @@ def test_expired_password_is_refused_until_changed(strict):
     body = {"user": {"original_password": user["password"], "password": "fresh-password"}}
     assert http.post(f"{V3}/users/{user['id']}/password", json=body).status_code == 204
     assert _auth(http, user, "fresh-password").status_code == 201
+
+
+def test_change_password_counts_towards_lockout(strict):
+    """The public password-change API must not be a way around the lockout."""
+    _cloud, http, make = strict
+    user = make.user()
+    for _ in range(3):
+        body = {"user": {"original_password": "guess", "password": "attacker-pw"}}
+        assert http.post(f"{V3}/users/{user['id']}/password", json=body).status_code == 401
+    body = {"user": {"original_password": user["password"], "password": "attacker-pw"}}
+    assert http.post(f"{V3}/users/{user['id']}/password", json=body).status_code == 401  # locked now
+    assert _auth(http, user).status_code == 401
+
+
+def test_change_password_of_disabled_user_is_401(strict):
+    _cloud, http, make = strict
+    user = make.user(enabled=False)
+    body = {"user": {"original_password": user["password"], "password": "new-password-1"}}
+    assert http.post(f"{V3}/users/{user['id']}/password", json=body).status_code == 401

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from onestack.core.errors import Unauthorized
 from onestack.core.http import ApiRequest, empty_response, json_response
 
 from ..schemas.users import CHANGE_PASSWORD, CREATE_USER, UPDATE_USER
@@ -58,9 +59,15 @@ def delete_user(req: ApiRequest):
 def change_password(req: ApiRequest):
     # Public, as upstream: a user whose password expired must be able to change it without a token.
     body = body_of(req, CHANGE_PASSWORD, "user")
-    with req.deps.uow(write=True) as uow:
-        svc.change_password(uow, req.params["user_id"], body["original_password"], body["password"],
-                            req.deps.password_policy)
+    user_id, policy = req.params["user_id"], req.deps.password_policy
+    try:
+        with req.deps.uow(write=True) as uow:
+            svc.change_password(uow, user_id, body["original_password"], body["password"], policy)
+    except Unauthorized:
+        # A wrong original password counts towards the lockout, as a failed login does.
+        with req.deps.uow(write=True) as uow:
+            svc.record_failed_attempt(uow, user_id, policy)
+        raise
     return empty_response()
 
 

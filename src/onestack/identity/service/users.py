@@ -143,11 +143,15 @@ def update_user(uow: UnitOfWork, user_id: str, changes: dict, policy: PasswordPo
 
 
 def change_password(uow: UnitOfWork, user_id: str, original: str, new: str, policy: PasswordPolicy) -> None:
+    """The user's own change: authenticates ``original`` as a login would (enabled, lockout), except
+    that an expired password may be changed.  A failed attempt raises ``Unauthorized``; the caller
+    records it with ``record_failed_attempt`` (this transaction is rolled back)."""
     user = get_user(uow, user_id)
     if user.options.get("lock_password"):
         raise BadRequest("You cannot change your password at this time due to password policy.")
-    if not check_secret(original, user.password_hash):
+    if not user.enabled:
         raise Unauthorized("The request you have made requires authentication.")
+    verify_password(user, original, policy, allow_expired=True)
     _set_password(user, new, policy)
     revoke(uow, user_id=user.id)
     changed(uow, user.id)
@@ -163,12 +167,29 @@ def delete_user(uow: UnitOfWork, user_id: str) -> None:
     changed(uow, user.id)
 
 
-def verify_password(user: User, password: str, policy: PasswordPolicy) -> None:
+def is_locked(user: User, policy: PasswordPolicy) -> bool:
+    lockout = policy.lockout_failure_attempts and not user.options.get("ignore_lockout_failure_attempts")
+    return bool(lockout and user.failed_auth_count >= policy.lockout_failure_attempts and user.failed_auth_at
+                and utcnow() < user.failed_auth_at + dt.timedelta(seconds=policy.lockout_duration))
+
+
+def record_failed_attempt(uow: UnitOfWork, user_id: str, policy: PasswordPolicy) -> None:
+    """Count a failed password check towards the lockout (when configured and not locked already)."""
+    user = uow.session.get(User, user_id)
+    if user is None or not policy.lockout_failure_attempts or is_locked(user, policy):
+        return
+    if user.options.get("ignore_lockout_failure_attempts"):
+        return
+    user.failed_auth_count += 1
+    user.failed_auth_at = utcnow()
+
+
+def verify_password(user: User, password: str, policy: PasswordPolicy, allow_expired: bool = False) -> None:
     """Check a password at authentication, with lockout and expiry as keystone's security compliance."""
     now = utcnow()
     lockout = policy.lockout_failure_attempts and not user.options.get("ignore_lockout_failure_attempts")
     if lockout and user.failed_auth_count >= policy.lockout_failure_attempts and user.failed_auth_at:
-        if now < user.failed_auth_at + dt.timedelta(seconds=policy.lockout_duration):
+        if is_locked(user, policy):
             raise Unauthorized(f"The account is locked for user: {user.id}.")
         user.failed_auth_count = 0
     if not check_secret(password, user.password_hash):
@@ -176,7 +197,8 @@ def verify_password(user: User, password: str, policy: PasswordPolicy) -> None:
             user.failed_auth_count += 1
             user.failed_auth_at = now
         raise Unauthorized("The request you have made requires authentication.")
-    if user.password_expires_at and now > user.password_expires_at and not user.options.get("ignore_password_expiry"):
+    if (not allow_expired and user.password_expires_at and now > user.password_expires_at
+            and not user.options.get("ignore_password_expiry")):
         raise Unauthorized(f"The password is expired and needs to be changed for user: {user.id}.")
     if user.failed_auth_count:
         user.failed_auth_count = 0
