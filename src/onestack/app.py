@@ -15,6 +15,7 @@ from sqlalchemy.engine import Engine
 from onestack import compute, identity, image, network, placement, volume
 from onestack.compute.agent import build_agents as build_compute_agents
 from onestack.compute.client import ComputeClient
+from onestack.compute.testimage import bootstrap as bootstrap_test_image
 from onestack.core.bus import Bus, make_bus
 from onestack.core.config import Settings
 from onestack.core.db import make_engine
@@ -64,6 +65,8 @@ class Cloud:
         for client in self.clients.values():
             if client is not self.identity and hasattr(client, "bootstrap"):
                 client.bootstrap()
+        if self.settings.compute.bootstrap_image and "image" in self.clients:  # as devstack registers cirros
+            bootstrap_test_image(self.clients["image"], self.settings.data_path / "compute" / "test-images")
         self.uow.relay_outbox()
         return passwords
 

@@ -196,17 +196,43 @@ def image() -> None:
 @image.command("build")
 @click.argument("kind", type=click.Choice(["busybox"]))
 @click.option("--output", type=click.Path(dir_okay=False, path_type=Path),
-              help="Where to write the image (default DATA_DIR/images/KIND.tar.gz).")
+              help="Also write the image here (default: only the build cache DATA_DIR/compute/test-images).")
+@click.option("--upload/--no-upload", default=True, show_default=True,
+              help="Register it as a public image in the image service of the cloud in --data-dir.")
+@click.option("--name", default="busybox", show_default=True, help="The image's name.")
+@click.option("--force", is_flag=True, help="Upload a new image even when an active one has this name.")
 @click.option("--data-dir")
 @click.option("--config", "config_file")
-def image_build(kind: str, output: Path | None, data_dir: str | None, config_file: str | None) -> None:
-    """Build a small root filesystem image (disk_format raw, container_format compressed)."""
-    from onestack.compute.drivers.container import imagebuild
+def image_build(kind: str, output: Path | None, upload: bool, name: str, force: bool, data_dir: str | None,
+                config_file: str | None) -> None:
+    """Build a small root filesystem image (disk_format raw, container_format compressed) and upload it."""
+    import shutil
+
+    from onestack.compute import testimage
 
     settings = _settings(data_dir, None, config_file)
-    built = imagebuild.build_busybox(output or settings.data_path / "images" / f"{kind}.tar.gz")
-    click.echo(f"built {built.path} ({built.path.stat().st_size} bytes, disk_format={built.disk_format}, "
-               f"container_format={built.container_format})")
+    try:
+        path = testimage.busybox_tarball(settings.data_path / "compute" / "test-images")
+    except testimage.TestImageUnavailable as exc:
+        raise click.ClickException(str(exc)) from None
+    if output is not None:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, output)
+        path = output
+    click.echo(f"built {path} ({path.stat().st_size} bytes, disk_format=raw, container_format=compressed)")
+    if not upload:
+        return
+    from onestack.app import build
+
+    cloud = build(settings)
+    try:
+        _migrate(cloud.engine)
+        image = testimage.ensure_busybox_image(cloud.clients["image"], settings.data_path / "compute" / "test-images",
+                                               name=name, force=force)
+    finally:
+        cloud.engine.dispose()
+    click.echo(f"image {image['name']} {image['id']}: {image['status']}, {image['visibility']}, "
+               f"{image.get('size')} bytes")
 
 
 if __name__ == "__main__":

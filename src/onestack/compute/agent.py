@@ -9,12 +9,14 @@ outcome.  A failed build ends in ERROR with a fault and gives back its placement
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
+import shutil
 import socket
 import tempfile
 import traceback
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -37,6 +39,7 @@ from .drivers.base import (
     ImageSpec,
     Interface,
 )
+from .drivers.container.driver import ContainerGuestDriver
 from .drivers.fake import FakeGuestDriver
 from .model import Instance
 from .scheduler import Scheduler, resources_of
@@ -46,8 +49,33 @@ from .service.servers import add_event, finish_delete
 
 log = logging.getLogger(__name__)
 
-# The guest drivers a [compute] driver setting may name (real drivers register here when they exist).
-DRIVERS: dict[str, type[GuestDriver]] = {"fake": FakeGuestDriver}
+# The guest drivers a [compute] driver setting may name ("auto" resolves to one of them).
+DRIVERS: dict[str, type[GuestDriver]] = {"fake": FakeGuestDriver, "container": ContainerGuestDriver}
+
+FetchImage = Callable[[ImageSpec], Iterable[bytes]]
+
+
+def resolve_driver_name(configured: str) -> tuple[str, str]:
+    """``auto``: the container driver when root with LXC and busybox, else fake; returns (name, why)."""
+    if configured != "auto":
+        return configured, "configured"
+    if os.geteuid() != 0:
+        return "fake", "auto: not running as root"
+    missing = [t for t in ("lxc-start", "busybox") if not shutil.which(t)]
+    if missing:
+        return "fake", f"auto: {', '.join(missing)} not installed (apt-get install lxc busybox-static)"
+    return "container", "auto: root with lxc and busybox"
+
+
+def container_prefix(settings: Settings) -> str:
+    """Guest name prefix: several clouds (data dirs) on one machine never adopt each other's guests."""
+    if settings.compute.prefix:
+        return settings.compute.prefix
+    return "os" + hashlib.sha1(str(settings.data_path).encode()).hexdigest()[:5] + "-"
+
+
+def container_state_dir(settings: Settings) -> str:
+    return settings.compute.state_dir or str(settings.data_path / "compute")
 
 
 def host_names(settings: Settings, count: int | None = None) -> list[str]:
@@ -56,8 +84,9 @@ def host_names(settings: Settings, count: int | None = None) -> list[str]:
     return [base] if count == 1 else [f"{base}-{i:04d}" for i in range(1, count + 1)]
 
 
-def make_drivers(settings: Settings, hosts: list[str], driver: str | None = None) -> dict[str, GuestDriver]:
-    name = driver or settings.compute.driver
+def make_drivers(settings: Settings, hosts: list[str], driver: str | None = None,
+                 fetch_image: FetchImage | None = None) -> dict[str, GuestDriver]:
+    name = resolve_driver_name(driver or settings.compute.driver)[0]
     if name not in DRIVERS:
         raise ValueError(f"unknown compute driver {name!r}; choose one of {', '.join(sorted(DRIVERS))}")
     cls = DRIVERS[name]
@@ -65,7 +94,25 @@ def make_drivers(settings: Settings, hosts: list[str], driver: str | None = None
     if cls is FakeGuestDriver:
         return {h: FakeGuestDriver(h, vcpus=c.vcpus or 64, memory_mb=c.memory_mb or 262144,
                                    disk_gb=c.disk_gb or 2048) for h in hosts}
+    if cls is ContainerGuestDriver:
+        state = container_state_dir(settings)
+        return {h: ContainerGuestDriver(state if len(hosts) == 1 else os.path.join(state, h),
+                                        container_prefix(settings), fetch_image=fetch_image,
+                                        image_cache_max_age=float(c.remove_unused_original_minimum_age_seconds),
+                                        vcpus=c.vcpus, memory_mb=c.memory_mb, disk_gb=c.disk_gb) for h in hosts}
     return {h: cls(h) for h in hosts}  # type: ignore[call-arg]
+
+
+def image_fetcher(clients: dict) -> FetchImage | None:
+    """Image data from the image service, for drivers that cache images on the host."""
+    image_client = clients.get("image")
+    if image_client is None:
+        return None
+
+    def fetch(image: ImageSpec) -> Iterable[bytes]:
+        return image_client.open_image_data(image.id)
+
+    return fetch
 
 
 @dataclass(frozen=True)
@@ -141,6 +188,15 @@ class InstanceReconciler:
                 Instance.host.in_(list(self.drivers)), Instance.deleted.is_(False),
                 Instance.vm_state.in_((states.ACTIVE, states.STOPPED, states.PAUSED, states.SUSPENDED,
                                        states.RESCUED, states.RESIZED))))]
+            known = set(uow.session.scalars(select(Instance.id).where(
+                Instance.host.in_(list(self.drivers)), Instance.deleted.is_(False))))
+        for host, driver in self.drivers.items():
+            adopt = getattr(driver, "adopt", None)  # drivers whose guests outlive us remove unknown ones
+            if adopt is not None:
+                removed = adopt(known)
+                if removed:
+                    log.warning("removed %d guest(s) on %s that no server owns: %s", len(removed), host,
+                                ", ".join(removed))
         for work in rows:
             driver = self.drivers[work.host]
             if work.id in driver.list_guests():
@@ -213,6 +269,7 @@ class InstanceReconciler:
                  "created_at", "updated_at", "tags", "owner", "protected", "min_disk", "min_ram", "self", "file",
                  "schema", "os_hidden", "os_hash_algo", "os_hash_value", "virtual_size", "locations"}
         props = {k: str(v) for k, v in image.items() if k not in known and v is not None}
+        props.update({k: str(image[k]) for k in ("os_hash_algo", "os_hash_value") if image.get(k)})  # verified
         return ImageSpec(id=image_ref, disk_format=image.get("disk_format") or "",
                          container_format=image.get("container_format") or "", properties=props,
                          path=str(path) if path else None)
@@ -440,7 +497,9 @@ def build_agents(settings: Settings, uow: UnitOfWorkFactory, bus: Bus, clients: 
         agents.append(Agent("compute-scheduler", bus, [Scheduler(settings, uow, clients)], workers=workers,
                             resync_interval=10.0))
     if compute:
-        drivers = make_drivers(settings, hosts or host_names(settings), driver)
+        name, why = resolve_driver_name(driver or settings.compute.driver)
+        log.info("compute driver: %s (%s)", name, why)
+        drivers = make_drivers(settings, hosts or host_names(settings), name, image_fetcher(clients))
         reconciler = InstanceReconciler(settings, uow, clients, drivers)
         agents.append(Agent("compute", bus, [reconciler], workers=workers, resync_interval=20.0))
     return agents

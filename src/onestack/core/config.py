@@ -69,7 +69,9 @@ class IdentitySettings:
 
 @dataclass(frozen=True)
 class ComputeSettings:
-    driver: str = "fake"  # the guest driver of compute agents: one of onestack.compute.agent.DRIVERS
+    # The guest driver of compute agents: one of onestack.compute.agent.DRIVERS, or "auto": "container"
+    # when running as root with LXC and busybox installed, else "fake".
+    driver: str = "auto"
     host: str = ""  # this agent's host name; empty means the machine's hostname
     fake_hosts: int = 1  # hosts one agent simulates with the fake driver
     default_availability_zone: str = "nova"  # nova [DEFAULT] default_availability_zone
@@ -79,6 +81,11 @@ class ComputeSettings:
     cpu_allocation_ratio: str = "16.0"  # nova [DEFAULT] cpu_allocation_ratio
     ram_allocation_ratio: str = "1.5"
     disk_allocation_ratio: str = "1.0"
+    state_dir: str = ""  # container driver: guests and image cache; empty: <data dir>/compute
+    prefix: str = ""  # container driver: guest (LXC, cgroup) name prefix; empty: derived from the data dir
+    # nova [image_cache] remove_unused_original_minimum_age_seconds: unused cached images older are pruned
+    remove_unused_original_minimum_age_seconds: int = 86400
+    bootstrap_image: bool = True  # the all-in-one bootstrap registers the public test image "busybox"
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,8 @@ def make_settings(data_dir: str, database_url: str = "", **sections) -> config.S
     sections["server"] = {"listen": "127.0.0.1:8080", "log_requests": False, **sections["server"]}
     sections.setdefault("database", {})
     sections["network"] = {"driver": "fake", **sections.get("network", {})}  # kernel objects only in backend tests
+    sections["compute"] = {"driver": "fake", "bootstrap_image": False,  # containers only in backend tests
+                           **sections.get("compute", {})}
     if database_url:
         sections["database"] = {"url": database_url, **sections["database"]}
     return config.load(env={}, data_dir=data_dir, **sections)
