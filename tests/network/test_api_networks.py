@@ -140,3 +140,16 @@ def test_bootstrap_creates_public_private_router1(admin, demo):
     assert private and private[0]["project_id"] == demo.project_id
     router = demo.get(f"{N}/routers", params={"name": "router1"}).json()["routers"]
     assert router and router[0]["external_gateway_info"]["network_id"] == public[0]["id"]
+
+
+def test_list_subnets_of_external_network_hidden_from_other_projects(admin, member):
+    ext = create(admin, "networks", {"name": uid(), "router:external": True})
+    create(admin, "subnets", {"network_id": ext["id"], "cidr": "172.31.200.0/24", "enable_dhcp": False})
+    listed = member.get(f"{N}/networks", params={"router:external": "True"}).json()["networks"]
+    assert ext["id"] in [n["id"] for n in listed] and all(n["router:external"] for n in listed)
+    assert member.get(f"{N}/subnets", params={"network_id": ext["id"]}).json()["subnets"] == []
+
+
+def test_show_version_lists_resources(admin):
+    names = {r["name"] for r in admin.get(f"{N}").json()["resources"]}
+    assert {"network", "subnet", "port", "router", "security_group"} <= names

@@ -101,3 +101,18 @@ def test_show_port_of_other_project_is_404(member, other_member):
     assert resp.status_code == 404 and error_type(resp) == "PortNotFound"
     assert port["id"] not in [p["id"] for p in member.get(f"{N}/ports").json()["ports"]]
     assert member.post(f"{N}/ports", json={"port": {"network_id": net["id"]}}).status_code == 404
+
+
+def test_create_port_bulk_is_all_or_nothing(demo):
+    net, _ = make_net(demo, "10.49.0.0/24")
+    resp = demo.post(f"{N}/ports", json={"ports": [{"network_id": net["id"], "name": "a"},
+                                                   {"network_id": net["id"], "name": "b"}]})
+    assert resp.status_code == 201
+    ports = resp.json()["ports"]
+    assert [p["name"] for p in ports] == ["a", "b"]
+    assert ports[0]["fixed_ips"][0]["ip_address"] != ports[1]["fixed_ips"][0]["ip_address"]
+    before = len(demo.get(f"{N}/ports", params={"network_id": net["id"]}).json()["ports"])
+    bad = demo.post(f"{N}/ports", json={"ports": [{"network_id": net["id"]}, {"network_id": net["id"], "fixed_ips": [
+        {"ip_address": ports[0]["fixed_ips"][0]["ip_address"]}]}]})
+    assert bad.status_code == 409
+    assert len(demo.get(f"{N}/ports", params={"network_id": net["id"]}).json()["ports"]) == before

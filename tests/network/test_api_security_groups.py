@@ -61,3 +61,9 @@ def test_show_security_group_of_other_project_is_404(member, other_member):
     theirs = create(other_member, "security-groups", {"name": uid()})
     resp = member.get(f"{N}/security-groups/{theirs['id']}")
     assert resp.status_code == 404 and error_type(resp) == "SecurityGroupNotFound"
+
+
+def test_create_security_group_named_default_is_409(member):
+    resp = member.post(f"{N}/security-groups", json={"security_group": {"name": "default"}})
+    assert resp.status_code == 409
+    assert len(member.get(f"{N}/security-groups", params={"name": "default"}).json()["security_groups"]) == 1

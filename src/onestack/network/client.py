@@ -26,6 +26,9 @@ as ``GET /v2.0/ports/{id}`` shows them to an admin):
     The host-side device name (``binding:vif_details.devname``) compute creates for the port: a tap
     (QEMU) or the host end of a veth pair (containers).  The network agent on the port's host attaches
     that device to the network's bridge and applies the port's security groups once it appears.
+``notify_vifs_plugged(port_ids)``
+    Compute (re)created the ports' host devices (boot, start, reboot): wakes the network agent so it
+    attaches them to their bridges now rather than at its next resync.
 """
 
 from __future__ import annotations
@@ -51,7 +54,7 @@ from .service import networks as net_svc
 from .service import ports as port_svc
 from .service import routers as router_svc
 from .service import security_groups as sg_svc
-from .service.common import SYSTEM, Caller, Limits
+from .service.common import SYSTEM, TOPIC_PORT, Caller, Limits
 from .views.ports import devname
 from .views.ports import port as port_view
 from .views.security_groups import security_group as sg_view
@@ -189,6 +192,11 @@ class NetworkClient:
             ports = uow.session.scalars(select(m.Port).where(m.Port.device_id == server_id)
                                         .order_by(m.Port.created_at, m.Port.id))
             return [self._view(uow, p) for p in ports]
+
+    def notify_vifs_plugged(self, port_ids: list[str]) -> None:
+        with self.uow(write=True) as uow:
+            for port_id in port_ids:
+                uow.emit(TOPIC_PORT, port_id)
 
     def get_security_groups(self, ctx: RequestContext, names_or_ids: list[str]) -> list[dict]:
         caller = Caller.of(ctx)

@@ -29,6 +29,28 @@ def body_of(req: ApiRequest, schema: dict, key: str) -> dict:
     return body[key]
 
 
+def bodies(req: ApiRequest, schema: dict, key: str, plural: str) -> tuple[list[dict], bool]:
+    """One resource (``{"port": {...}}``) or a bulk request (``{"ports": [{...}, ...]}``)."""
+    body = req.json()
+    if isinstance(body, dict) and plural in body and key not in body:
+        items = body[plural]
+        if not isinstance(items, list) or not items:
+            raise BadRequest(f"Resources required: '{plural}' must be a non-empty list", type="HTTPBadRequest")
+        for item in items:
+            validate(schema, {key: item})
+        return items, True
+    if not isinstance(body, dict) or key not in body:
+        raise BadRequest(f"Resource body required: '{key}' not found in request body", type="HTTPBadRequest")
+    validate(schema, body)
+    return [body[key]], False
+
+
+def created(req: ApiRequest, key: str, plural: str, items: list[dict], bulk: bool):
+    if bulk:
+        return json_response({plural: items}, 201)
+    return single(req, key, items[0], 201)
+
+
 def if_match(req: ApiRequest) -> str | None:
     return req.headers.get("if-match")
 

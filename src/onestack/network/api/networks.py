@@ -12,7 +12,7 @@ from ..schemas.networks import (
 )
 from ..service import networks as svc
 from ..views import networks as views
-from .common import attribute_policies, body_of, caller, collection, if_match, single
+from .common import attribute_policies, bodies, body_of, caller, collection, created, if_match, single
 
 PROVIDER = ("provider:network_type", "provider:physical_network", "provider:segmentation_id")
 
@@ -38,14 +38,18 @@ def show_network(req: ApiRequest):
 
 
 def create_network(req: ApiRequest):
-    body = body_of(req, CREATE_NETWORK, "network")
-    target = {"project_id": body.get("project_id") or body.get("tenant_id") or req.ctx.project_id}
-    req.enforce("create_network", target)
-    attribute_policies(req, "create_network", body, ("shared", "router:external", "is_default", *PROVIDER), target)
+    items, bulk = bodies(req, CREATE_NETWORK, "network", "networks")
+    for body in items:
+        target = {"project_id": body.get("project_id") or body.get("tenant_id") or req.ctx.project_id}
+        req.enforce("create_network", target)
+        attribute_policies(req, "create_network", body, ("shared", "router:external", "is_default", *PROVIDER),
+                           target)
     deps = req.deps
-    net = deps.write(lambda uow: svc.create_network(uow, caller(req), deps.limits, deps.config, body))
+    ids = deps.write(lambda uow: [svc.create_network(uow, caller(req), deps.limits, deps.config, b).id
+                                  for b in items])
     with deps.uow() as uow:
-        return single(req, "network", views.network(svc.get_network(uow, caller(req), net.id), req.ctx.is_admin), 201)
+        out = [views.network(svc.get_network(uow, caller(req), i), req.ctx.is_admin) for i in ids]
+    return created(req, "network", "networks", out, bulk)
 
 
 def update_network(req: ApiRequest):
@@ -91,14 +95,16 @@ def show_subnet(req: ApiRequest):
 
 
 def create_subnet(req: ApiRequest):
-    body = body_of(req, CREATE_SUBNET, "subnet")
+    items, bulk = bodies(req, CREATE_SUBNET, "subnet", "subnets")
     deps = req.deps
     with deps.uow() as uow:
-        net = svc.get_network(uow, caller(req), body["network_id"])
-        req.enforce("create_subnet", {"project_id": req.ctx.project_id, "network:project_id": net.project_id})
-    subnet = deps.write(lambda uow: svc.create_subnet(uow, caller(req), deps.limits, body))
+        for body in items:
+            net = svc.get_network(uow, caller(req), body["network_id"])
+            req.enforce("create_subnet", {"project_id": req.ctx.project_id, "network:project_id": net.project_id})
+    ids = deps.write(lambda uow: [svc.create_subnet(uow, caller(req), deps.limits, b).id for b in items])
     with deps.uow() as uow:
-        return single(req, "subnet", views.subnet(svc.get_subnet(uow, caller(req), subnet.id)), 201)
+        out = [views.subnet(svc.get_subnet(uow, caller(req), i)) for i in ids]
+    return created(req, "subnet", "subnets", out, bulk)
 
 
 def update_subnet(req: ApiRequest):

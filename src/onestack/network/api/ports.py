@@ -6,7 +6,7 @@ from ..schemas.ports import CREATE_PORT, UPDATE_PORT
 from ..service import networks as net_svc
 from ..service import ports as svc
 from ..views import ports as views
-from .common import attribute_policies, body_of, caller, collection, if_match, single
+from .common import attribute_policies, bodies, body_of, caller, collection, created, if_match, single
 
 ATTRS = ("device_owner", "mac_address", "fixed_ips", "binding:host_id", "binding:profile", "port_security_enabled",
          "allowed_address_pairs")
@@ -34,17 +34,19 @@ def show_port(req: ApiRequest):
 
 
 def create_port(req: ApiRequest):
-    body = body_of(req, CREATE_PORT, "port")
+    items, bulk = bodies(req, CREATE_PORT, "port", "ports")
     deps = req.deps
+    for body in items:
+        with deps.uow() as uow:
+            net = net_svc.get_network(uow, caller(req), body["network_id"])
+            target = {"project_id": body.get("project_id") or body.get("tenant_id") or req.ctx.project_id,
+                      "network:project_id": net.project_id, "network:shared": net.shared}
+        req.enforce("create_port", target)
+        attribute_policies(req, "create_port", body, ATTRS, target)
+    ids = deps.write(lambda uow: [svc.create_port(uow, caller(req), deps.limits, b).id for b in items])
     with deps.uow() as uow:
-        net = net_svc.get_network(uow, caller(req), body["network_id"])
-        target = {"project_id": body.get("project_id") or body.get("tenant_id") or req.ctx.project_id,
-                  "network:project_id": net.project_id, "network:shared": net.shared}
-    req.enforce("create_port", target)
-    attribute_policies(req, "create_port", body, ATTRS, target)
-    port = deps.write(lambda uow: svc.create_port(uow, caller(req), deps.limits, body))
-    with deps.uow() as uow:
-        return single(req, "port", views.port(svc.get_port(uow, caller(req), port.id), req.ctx.is_admin), 201)
+        out = [views.port(svc.get_port(uow, caller(req), i), req.ctx.is_admin) for i in ids]
+    return created(req, "port", "ports", out, bulk)
 
 
 def update_port(req: ApiRequest):

@@ -318,15 +318,14 @@ def _allocate_prefix(uow: UnitOfWork, pool: m.SubnetPool, prefixlen: int | None,
 def list_subnets(uow: UnitOfWork, caller: Caller) -> list[m.Subnet]:
     q = select(m.Subnet).join(m.Network, m.Subnet.network_id == m.Network.id)
     if not caller.is_admin:
-        q = q.where(or_(m.Subnet.project_id == caller.project_id, m.Network.shared.is_(True),
-                        m.Network.external.is_(True)))
+        # as upstream: other projects see an external network, not its subnets (unless it is shared)
+        q = q.where(or_(m.Subnet.project_id == caller.project_id, m.Network.shared.is_(True)))
     return list(uow.session.scalars(q.order_by(m.Subnet.created_at, m.Subnet.id)))
 
 
 def get_subnet(uow: UnitOfWork, caller: Caller, subnet_id: str) -> m.Subnet:
     subnet = uow.session.get(m.Subnet, subnet_id)
-    if subnet is None or not (caller.is_admin or subnet.project_id == caller.project_id or subnet.network.shared
-                              or subnet.network.external):
+    if subnet is None or not (caller.is_admin or subnet.project_id == caller.project_id or subnet.network.shared):
         raise not_found("Subnet", subnet_id)
     return subnet
 

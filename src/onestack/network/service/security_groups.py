@@ -75,11 +75,9 @@ def create_security_group(uow: UnitOfWork, caller: Caller, limits: Limits, body:
     from .networks import owner_of
 
     project_id = owner_of(caller, body)
-    if body.get("name") == "default" and not has_default(uow, project_id):
-        return uow.session.get(m.SecurityGroup, ensure_default(uow, project_id))
+    ensure_default(uow, project_id)
     if body.get("name") == "default":
         raise Conflict("Default security group already exists.", type="SecurityGroupDefaultAlreadyExists")
-    ensure_default(uow, project_id)
     check_quota(uow, limits, project_id, "security_group")
     group = m.SecurityGroup(project_id=project_id, name=body.get("name") or "",
                             description=body.get("description") or "", stateful=body.get("stateful", True),
@@ -200,8 +198,6 @@ def create_rule(uow: UnitOfWork, caller: Caller, limits: Limits, body: dict) -> 
     direction = body["direction"]
     ethertype = body.get("ethertype") or "IPv4"
     protocol = _protocol(body.get("protocol"))
-    if protocol == "icmp" and ethertype == "IPv6":
-        protocol = "ipv6-icmp"
     lo, hi = _ports(protocol, body.get("port_range_min"), body.get("port_range_max"))
     prefix = body.get("remote_ip_prefix")
     remote_group = body.get("remote_group_id")

@@ -9,11 +9,13 @@ def versions(base_url: str) -> dict:
 
 
 def version(base_url: str) -> dict:
-    collections = ("networks", "subnets", "subnetpools", "ports", "routers", "floatingips", "security-groups",
-                   "security-group-rules", "quotas", "network-ip-availabilities", "extensions")
-    return {"resources": [{"name": c[:-1].replace("-", "_") if c.endswith("s") else c, "collection": c,
+    collections = (("network", "networks"), ("subnet", "subnets"), ("subnetpool", "subnetpools"),
+                   ("port", "ports"), ("router", "routers"), ("floatingip", "floatingips"),
+                   ("security_group", "security-groups"), ("security_group_rule", "security-group-rules"),
+                   ("quota", "quotas"), ("network_ip_availability", "network-ip-availabilities"))
+    return {"resources": [{"name": name, "collection": c,
                            "links": [{"href": f"{base_url}/network/v2.0/{c}", "rel": "self"}]}
-                          for c in collections]}
+                          for name, c in collections]}
 
 
 def extension(ext: dict) -> dict:
