@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from pathlib import Path
 
@@ -38,6 +39,30 @@ class _Data:
             block[within:within + take] = data[pos:pos + take]
             self.blocks[index] = bytes(block)
             pos += take
+
+
+def _import(path: Path, data: _Data) -> None:
+    """Copy a (sparse) file's data regions into ``data`` block by block."""
+    if not path.exists():
+        raise VolumeDriverError(f"source data {path} does not exist")
+    if path.stat().st_size > data.size:
+        raise VolumeDriverError("the image is larger than the volume")
+    with open(path, "rb") as fh:
+        fd = fh.fileno()
+        end = os.fstat(fd).st_size
+        pos = 0
+        while pos < end:
+            try:
+                pos = os.lseek(fd, pos, os.SEEK_DATA)
+            except OSError:  # only holes left
+                break
+            hole = os.lseek(fd, pos, os.SEEK_HOLE)
+            fh.seek(pos)
+            while pos < hole:
+                chunk = fh.read(min(BLOCK, hole - pos))
+                if chunk.strip(b"\0"):
+                    data.write(pos, chunk)
+                pos += len(chunk)
 
 
 class FakeVolumeDriver(VolumeDriver):
@@ -79,13 +104,10 @@ class FakeVolumeDriver(VolumeDriver):
                     raise VolumeDriverError("the source is larger than the volume")
                 data = _Data(volume.size_bytes, src.blocks)
             elif source.kind == "file":
-                raw = Path(source.path or "").read_bytes()
                 if source.disk_format not in ("raw", "bare"):
                     raise VolumeDriverError(f"the fake driver only reads raw images, not {source.disk_format}")
-                if len(raw) > volume.size_bytes:
-                    raise VolumeDriverError("the image is larger than the volume")
                 data = _Data(volume.size_bytes)
-                data.write(0, raw)
+                _import(Path(source.path or ""), data)
             else:
                 raise VolumeDriverError(f"unknown source kind {source.kind}")
             self.volumes[volume.id] = data
