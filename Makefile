@@ -55,6 +55,7 @@ conformance: install tempest-venv
 bench: install
 	$(BIN)/python bench/identity.py
 	$(BIN)/python bench/image.py
+	$(BIN)/python bench/volume.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info
