@@ -218,3 +218,14 @@ def test_client_upload_failure_leaves_image_queued(deps):
 def test_import_methods_only_implemented_ones(deps, monkeypatch):
     monkeypatch.setattr(deps, "settings", deps.settings.__class__(enabled_import_methods="web-download, glance-direct"))
     assert data.import_methods(deps) == ["glance-direct"]
+
+
+def test_client_find_images_by_name(deps):
+    owner = uuid.uuid4().hex
+    name = "find-" + uuid.uuid4().hex[:8]
+    first = deps.create_image(None, owner=owner, name=name, visibility="public")
+    hidden = deps.create_image(ctx(owner), name=name, os_hidden=True, visibility="private")
+    deps.create_image(ctx(owner), name=name + "-other")
+    found = [i["id"] for i in deps.find_images(name)]
+    assert sorted(found) == sorted([first["id"], hidden["id"]])
+    assert [i["id"] for i in deps.find_images(name, ctx(uuid.uuid4().hex))] == [first["id"]]

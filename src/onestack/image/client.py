@@ -73,6 +73,18 @@ class ImageClient:
         with self.uow() as uow:
             return [image_view(i) for i in images_svc.list_images(uow, None, q)[0]]
 
+    def find_images(self, name: str | None = None, ctx: RequestContext | None = None) -> list[dict]:
+        """Images named ``name`` (all images when None) that ``ctx`` may see (None: every image), newest first."""
+        conds = (images_svc.Cond("name", "eq", name),) if name is not None else ()
+        query = images_svc.ListImages(conds=conds, visibility="all", member_status="all", os_hidden=False,
+                                      limit=self.settings.api_limit_max)
+        with self.uow() as uow:
+            rows, _ = images_svc.list_images(uow, ctx, query)
+            hidden, _ = images_svc.list_images(uow, ctx, images_svc.ListImages(
+                conds=(*conds, images_svc.Cond("os_hidden", "eq", True)), visibility="all", member_status="all",
+                os_hidden=True, limit=self.settings.api_limit_max))
+            return [image_view(r) for r in [*rows, *hidden]]
+
     def image_data_path(self, image_id: str) -> Path | None:
         """The local file holding an active image's data (filesystem store), else None."""
         return self.store.path(image_id)
