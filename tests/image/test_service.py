@@ -229,3 +229,4 @@ def test_client_find_images_by_name(deps):
     found = [i["id"] for i in deps.find_images(name)]
     assert sorted(found) == sorted([first["id"], hidden["id"]])
     assert [i["id"] for i in deps.find_images(name, ctx(uuid.uuid4().hex))] == [first["id"]]
+    assert len(deps.find_images()) >= 3

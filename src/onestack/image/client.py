@@ -66,24 +66,14 @@ class ImageClient:
             except NotFound:
                 return None
 
-    def find_images(self, name: str) -> list[dict]:
-        """Every image called ``name`` (any owner and visibility), newest first."""
-        q = images_svc.ListImages(conds=(images_svc.Cond("name", "eq", name),), visibility="all", os_hidden=True,
-                                  limit=1000)
-        with self.uow() as uow:
-            return [image_view(i) for i in images_svc.list_images(uow, None, q)[0]]
-
     def find_images(self, name: str | None = None, ctx: RequestContext | None = None) -> list[dict]:
-        """Images named ``name`` (all images when None) that ``ctx`` may see (None: every image), newest first."""
+        """Images named ``name`` (every image when None) that ``ctx`` may see (None: any owner and
+        visibility, hidden ones included), newest first."""
         conds = (images_svc.Cond("name", "eq", name),) if name is not None else ()
-        query = images_svc.ListImages(conds=conds, visibility="all", member_status="all", os_hidden=False,
+        query = images_svc.ListImages(conds=conds, visibility="all", member_status="all", os_hidden=True,
                                       limit=self.settings.api_limit_max)
         with self.uow() as uow:
-            rows, _ = images_svc.list_images(uow, ctx, query)
-            hidden, _ = images_svc.list_images(uow, ctx, images_svc.ListImages(
-                conds=(*conds, images_svc.Cond("os_hidden", "eq", True)), visibility="all", member_status="all",
-                os_hidden=True, limit=self.settings.api_limit_max))
-            return [image_view(r) for r in [*rows, *hidden]]
+            return [image_view(r) for r in images_svc.list_images(uow, ctx, query)[0]]
 
     def image_data_path(self, image_id: str) -> Path | None:
         """The local file holding an active image's data (filesystem store), else None."""
