@@ -550,3 +550,35 @@ def test_remove_user_from_group_revokes_group_based_token(make, admin):
 
 def make_role_id(admin, name: str) -> str:
     return admin.get(f"{V3}/roles", params={"name": name}).json()["roles"][0]["id"]
+
+
+def _password_body(passwords, **auth_extra) -> dict:
+    body = password_auth("admin", passwords["admin"])
+    body["auth"].update(auth_extra)
+    return body
+
+
+def test_create_token_malformed_scopes_are_400_or_401_never_500(http, passwords):
+    for scope in ({"project": "admin"}, {"project": {"name": "admin", "domain": "Default"}}, {"domain": 5},
+                  {"system": "all"}, {"system": {"all": False}}, {"project": None}, {"galaxy": {}}, [], 5,
+                  {"project": {"name": ["admin"], "domain": {"name": "Default"}}}):
+        resp = http.post(TOKENS, json=_password_body(passwords, scope=scope))
+        assert resp.status_code in (400, 401), f"{scope!r}: {resp.status_code} {resp.text}"
+
+
+def test_create_token_malformed_identities_are_400_or_401_never_500(http, passwords):
+    for identity in (
+        {"methods": ["password"], "password": {"user": {"name": "admin", "domain": {"name": ["x"]},
+                                                        "password": "x"}}},
+        {"methods": ["password"], "password": {"user": {"name": {"x": 1}, "domain": {"id": "default"},
+                                                        "password": "x"}}},
+        {"methods": ["password"], "password": {"user": {"id": 5, "password": "x"}}},
+        {"methods": ["password"], "password": {"user": {"name": "admin", "domain": "Default", "password": "x"}}},
+        {"methods": ["application_credential"], "application_credential": {"id": 5, "secret": "x"}},
+        {"methods": ["application_credential"], "application_credential": {"name": "x", "user": "y", "secret": "x"}},
+        {"methods": ["application_credential"], "application_credential": []},
+        {"methods": ["token"], "token": "x"},
+        {"methods": [5]},
+    ):
+        resp = http.post(TOKENS, json={"auth": {"identity": identity}})
+        assert resp.status_code in (400, 401), f"{identity!r}: {resp.status_code} {resp.text}"

@@ -168,3 +168,17 @@ def test_every_route_answers_admin_and_member_without_500(admin, demo, method, p
         if resp.status_code >= 400 and method != "HEAD":
             error = resp.json()["error"]
             assert error["code"] == resp.status_code and error["title"] and error["message"]
+
+
+WRITE_CASES = [(r.method, r.path) for r in ROUTES if r.method in ("POST", "PUT", "PATCH")]
+ODD_BODIES = [[], "text", 7, None, {"auth": []}, {"auth": {"identity": {"methods": ["password"], "password": []}}},
+              {"project": []}, {"user": "x"}, {"limits": [None]}, {"registered_limits": {}}]
+
+
+@pytest.mark.parametrize("method,path", WRITE_CASES, ids=[f"{m} {p}" for m, p in WRITE_CASES])
+def test_every_write_route_rejects_odd_bodies_without_500(admin, method, path):
+    url = "/identity" + _concrete(path)
+    for body in ODD_BODIES:
+        resp = admin.request(method, url, json=body)
+        assert resp.status_code < 500, f"{method} {url} {body!r}: {resp.status_code} {resp.text}"
+
