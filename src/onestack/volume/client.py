@@ -8,8 +8,9 @@ For compute (``os-volume_attachments``, boot from volume)::
     volumes.wait_for_status(vol["id"], "available")                     # polls; raises on error
     attachment_id = volumes.reserve(ctx, vol["id"], server_id)           # volume -> reserved
     info = volumes.attach(vol["id"], server_id, host, "/dev/vdb", kind="loop")
-    #  -> {"driver_volume_type": "loop", "data": {"device": "/dev/loop7", "path": ".../volume-<id>.img", ...}}
-    #     (kind="file" -> {"driver_volume_type": "file", "data": {"path": ...}} for QEMU)
+    #  -> {"driver_volume_type": "loop", "device": "/dev/loop7", "path": ".../volume-<id>.img",
+    #      "data": {"device": ..., "path": ..., "device_path": ..., "access_mode": "rw"}}
+    #     (kind="file" -> {"driver_volume_type": "file", "path": ..., "device": None, ...} for QEMU)
     volumes.detach(vol["id"], server_id)                                 # loop device released, volume available
     volumes.get_volume(ctx, vol["id"])                                   # the Cinder volume document (3.0 shape)
     volumes.delete_volume(ctx, vol["id"])                                # delete_on_termination

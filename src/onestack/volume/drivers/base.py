@@ -60,7 +60,9 @@ class Connection:
                 else "rw"}
         if self.device:
             data["device"] = self.device
-        return {"driver_volume_type": self.driver_volume_type, "data": data}
+        # the Cinder shape ("data") plus the two things a host uses at the top level
+        return {"driver_volume_type": self.driver_volume_type, "path": self.path, "device": self.device,
+                "data": data}
 
 
 class VolumeDriver(ABC):
