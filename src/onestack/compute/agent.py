@@ -203,6 +203,7 @@ class InstanceReconciler:
                 continue
             try:
                 driver.spawn(self._guest(work, self._interfaces(work.id)))
+                self._plugged(work.id, driver)
                 if work.vm_state == states.STOPPED:
                     driver.power_off(work.id)
             except GuestDriverError:
@@ -296,6 +297,7 @@ class InstanceReconciler:
             elif network is not None and unshelve:
                 interfaces = self._interfaces(work.id)
             driver.spawn(self._guest(work, interfaces))
+            self._plugged(work.id, driver, interfaces)
             power = driver.info(work.id).power_state
         except (GuestDriverError, ApiError) as exc:
             log.warning("build of %s on %s failed: %s", work.id, work.host, exc)
@@ -376,11 +378,14 @@ class InstanceReconciler:
         if name in simple:
             self._ensure(work, driver)
             simple[name]()
+            if name in ("start", "reboot", "reboot_hard"):
+                self._plugged(uid, driver)
             return None
         if name == "rebuild":
             image_ref = work.pending.get("image_ref") or work.image_ref
             driver.destroy(uid)
             driver.spawn(self._guest(work, self._interfaces(uid), image_ref))
+            self._plugged(uid, driver)
             return {"vm_state": states.ACTIVE, "image_ref": image_ref, "launched_at": utcnow()}
         if name in ("resize", "revertResize"):
             new = work.pending.get("flavor") if name == "resize" else work.old_flavor
@@ -392,6 +397,7 @@ class InstanceReconciler:
             resized = _Work(**{**work.__dict__, "flavor": dict(new or work.flavor)})
             driver.destroy(uid)
             driver.spawn(self._guest(resized, self._interfaces(uid)))
+            self._plugged(uid, driver)
             if work.pending.get("was_stopped"):
                 driver.power_off(uid)
             if name == "resize":
@@ -418,11 +424,21 @@ class InstanceReconciler:
             return {"host": None, "node": None, "node_id": None}
         return None
 
+    def _plugged(self, server_id: str, driver: GuestDriver, interfaces: tuple[Interface, ...] | None = None) -> None:
+        """The driver (re)created the guest's host devices: the network agent attaches them now."""
+        network = self.clients.get("network")
+        if network is None or isinstance(driver, FakeGuestDriver) or not hasattr(network, "notify_vifs_plugged"):
+            return
+        ids = [i.port_id for i in (interfaces if interfaces is not None else self._interfaces(server_id))]
+        if ids:
+            network.notify_vifs_plugged(ids)
+
     def _ensure(self, work: _Work, driver: GuestDriver) -> None:
         try:
             driver.info(work.id)
         except GuestNotFound:
             driver.spawn(self._guest(work, self._interfaces(work.id)))
+            self._plugged(work.id, driver)
 
     def _finish(self, work: _Work, changes: dict, event: str | None = None, ok: bool = True,
                 details: str | None = None) -> None:

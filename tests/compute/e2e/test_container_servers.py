@@ -1,0 +1,242 @@
+"""The all-in-one default, for real: ``onestack up`` as root (container guest driver, linux network data
+plane) driven by the real ``openstack`` CLI. A server boots from the bootstrap's ``busybox`` image on
+``private``, gets its address by DHCP, shows its boot on the console, survives stop/start/reboot/pause
+and reaches a second server by ping; deleting everything leaves no container, mount, loop device,
+cgroup, veth, namespace, nftables table or dnsmasq behind.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from onestack.compute.agent import container_prefix, container_state_dir
+from onestack.compute.drivers.container import cgroups
+from onestack.compute.drivers.container.overlay import mounts_below
+from onestack.compute.drivers.container.runtime import Runtime
+from onestack.core import config
+from onestack.core.testing.process import ServerProcess
+from onestack.network.agent import kernel_prefix
+from tests.e2e.conftest import Cli
+
+pytestmark = [pytest.mark.backend, pytest.mark.e2e]
+
+TRANSITIONAL = ("BUILD", "REBOOT", "HARD_REBOOT")
+
+
+def sh(*cmd: str, check: bool = False) -> subprocess.CompletedProcess:
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=60, check=check)
+
+
+def wait_for(predicate, timeout: float = 60.0, what: str = "condition", interval: float = 0.2):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(interval)
+
+
+def free_cidrs() -> tuple[str, str]:
+    """A public /24 and a private /26 no route on this host uses (parallel clouds must not clash)."""
+    routes = sh("ip", "-4", "route", "show", "table", "all").stdout
+    for _ in range(100):
+        n = random.randrange(1, 250)
+        public, private = f"10.219.{n}.0/24", f"10.218.{n}.0/26"
+        if f"10.219.{n}." not in routes and f"10.218.{n}." not in routes:
+            return public, private
+    pytest.skip("no free test CIDR")
+
+
+class World:
+    def __init__(self, base: Path) -> None:
+        self.data = base / "data"
+        settings = config.load(env={}, data_dir=str(self.data))
+        self.net_prefix = kernel_prefix(settings)
+        self.prefix = container_prefix(settings)
+        self.guests = Path(container_state_dir(settings)) / "guests"
+        public, private = free_cidrs()
+        self.server = ServerProcess(self.data, log_path=base / "server.log", env={
+            "ONESTACK_IDENTITY_BCRYPT_ROUNDS": "4", "ONESTACK_COMPUTE_DRIVER": "container",
+            "ONESTACK_NETWORK_DRIVER": "linux", "ONESTACK_NETWORK_PUBLIC_CIDR": public,
+            "ONESTACK_NETWORK_PRIVATE_CIDR": private})
+
+    def container(self, server_id: str) -> str:
+        return self.prefix + server_id
+
+    def guest_sh(self, server_id: str, script: str) -> subprocess.CompletedProcess:
+        return sh("lxc-attach", "-P", str(self.guests), "-n", self.container(server_id), "--clear-env", "--",
+                  "/bin/sh", "-c", "PATH=/sbin:/bin:/usr/sbin:/usr/bin; " + script)
+
+    def guest_ip(self, server_id: str) -> str:
+        out = self.guest_sh(server_id, "ip -4 -o addr show dev eth0").stdout.split()
+        return out[out.index("inet") + 1].split("/")[0] if "inet" in out else ""
+
+    # -- what the cloud leaves in the kernel ----------------------------------------------------------
+
+    def kernel_leftovers(self) -> list[str]:
+        left = []
+        p = self.net_prefix
+        for line in sh("ip", "-o", "link").stdout.splitlines():
+            name = line.split(":")[1].strip().split("@")[0]
+            if name.startswith(p):
+                left.append(f"link {name}")
+        left += [f"netns {ns}" for ns in sh("ip", "netns", "list").stdout.split() if ns.startswith(p)]
+        left += [f"nft {t}" for t in sh("nft", "list", "tables").stdout.splitlines() if f" {p}_" in t]
+        left += [f"chain {c}" for c in sh("iptables-save", "-t", "filter").stdout.splitlines()
+                 if c.startswith(f":{p}-")]
+        return left
+
+    def guest_leftovers(self) -> list[str]:
+        left = []
+        if self.guests.exists():
+            left += [f"guest {d.name}" for d in self.guests.iterdir()]
+            left += [f"mount {m}" for m in mounts_below(self.guests)]
+        left += [f"cgroup {c}" for c in cgroups.find_prefixed(self.prefix)]
+        left += [f"loop {line}" for line in sh("losetup", "-a").stdout.splitlines() if str(self.data) in line]
+        left += [f"process {a}" for a in sh("ps", "-eo", "args").stdout.splitlines()
+                 if self.prefix in a or (str(self.data) in a and "dnsmasq" in a)]
+        return left
+
+    def force_cleanup(self) -> None:
+        """After a failure: remove what the cloud could not (the test still fails)."""
+        if self.guests.exists():
+            rt = Runtime(self.guests, self.prefix)
+            for name in rt.names():
+                rt.destroy(name)
+        p = self.net_prefix
+        for ns in sh("ip", "netns", "list").stdout.split():
+            if ns.startswith(p):
+                sh("ip", "netns", "del", ns)
+        for line in sh("ip", "-o", "link").stdout.splitlines():
+            name = line.split(":")[1].strip().split("@")[0]
+            if name.startswith(p):
+                sh("ip", "link", "del", name)
+        for t in sh("nft", "list", "tables").stdout.splitlines():
+            if f" {p}_" in t:
+                sh("nft", "delete", "table", *t.split()[1:3])
+        for tool in ("iptables", "ip6tables"):
+            chains = [c[1:].split()[0] for c in sh(f"{tool}-save", "-t", "filter").stdout.splitlines()
+                      if c.startswith(f":{p}-")]
+            sh(tool, "-D", "FORWARD", "-j", f"{p}-FWD")
+            for verb in ("-F", "-X"):
+                for chain in chains:
+                    sh(tool, verb, chain)
+        for a in sh("ps", "-eo", "pid,args").stdout.splitlines():
+            if "dnsmasq" in a and str(self.data) in a:
+                sh("kill", a.split()[0])
+
+
+@pytest.fixture
+def world(tmp_path):
+    if os.geteuid() != 0:
+        pytest.skip("needs root (containers, namespaces)")
+    for tool in ("lxc-start", "busybox", "dnsmasq"):
+        if not shutil.which(tool):
+            pytest.skip(f"{tool} is not installed (make install apt-installs it)")
+    w = World(tmp_path)
+    w.server.start(timeout=120)
+    try:
+        yield w
+    finally:
+        w.server.stop(timeout=30)
+        left = w.guest_leftovers() + w.kernel_leftovers()
+        if left:
+            w.force_cleanup()
+        assert not left, f"left behind: {left}\n{w.server.log_tail()}"
+
+
+def connect(clouds_yaml: Path, cloud: str):
+    """openstacksdk on the same clouds.yaml: cheap status polling between the CLI's actions."""
+    import openstack.config
+    import openstack.connection
+
+    return openstack.connection.Connection(
+        config=openstack.config.OpenStackConfig(config_files=[str(clouds_yaml)]).get_one(cloud))
+
+
+def settle(conn, server_id: str, timeout: float = 60.0) -> str:
+    def done():
+        server = conn.compute.get_server(server_id)
+        return server.status not in TRANSITIONAL and server.task_state is None and server.status
+    return wait_for(done, timeout, f"{server_id} to settle")
+
+
+def test_boot_busybox_on_private_console_actions_ping_delete(world):
+    demo = Cli(world.server.clouds_yaml, "onestack-demo")
+    admin = Cli(world.server.clouds_yaml, "onestack")
+    conn = connect(world.server.clouds_yaml, "onestack-demo")
+    assert any(i["Name"] == "busybox" for i in demo("image", "list"))
+
+    started = time.monotonic()
+    vm1 = demo("server", "create", "--image", "busybox", "--flavor", "c1.tiny", "--network", "private", "--wait",
+               "vm1")
+    assert vm1["status"] == "ACTIVE", vm1
+    assert time.monotonic() - started < 60
+    vm2 = demo("server", "create", "--image", "busybox", "--flavor", "c1.tiny", "--network", "private", "--wait",
+               "vm2")
+    assert vm2["status"] == "ACTIVE", vm2
+
+    # the console shows the boot; the guests got the addresses the API assigned, by DHCP
+    console = demo.run("console", "log", "show", "vm1").stdout
+    assert "onestack-init: hostname vm1" in console and "onestack-init: ready" in console, console
+    addresses = {}
+    for server in (vm1, vm2):
+        shown = demo("server", "show", server["id"])
+        (ip,) = shown["addresses"]["private"]
+        addresses[server["id"]] = ip
+        wait_for(lambda s=server, ip=ip: world.guest_ip(s["id"]) == ip, 30, f"DHCP lease {ip}")
+    port = admin("port", "list", "--server", vm1["id"], "--long")[0]
+    mac = world.guest_sh(vm1["id"], "cat /sys/class/net/eth0/address").stdout.strip()
+    assert mac == port["MAC Address"]
+    assert world.guest_sh(vm1["id"], "hostname").stdout.strip() == "vm1"
+
+    # two servers on one network reach each other
+    ping = world.guest_sh(vm1["id"], f"ping -c 2 -W 2 {addresses[vm2['id']]}")
+    assert ping.returncode == 0, ping.stdout + ping.stderr
+
+    # lifecycle: the guest's processes stop and come back from the same root filesystem
+    world.guest_sh(vm1["id"], "echo kept > /root/marker")
+    demo.ok("server", "stop", "vm1")
+    assert settle(conn, vm1["id"]) == "SHUTOFF"
+    assert sh("lxc-info", "-P", str(world.guests), "-n", world.container(vm1["id"]), "-s", "-H").stdout.strip() \
+        == "STOPPED"
+    demo.ok("server", "start", "vm1")
+    assert settle(conn, vm1["id"]) == "ACTIVE"
+    assert world.guest_sh(vm1["id"], "cat /root/marker").stdout.strip() == "kept"
+    demo.ok("server", "reboot", "vm1")
+    assert settle(conn, vm1["id"]) == "ACTIVE"
+    demo.ok("server", "reboot", "--hard", "vm1")
+    assert settle(conn, vm1["id"]) == "ACTIVE"
+    demo.ok("server", "pause", "vm1")
+    assert settle(conn, vm1["id"]) == "PAUSED"
+    assert sh("lxc-info", "-P", str(world.guests), "-n", world.container(vm1["id"]), "-s", "-H").stdout.strip() \
+        == "FROZEN"
+    demo.ok("server", "unpause", "vm1")
+    assert settle(conn, vm1["id"]) == "ACTIVE"
+    # after the restarts the guest is back on its network with its address (the veth was re-created)
+    wait_for(lambda: world.guest_ip(vm1["id"]) == addresses[vm1["id"]], 30, "DHCP after reboot")
+    ping = wait_for(lambda: (r := world.guest_sh(vm2["id"], f"ping -c 1 -W 1 {addresses[vm1['id']]}"))
+                    .returncode == 0 and r, 30, "vm2 -> vm1 after reboot")
+    assert "1 packets received" in ping.stdout
+
+    # delete: the guests, their disks, cgroups and veths are gone
+    demo.ok("server", "delete", "--wait", "vm1", "vm2")
+    assert not [s for s in demo("server", "list") if s["Name"] in ("vm1", "vm2")]
+    assert not world.guest_leftovers(), world.guest_leftovers()
+    links = sh("ip", "-o", "link").stdout
+    assert f"tap{port['ID'][:11]}" not in links
+
+    # take down the bootstrap topology so the network agent removes its kernel objects
+    admin.ok("router", "remove", "subnet", "router1", "private-subnet")
+    admin.ok("router", "unset", "--external-gateway", "router1")
+    admin.ok("router", "delete", "router1")
+    admin.ok("network", "delete", "private", "public")
+    wait_for(lambda: not world.kernel_leftovers(), 60, "the network agent to remove its kernel objects")
