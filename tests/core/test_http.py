@@ -216,3 +216,17 @@ def test_identity_bad_json_is_400(admin):
     resp = admin.post("/identity/v3/projects", content=b"{", headers={"Content-Type": "application/json"})
     assert resp.status_code == 400
     assert resp.json()["error"]["code"] == 400
+
+
+def test_dispatch_nul_in_body_is_400(client):
+    resp = client.post("/thing/v1/things", headers=ADMIN, json={"name": "a\u0000b"})
+    assert resp.status_code == 400
+    resp = client.post("/thing/v1/things", headers=ADMIN, json={"nested": [{"k\u0000": 1}]})
+    assert resp.status_code == 400
+    # An escaped backslash followed by "u0000" is an ordinary string.
+    assert client.post("/thing/v1/things", headers=ADMIN, json={"name": "\\u0000"}).status_code == 201
+
+
+def test_dispatch_nul_in_path_or_query_is_400(client):
+    assert client.get("/thing/v1/things/a%00b", headers=ADMIN).status_code == 400
+    assert client.get("/thing/v1/things", params={"name": "a\u0000b"}).status_code == 400

@@ -279,3 +279,10 @@ def test_update_project_enable_under_disabled_parent_is_403(make, admin):
     assert admin.patch(f"{V3}/projects/{child['id']}", json={"project": {"enabled": True}}).status_code == 403
     assert admin.patch(f"{V3}/projects/{parent['id']}", json={"project": {"enabled": True}}).status_code == 200
     assert admin.patch(f"{V3}/projects/{child['id']}", json={"project": {"enabled": True}}).status_code == 200
+
+
+def test_create_project_with_nul_character_is_400(admin):
+    # PostgreSQL refuses NUL in text: this must be the client's 400, never a 500.
+    assert admin.post(f"{V3}/projects", json={"project": {"name": "a\u0000b"}}).status_code == 400
+    assert admin.get(f"{V3}/projects", params={"name": "a\u0000b"}).status_code == 400
+    assert admin.get(f"{V3}/projects/a%00b").status_code == 400

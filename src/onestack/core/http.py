@@ -106,6 +106,9 @@ class ApiRequest:
         self.headers: Headers = request.headers
         self.query: QueryParams = request.query_params
         self.version: Version | None = None  # the negotiated microversion, for services that have them
+        if "\x00" in request.scope["path"] or b"%00" in request.scope.get("query_string", b""):
+            # Databases refuse NUL in strings (PostgreSQL raises): a client error, not a 500.
+            raise BadRequest("NUL characters are not allowed in request URLs.")
 
     @property
     def url(self) -> str:
@@ -121,15 +124,28 @@ class ApiRequest:
         if ctype and "json" not in ctype:
             raise UnsupportedMediaType(f"Content type {ctype!r} is not supported; use application/json.")
         try:
-            return json.loads(self.body)
+            body = json.loads(self.body)
         except (ValueError, UnicodeDecodeError):
             raise BadRequest("Malformed request body: it is not valid JSON.") from None
+        if b"u0000" in self.body and _contains_nul(body):
+            raise BadRequest("Malformed request body: NUL characters are not allowed in strings.")
+        return body
 
     def enforce(self, rule: str, target: Mapping | None = None) -> None:
         self.enforcer.enforce(self.ctx, rule, target)
 
     def allowed(self, rule: str, target: Mapping | None = None) -> bool:
         return self.enforcer.allowed(self.ctx, rule, target)
+
+
+def _contains_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_contains_nul(k) or _contains_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_contains_nul(v) for v in value)
+    return False
 
 
 def json_response(body: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> Response:
