@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from sqlalchemy import select
 
 from onestack import migrations
 from onestack.core.bus import InProcessBus
@@ -11,7 +12,7 @@ from onestack.core.uow import UnitOfWorkFactory
 from onestack.volume.agent import BackupReconciler, SnapshotReconciler, VolumeReconciler
 from onestack.volume.drivers.base import VolumeDriverError
 from onestack.volume.drivers.fake import FakeVolumeDriver
-from onestack.volume.model import Backup, Snapshot, Volume
+from onestack.volume.model import Backup, Message, Snapshot, Volume
 
 
 @pytest.fixture(scope="module")
@@ -74,6 +75,9 @@ def test_reconcile_volume_create_failure_sets_error_and_fault(uow, reconciler, d
     row = load(uow, Volume, key)
     assert row.status == "error" and row.fault["message"] == "disk on fire"
     assert not driver.volume_exists(key)
+    with uow() as r:
+        (message,) = r.session.scalars(select(Message).where(Message.resource_uuid == key)).all()
+        assert message.user_message == "create volume: disk on fire" and message.project_id == "p1"
 
 
 def test_reconcile_volume_from_missing_image_service_is_error(uow, reconciler, driver):

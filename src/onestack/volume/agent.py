@@ -24,6 +24,7 @@ from . import states as st
 from .drivers.base import SnapshotSpec, VolumeDriver, VolumeDriverError, VolumeSource, VolumeSpec
 from .model import Attachment, Backup, Snapshot, Volume
 from .service.common import BACKUP_TOPIC, SNAPSHOT_TOPIC, VOLUME_TOPIC
+from .service.messages import record
 
 log = logging.getLogger(__name__)
 
@@ -118,6 +119,8 @@ class VolumeReconciler(_Base):
                 r.fault = _fault(error)
                 r.task = None
                 _finish_restore(uow, source, st.AVAILABLE)
+                action = "copy image to volume" if source.get("type") == "image" else "create volume"
+                record(uow, r.project_id, "VOLUME", r.id, action, str(error))
 
             self._commit(row.id, row.revision, failed)
             return
@@ -149,6 +152,7 @@ class VolumeReconciler(_Base):
             def failed(uow, r):
                 _set(r, status=st.ERROR_RESTORING, fault=_fault(error), task=None)
                 _finish_restore(uow, source, st.AVAILABLE)
+                record(uow, r.project_id, "VOLUME", r.id, "backup restore", str(error))
 
             self._commit(row.id, row.revision, failed)
             return
@@ -198,6 +202,7 @@ class VolumeReconciler(_Base):
                 r.status = st.ERROR_DELETING
                 r.fault = _fault(error)
                 r.task = None
+                record(uow, r.project_id, "VOLUME", r.id, "delete volume", str(error))
 
             self._commit(row.id, row.revision, failed)
             return
@@ -219,6 +224,7 @@ class VolumeReconciler(_Base):
                 r.status = st.ERROR_EXTENDING
                 r.fault = _fault(error)
                 r.task = None
+                record(uow, r.project_id, "VOLUME", r.id, "extend volume", str(error))
 
             self._commit(row.id, row.revision, failed)
             return
@@ -252,6 +258,8 @@ class VolumeReconciler(_Base):
             r.status = previous
             r.task = None
             r.fault = _fault(error) if error else None
+            if error:
+                record(uow, r.project_id, "VOLUME", r.id, "copy volume to image", str(error))
 
         self._commit(row.id, row.revision, done)
 
@@ -282,7 +290,8 @@ class SnapshotReconciler(_Base):
                 self.driver.delete_snapshot(row.id)
             except VolumeDriverError as exc:
                 error = exc
-                self._commit(key, row.revision, lambda uow, r: _set(r, status=st.ERROR_DELETING, fault=_fault(error)))
+                self._commit(key, row.revision, lambda uow, r: _failed(uow, r, st.ERROR_DELETING, error,
+                                                                       "delete snapshot"))
                 return
             self._commit(key, row.revision, lambda uow, r: uow.session.delete(r))
             return
@@ -293,11 +302,16 @@ class SnapshotReconciler(_Base):
             self.driver.create_snapshot(SnapshotSpec(row.id, row.volume_id, row.size))
         except VolumeDriverError as exc:
             error = exc
-            self._commit(key, row.revision, lambda uow, r: _set(r, status=st.ERROR, fault=_fault(error)))
+            self._commit(key, row.revision, lambda uow, r: _failed(uow, r, st.ERROR, error, "create snapshot"))
             return
         if not self._commit(key, row.revision, lambda uow, r: _set(r, status=st.AVAILABLE, progress="100%",
                                                                    fault=None)) and self._read(key) is None:
             self.driver.delete_snapshot(row.id)
+
+
+def _failed(uow, row: Snapshot, status: str, error: Exception, action: str) -> None:
+    _set(row, status=status, fault=_fault(error))
+    record(uow, row.project_id, "VOLUME_SNAPSHOT", row.id, action, str(error))
 
 
 def _set(row, **values) -> None:
@@ -337,6 +351,7 @@ class BackupReconciler(_Base):
             def failed(uow, r):
                 _set(r, status=st.ERROR, fail_reason=str(error), fault=_fault(error), task=None)
                 _restore_volume_status(uow, r.volume_id, previous)
+                record(uow, r.project_id, "VOLUME_BACKUP", r.id, "backup create", str(error))
 
             self._commit(key, row.revision, failed)
             return

@@ -151,3 +151,18 @@ class ProjectLock(Base):
     __tablename__ = "volume_project_locks"
     project_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     counter: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Message(UuidMixin, Base):
+    """User messages (``/messages``, 3.3): what went wrong with an asynchronous operation."""
+
+    __tablename__ = "volume_messages"
+    project_id: Mapped[str] = mapped_column(String(64), index=True)
+    request_id: Mapped[str | None] = mapped_column(String(255), default=None)
+    resource_type: Mapped[str] = mapped_column(String(32))  # VOLUME | VOLUME_SNAPSHOT | VOLUME_BACKUP
+    resource_uuid: Mapped[str | None] = mapped_column(String(36), default=None)
+    event_id: Mapped[str] = mapped_column(String(64))
+    message_level: Mapped[str] = mapped_column(String(16), default="ERROR")
+    user_message: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[dt.datetime | None] = mapped_column(default=None)

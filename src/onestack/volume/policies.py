@@ -27,14 +27,14 @@ _MEMBER_RULES = (
     "volume:attachment_delete", "volume:attachment_complete", "volume:create_snapshot", "volume:update_snapshot",
     "volume:delete_snapshot", "volume:update_snapshot_metadata", "volume:delete_snapshot_metadata",
     "backup:create", "backup:delete", "backup:restore", "backup:update", "volume:create_transfer",
-    "volume:accept_transfer", "volume:delete_transfer", "volume:set_bootable",
+    "volume:accept_transfer", "volume:delete_transfer", "volume:set_bootable", "message:delete",
 )
 _READER_RULES = (
     "volume:get", "volume:get_all", "volume:get_volume_metadata", "volume_extension:volume_image_metadata:show",
     "volume:get_snapshot", "volume:get_all_snapshots", "volume:get_snapshot_metadata", "backup:get",
     "backup:get_all", "volume:get_transfer", "volume:get_all_transfers", "volume_extension:quotas:show",
     "volume:attachment_get", "volume:attachment_get_all", "limits_extension:used_limits",
-    "volume_extension:volume_tenant_attribute", "volume_extension:default_get",
+    "volume_extension:volume_tenant_attribute", "volume_extension:default_get", "message:get_all", "message:get",
 )
 _ADMIN_RULES = (
     "volume_extension:volume_admin_actions:reset_status", "volume_extension:volume_admin_actions:force_delete",

@@ -7,7 +7,7 @@ catalog registers it).  Project-less routes come first so a literal segment alwa
 
 from onestack.core.http import Route
 
-from .api import actions, attachments, backups, misc, quotas, snapshots, transfers, types, volumes
+from .api import actions, attachments, backups, messages, misc, quotas, snapshots, transfers, types, volumes
 
 R = Route
 
@@ -85,6 +85,10 @@ _RESOURCES: list[tuple[str, str, object]] = [
     ("PUT", "/os-quota-sets/{target_project_id}", quotas.update_quota_set),
     ("DELETE", "/os-quota-sets/{target_project_id}", quotas.delete_quota_set),
     ("GET", "/limits", quotas.show_limits),
+    # user messages (3.3)
+    ("GET", "/messages", messages.list_messages),
+    ("GET", "/messages/{message_id}", messages.show_message),
+    ("DELETE", "/messages/{message_id}", messages.delete_message),
     # zones, services, extensions
     ("GET", "/os-availability-zone", misc.list_availability_zones),
     ("GET", "/os-services", misc.list_services),
