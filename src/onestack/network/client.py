@@ -37,6 +37,7 @@ import contextlib
 import logging
 import shutil
 import socket
+import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -62,6 +63,7 @@ from .views.security_groups import security_group as sg_view
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 CREATED_BY_COMPUTE = "compute"
+LIMIT_CACHE_SECONDS = 5.0
 
 
 def resolve_driver_name(configured: str) -> str:
@@ -90,8 +92,19 @@ class NetworkClient:
         self.config = net_svc.NetworkConfig.parse(ns.vxlan_ranges, ns.flat_networks, ns.global_mtu)
         lookup = None
         if identity is not None and hasattr(identity, "effective_limit"):
+            cache: dict[tuple[str, str], tuple[float, int | None]] = {}
+
             def lookup(resource: str, project_id: str) -> int | None:
-                return identity.effective_limit("network", resource, project_id)
+                # unified limits change rarely; a few seconds of caching keeps them off every create
+                now = time.monotonic()
+                hit = cache.get((resource, project_id))
+                if hit is not None and now - hit[0] < LIMIT_CACHE_SECONDS:
+                    return hit[1]
+                value = identity.effective_limit("network", resource, project_id)
+                if len(cache) > 10000:
+                    cache.clear()
+                cache[(resource, project_id)] = (now, value)
+                return value
         self.limits = Limits(lookup)
         self.host = ns.host or socket.gethostname()
 

@@ -77,7 +77,7 @@ class Subnet(StandardAttrs, Base):
     subnetpool_id: Mapped[str | None] = mapped_column(ForeignKey("network_subnetpools.id"), default=None,
                                                       index=True)
 
-    network: Mapped[Network] = relationship(back_populates="subnets", lazy="joined")
+    network: Mapped[Network] = relationship(back_populates="subnets", lazy="select")
 
 
 class Port(StandardAttrs, Base):
@@ -186,7 +186,8 @@ class SecurityGroupRule(IdMixin, TimestampMixin, Base):
     description: Mapped[str] = mapped_column(String(255), default="")
     revision: Mapped[int] = mapped_column(Integer, default=1)
 
-    group: Mapped[SecurityGroup] = relationship(back_populates="rules", foreign_keys=[security_group_id])
+    group: Mapped[SecurityGroup] = relationship(back_populates="rules", foreign_keys=[security_group_id],
+                                                lazy="select")
 
 
 class Quota(Base):

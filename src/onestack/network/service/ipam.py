@@ -91,6 +91,24 @@ def check_requested(uow: UnitOfWork, subnet: m.Subnet, ip: str, router_port: boo
 
 
 def allocate(uow: UnitOfWork, subnet: m.Subnet) -> str:
+    ranges = pool_ranges(subnet)
+    total = sum(b - a + 1 for a, b in ranges)
+    if total > 1024:
+        # large pools: probe random addresses instead of reading every allocation of the subnet
+        for _ in range(4):
+            picks = set()
+            for _ in range(CANDIDATES):
+                offset = random.randrange(total)
+                for a, b in ranges:
+                    if offset <= b - a:
+                        picks.add(str(ipaddress.ip_address(a + offset)))
+                        break
+                    offset -= b - a + 1
+            taken = set(uow.session.scalars(select(m.IPAllocation.ip_address).where(
+                m.IPAllocation.subnet_id == subnet.id, m.IPAllocation.ip_address.in_(picks))))
+            free = sorted(picks - taken)
+            if free:
+                return random.choice(free)
     used = used_ips(uow, subnet.id)
     candidates: list[int] = []
     for a, b in pool_ranges(subnet):

@@ -201,7 +201,7 @@ def create_port(uow: UnitOfWork, caller: Caller, limits: Limits, body: dict, cre
     if groups is None and port_security and not owner.startswith("network:"):
         groups = [sg_svc.ensure_default(uow, project_id)]
     for gid in groups or []:
-        sg_svc.get_security_group(uow, Caller(project_id, caller.is_admin), gid)
+        sg_svc.check_security_group(uow, Caller(project_id, caller.is_admin), gid)
         port.sg_bindings.append(m.PortSecurityGroup(security_group_id=gid))
     uow.session.add(port)
     uow.session.flush()
@@ -259,7 +259,7 @@ def update_port(uow: UnitOfWork, caller: Caller, port_id: str, body: dict, if_ma
                            type="AddressPairAndPortSecurityRequired")
     if groups is not None:
         for gid in groups:
-            sg_svc.get_security_group(uow, Caller(port.project_id, caller.is_admin), gid)
+            sg_svc.check_security_group(uow, Caller(port.project_id, caller.is_admin), gid)
         port.sg_bindings[:] = []
         uow.session.flush()
         for gid in dict.fromkeys(groups):

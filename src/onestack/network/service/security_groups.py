@@ -55,6 +55,13 @@ def get_security_group(uow: UnitOfWork, caller: Caller, group_id: str) -> m.Secu
     return group
 
 
+def check_security_group(uow: UnitOfWork, caller: Caller, group_id: str) -> None:
+    """Like ``get_security_group`` without loading the rules (port create/update)."""
+    owner = uow.session.scalar(select(m.SecurityGroup.project_id).where(m.SecurityGroup.id == group_id))
+    if owner is None or not (caller.is_admin or owner == caller.project_id):
+        raise not_found("SecurityGroup", group_id)
+
+
 def find_security_group(uow: UnitOfWork, caller: Caller, name_or_id: str) -> m.SecurityGroup:
     group = uow.session.get(m.SecurityGroup, name_or_id)
     if group is not None and (caller.is_admin or group.project_id == caller.project_id):

@@ -1,0 +1,177 @@
+"""Networking benchmark: starts the real server and prints figures (never a timed test).
+
+    .venv/bin/python bench/network.py [--duration 5] [--concurrency 8] [--ports 10000] [--no-dataplane]
+
+Against ``onestack up`` on a fresh data dir: networks created/s and ports created/s through the API
+(target >= 200/s), ``GET /v2.0/ports`` with 10,000 ports, and -- as root, with the Linux data plane in a
+namespace of its own -- the time from ``POST /v2.0/ports`` to the port passing traffic (the agent has
+built the bridge, attached the device, applied the security groups; a guest namespace pings the DHCP
+port).  The load generator is identity's keep-alive asyncio client.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import uuid
+from pathlib import Path
+
+import yaml
+
+sys.path.insert(0, str(Path(__file__).parent))
+from identity import measure, password_body, post, request_bytes  # noqa: E402
+from onestack.core.testing.process import ServerProcess  # noqa: E402
+
+N = "/network/v2.0"
+
+
+def call(base: str, method: str, path: str, token: str, body: dict | None = None):
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(base + path, data=data, method=method, headers={
+        "X-Auth-Token": token, "Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=120) as resp:
+        raw = resp.read()
+        return json.loads(raw) if raw else None
+
+
+def login(server: ServerProcess) -> tuple[str, str]:
+    password = yaml.safe_load(server.clouds_yaml.read_text())["clouds"]["onestack"]["auth"]["password"]
+    headers, body = post(server.base_url, "/identity/v3/auth/tokens", password_body(password))
+    return headers["X-Subject-Token"], body["token"]["project"]["id"]
+
+
+def api_figures(server: ServerProcess, args) -> None:
+    base = server.base_url
+    token, project = login(server)
+    call(base, "PUT", f"{N}/quotas/{project}", token, {"quota": {"network": -1, "port": -1, "subnet": -1}})
+    counter = iter(range(10**9))
+
+    def networks():
+        while True:
+            body = json.dumps({"network": {"name": f"bench-{next(counter)}"}}).encode()
+            yield request_bytes("POST", f"{N}/networks", {"X-Auth-Token": token}, body)
+
+    print(measure("POST /v2.0/networks", server.port, networks(), args.concurrency, args.duration, 201).line(),
+          flush=True)
+    net = call(base, "POST", f"{N}/networks", token, {"network": {"name": "bench-ports"}})["network"]
+    call(base, "POST", f"{N}/subnets", token, {"subnet": {"network_id": net["id"], "cidr": "10.128.0.0/12",
+                                                          "enable_dhcp": False}})
+
+    def ports():
+        body = json.dumps({"port": {"network_id": net["id"]}}).encode()
+        while True:
+            yield request_bytes("POST", f"{N}/ports", {"X-Auth-Token": token}, body)
+
+    result = measure("POST /v2.0/ports", server.port, ports(), args.concurrency, args.duration, 201)
+    print(result.line(), flush=True)
+    have = result.count
+    started = time.perf_counter()
+    while have < args.ports:
+        batch = min(200, args.ports - have)
+        call(base, "POST", f"{N}/ports", token, {"ports": [{"network_id": net["id"]}] * batch})
+        have += batch
+    print(f"bulk-created ports up to {args.ports} in {time.perf_counter() - started:.1f} s", flush=True)
+    timings = []
+    for _ in range(5):
+        t0 = time.perf_counter()
+        body = call(base, "GET", f"{N}/ports", token)
+        timings.append(time.perf_counter() - t0)
+    print(f"GET /v2.0/ports with {len(body['ports'])} ports: median {statistics.median(timings) * 1000:.0f} ms, "
+          f"best {min(timings) * 1000:.0f} ms ({len(json.dumps(body)) / 1e6:.1f} MB)", flush=True)
+    t0 = time.perf_counter()
+    call(base, "GET", f"{N}/ports?limit=100", token)
+    print(f"GET /v2.0/ports?limit=100 with {args.ports} ports: {(time.perf_counter() - t0) * 1000:.0f} ms")
+
+
+def sh(*cmd: str, ns: str | None = None, check: bool = True) -> subprocess.CompletedProcess:
+    full = ["ip", "netns", "exec", ns, *cmd] if ns else list(cmd)
+    proc = subprocess.run(full, capture_output=True, text=True, timeout=60)
+    if check and proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(full)}: {proc.stderr}")
+    return proc
+
+
+def dataplane_figure(tmp: Path, samples: int) -> None:
+    prefix = "b" + uuid.uuid4().hex[:3]
+    host_ns = f"{prefix}-host"
+    sh("ip", "netns", "add", host_ns)
+    env = {"ONESTACK_IDENTITY_BCRYPT_ROUNDS": "4", "ONESTACK_COMPUTE_DRIVER": "fake",
+           "ONESTACK_NETWORK_DRIVER": "linux", "ONESTACK_NETWORK_PREFIX": prefix, "ONESTACK_NETWORK_HOST": "bench",
+           "ONESTACK_NETWORK_HOST_NETNS": host_ns, "ONESTACK_NETWORK_BOOTSTRAP": "false"}
+    server = ServerProcess(tmp / "dp", env=env, log_path=tmp / "dp.log")
+    guests: list[str] = []
+    try:
+        server.start()
+        base = server.base_url
+        token, _ = login(server)
+        net = call(base, "POST", f"{N}/networks", token, {"network": {"name": "dp"}})["network"]
+        call(base, "POST", f"{N}/subnets", token, {"subnet": {"network_id": net["id"], "cidr": "10.214.0.0/24"}})
+        dhcp = None
+        while dhcp is None:  # the DHCP port: the agent's own object on the network, the traffic target
+            found = call(base, "GET", f"{N}/ports?device_owner=network:dhcp&network_id={net['id']}", token)
+            dhcp = found["ports"][0]["fixed_ips"][0]["ip_address"] if found["ports"] else None
+        times = []
+        for i in range(samples):
+            guest = f"{prefix}-g{i}"
+            sh("ip", "netns", "add", guest)
+            guests.append(guest)
+            t0 = time.perf_counter()
+            port = call(base, "POST", f"{N}/ports", token, {"port": {
+                "network_id": net["id"], "binding:host_id": "bench", "device_owner": "compute:nova",
+                "device_id": str(uuid.uuid4())}})["port"]
+            dev, ip = port["binding:vif_details"]["devname"], port["fixed_ips"][0]["ip_address"]
+            sh("ip", "link", "add", dev, "netns", host_ns, "type", "veth", "peer", "name", "eth0", "netns", guest)
+            sh("ip", "link", "set", "eth0", "address", port["mac_address"], "mtu", "1450", "up", ns=guest)
+            sh("ip", "addr", "add", f"{ip}/24", "dev", "eth0", ns=guest)
+            while sh("ping", "-c1", "-W1", "-i", "0.2", dhcp, ns=guest, check=False).returncode != 0:
+                if time.perf_counter() - t0 > 60:
+                    raise RuntimeError("port never passed traffic")
+            times.append(time.perf_counter() - t0)
+        print(f"port create -> passing traffic (linux data plane, {samples} ports): median "
+              f"{statistics.median(times) * 1000:.0f} ms, max {max(times) * 1000:.0f} ms", flush=True)
+    finally:
+        for guest in guests:
+            sh("ip", "netns", "del", guest, check=False)
+        server.stop()
+        for ns in sh("ip", "netns", "list").stdout.split():
+            if ns.startswith(prefix):  # the server stopped its dnsmasq; its namespaces go with the bench
+                sh("ip", "netns", "del", ns, check=False)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="onestack networking benchmark")
+    parser.add_argument("--duration", type=float, default=5.0)
+    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--ports", type=int, default=10000)
+    parser.add_argument("--samples", type=int, default=5)
+    parser.add_argument("--no-dataplane", action="store_true")
+    args = parser.parse_args(argv)
+    env = {"ONESTACK_IDENTITY_BCRYPT_ROUNDS": "4", "ONESTACK_NETWORK_DRIVER": "fake",
+           "ONESTACK_COMPUTE_DRIVER": "fake"}
+    with tempfile.TemporaryDirectory(prefix="onestack-bench-net-") as tmp:
+        server = ServerProcess(Path(tmp) / "data", env=env, log_path=Path(tmp) / "server.log")
+        server.start()
+        try:
+            print(f"onestack networking benchmark (pid {server.pid}, {os.cpu_count()} CPUs, "
+                  f"{args.duration:.0f} s per figure, concurrency {args.concurrency})")
+            api_figures(server, args)
+        finally:
+            server.stop()
+        tools = all(shutil.which(t) for t in ("ip", "dnsmasq", "iptables", "nft", "ping"))
+        if args.no_dataplane or os.geteuid() != 0 or not tools:
+            print("port create -> passing traffic: skipped (needs root and ip/dnsmasq/iptables/nft/ping)")
+        else:
+            dataplane_figure(Path(tmp), args.samples)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
