@@ -188,6 +188,47 @@ def admin_fernet_rotate(data_dir: str | None, config_file: str | None) -> None:
     click.echo(f"rotated: key {primary} is now primary")
 
 
+@admin.group("image-cache")
+def admin_image_cache() -> None:
+    """This host's image cache (container driver): images downloaded once, shared by guests."""
+
+
+def _image_cache(data_dir: str | None, config_file: str | None):
+    from onestack.compute.agent import container_prefix, container_state_dir
+    from onestack.compute.drivers.container.driver import ContainerGuestDriver
+
+    settings = _settings(data_dir, None, config_file)
+    age = float(settings.compute.remove_unused_original_minimum_age_seconds)
+    driver = ContainerGuestDriver(container_state_dir(settings), container_prefix(settings), image_cache_max_age=age)
+    return driver.cache
+
+
+@admin_image_cache.command("list")
+@click.option("--data-dir")
+@click.option("--config", "config_file")
+def admin_image_cache_list(data_dir: str | None, config_file: str | None) -> None:
+    """Cached images: id, kind, size, idle time and the guests using each."""
+    cache = _image_cache(data_dir, config_file)
+    now = time.time()
+    click.echo(f"{'IMAGE':<36}  {'KIND':<8} {'SIZE':>10}  {'IDLE':>8}  GUESTS")
+    for img in cache.list():
+        click.echo(f"{img.image_id:<36}  {img.kind:<8} {img.size:>10}  {int(now - img.last_used):>7}s  "
+                   f"{len(img.users)}")
+
+
+@admin_image_cache.command("prune")
+@click.option("--max-age", type=float,
+              help="Remove unused images idle this many seconds (default: [compute] "
+                   "remove_unused_original_minimum_age_seconds).")
+@click.option("--data-dir")
+@click.option("--config", "config_file")
+def admin_image_cache_prune(max_age: float | None, data_dir: str | None, config_file: str | None) -> None:
+    """Remove cached images no guest uses and nobody used for the maximum age."""
+    cache = _image_cache(data_dir, config_file)
+    removed = cache.prune(max_unused_age=max_age)
+    click.echo(f"removed {len(removed)} cached image(s)" + (f": {', '.join(removed)}" if removed else ""))
+
+
 @main.group()
 def image() -> None:
     """Test images built from Debian packages, offline."""
