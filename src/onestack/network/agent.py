@@ -306,7 +306,8 @@ class RouterReconciler(_Base):
         for a in port.fixed_ips:
             subnet = uow.session.get(m.Subnet, a.subnet_id)
             addrs.append(Address(a.ip_address, _prefixlen(subnet.cidr)))
-        return RouterInterface(port.id, port.network_id, port.mac_address, tuple(addrs))
+        net = uow.session.get(m.Network, port.network_id)
+        return RouterInterface(port.id, port.network_id, port.mac_address, tuple(addrs), net.mtu if net else 1500)
 
     def _spec(self, uow, router: m.Router) -> RouterSpec:
         s = uow.session

@@ -24,7 +24,10 @@ import pytest
 
 from onestack.core.testing.client import login, make_settings
 from onestack.network.agent import NetworkAgent, build_agent
+from onestack.network.drivers.linux import LinuxNetworkDriver
 from onestack.testing import running_cloud
+
+from .contract import NetworkDriverContract
 
 pytestmark = pytest.mark.backend
 
@@ -302,3 +305,32 @@ def test_linux_data_plane_dhcp_security_groups_snat_floating_ip_metadata_vxlan(w
         api(world, "DELETE", f"/networks/{net['id']}", status=204)
     wait_for(lambda: not kernel_leftovers(world), timeout=30, what="cleanup")
     assert p  # every kernel object above carried this prefix
+
+
+class TestLinuxNetworkDriver(NetworkDriverContract):
+    """The linux driver passes the same contract as the fake, in a namespace of its own."""
+
+    @pytest.fixture
+    def driver(self, tmp_path):
+        prefix = "c" + uuid.uuid4().hex[:3]
+        host = f"{prefix}-host"
+        sh("ip", "netns", "add", host)
+        driver = LinuxNetworkDriver(prefix=prefix, state_dir=str(tmp_path), host_netns=host,
+                                    metadata_url="http://127.0.0.1:9", metadata_secret="x")
+        driver.setup()
+        try:
+            yield driver
+        finally:
+            driver.close()
+            left = [ns for ns in sh("ip", "netns", "list").stdout.split() if ns.startswith(prefix) and ns != host]
+            links = [ln for ln in sh("ip", "-o", "link", "show", ns=host).stdout.splitlines()
+                     if f": {prefix}" in ln]
+            chains = [ln for ln in sh("iptables-save", ns=host).stdout.splitlines() if ln.startswith(f":{prefix}-")]
+            for ns in left:
+                sh("ip", "netns", "del", ns, check=False)
+            sh("ip", "netns", "del", host, check=False)
+            assert not left and not links and not chains, (left, links, chains)
+
+    def make_device(self, driver, devname: str) -> bool:
+        sh("ip", "link", "add", devname, "type", "veth", "peer", "name", devname[:-1] + "p", ns=driver.host_ns)
+        return True

@@ -71,6 +71,7 @@ class RouterInterface:
     network_id: str
     mac: str
     addresses: tuple[Address, ...]
+    mtu: int = 1500
 
 
 @dataclass(frozen=True)

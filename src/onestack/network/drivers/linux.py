@@ -78,6 +78,12 @@ def _ok(cmd: list[str], ns: str | None = None) -> bool:
     return subprocess.run(full, capture_output=True, timeout=30).returncode == 0
 
 
+def _sysctl(key: str, value: str, ns: str | None = None) -> None:
+    """Write a (per-namespace) sysctl through /proc/sys; no dependency on procps."""
+    path = "/proc/sys/" + key.replace(".", "/")
+    _run(["sh", "-c", f"[ ! -e {path} ] || echo {value} > {path}"], ns)
+
+
 def _trunc(name: str, length: int = 15) -> str:
     return name[:length]
 
@@ -268,7 +274,7 @@ class LinuxNetworkDriver(NetworkDriver):
                 self._ensure_ns(self.host_ns)
             for key in ("net.bridge.bridge-nf-call-iptables", "net.bridge.bridge-nf-call-ip6tables",
                         "net.ipv4.ip_forward"):
-                _run(["sysctl", "-qw", f"{key}=1"], self.host_ns, check=False)
+                _sysctl(key, "1", self.host_ns)
 
     def close(self) -> None:
         with self.lock:
@@ -482,7 +488,7 @@ class LinuxNetworkDriver(NetworkDriver):
         with self.lock:
             ns = self.router_ns(spec.id)
             self._ensure_ns(ns)
-            _run(["sysctl", "-qw", "net.ipv4.ip_forward=1"], ns)
+            _sysctl("net.ipv4.ip_forward", "1", ns)
             wanted: dict[str, RouterInterface] = {}
             for iface in spec.interfaces:
                 wanted[_trunc(f"qr-{iface.port_id}", 14)] = iface
@@ -497,8 +503,7 @@ class LinuxNetworkDriver(NetworkDriver):
                         n.link("del", index=link["index"])
             for dev, iface in wanted.items():
                 host = _trunc(f"{self.p}{'g' if dev.startswith('qg-') else 'r'}{iface.port_id}")
-                self._veth(host, dev, ns, self.bridge(iface.network_id), 1500 if dev.startswith("qg-") else 1450,
-                           iface.mac)
+                self._veth(host, dev, ns, self.bridge(iface.network_id), iface.mtu, iface.mac)
                 addrs = [(a.ip, a.prefixlen) for a in iface.addresses]
                 if dev == gw_dev:
                     addrs += [(f.floating_ip, 32) for f in spec.floating_ips]
