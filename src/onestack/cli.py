@@ -276,5 +276,56 @@ def image_build(kind: str, output: Path | None, upload: bool, name: str, force: 
                f"{image.get('size')} bytes")
 
 
+@main.command()
+@click.option("--role", "roles", multiple=True, required=True, type=click.Choice(["compute", "scheduler"]),
+              help="What to run: compute (host agent) and/or scheduler; repeat for several.")
+@click.option("--driver", help="Guest driver of the compute role (default: [compute] driver).")
+@click.option("--fake-hosts", type=int, help="With the fake driver: simulate this many hosts in this process.")
+@click.option("--host", help="This host's name (default: [compute] host, else the hostname).")
+@click.option("--workers", type=int, default=4, show_default=True, help="Reconcile worker threads per role.")
+@click.option("--data-dir")
+@click.option("--config", "config_file")
+@click.option("--verbose", is_flag=True)
+def agent(roles: tuple[str, ...], driver: str | None, fake_hosts: int | None, host: str | None, workers: int,
+          data_dir: str | None, config_file: str | None, verbose: bool) -> None:
+    """Run agents only (scaled out: one per host, sharing the database and the bus with the API)."""
+    import signal
+    import threading
+
+    _logging(verbose)
+    try:
+        settings = config_mod.load(config_file, data_dir=data_dir,
+                                   compute={"driver": driver, "fake_hosts": fake_hosts, "host": host})
+    except config_mod.ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+    from onestack.app import build
+    from onestack.compute.agent import build_agents as build_compute_agents
+    from onestack.compute.agent import host_names
+
+    cloud = build(settings)
+    agents = []
+    if "compute" in roles or "scheduler" in roles:
+        try:
+            agents += build_compute_agents(settings, cloud.uow, cloud.bus, cloud.clients,
+                                           compute="compute" in roles, scheduler="scheduler" in roles,
+                                           hosts=host_names(settings), workers=workers)
+        except ValueError as exc:
+            raise click.ClickException(str(exc)) from None
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    for item in agents:
+        item.start()
+    hosts = len(host_names(settings)) if "compute" in roles else 0
+    click.echo(f"onestack agent running: roles {', '.join(roles)}"
+               + (f", {hosts} host(s) with the {settings.compute.driver} driver" if hosts else ""), err=True)
+    try:
+        stop.wait()
+    finally:
+        for item in agents:
+            item.stop()
+        cloud.engine.dispose()
+
+
 if __name__ == "__main__":
     main()

@@ -65,6 +65,9 @@ class Scheduler:
         self._hosts: tuple[float, dict[str, HostState]] = (0.0, {})
         self._lock = threading.Lock()
         self._no_host: dict[str, int] = {}
+        # Claims this scheduler made in the last moments: concurrent decisions read the same usage
+        # snapshot, so the weigher also counts these to keep spreading (Nova's in-memory consume).
+        self._recent: dict[str, list[tuple[float, int, int]]] = {}
         self.decisions: list[float] = []  # seconds per decision (bench reads it)
 
     @property
@@ -201,21 +204,46 @@ class Scheduler:
             if not summaries:
                 return None
             jitter = random.random
+            tried: set[str] = set()
+            for _pick in range(3):
+                with self._lock:  # rank and reserve atomically: concurrent decisions see each other
+                    recent = self._recent_usage_locked()
 
-            def weight(s, jitter=jitter):
-                ram = s.resources.get("MEMORY_MB", {})
-                cpu = s.resources.get("VCPU", {})
-                free_ram = ram.get("capacity", 0) - ram.get("used", 0)
-                free_cpu = cpu.get("capacity", 0) - cpu.get("used", 0)
-                members = group_counts.get(allowed[s.uuid].host, 0)
-                soft = -members if policy == "soft-anti-affinity" else members if policy == "soft-affinity" else 0
-                return (soft, free_ram, free_cpu, jitter())
+                    def weight(s, jitter=jitter, recent=recent):
+                        ram = s.resources.get("MEMORY_MB", {})
+                        cpu = s.resources.get("VCPU", {})
+                        pending_ram, pending_cpu = recent.get(s.uuid, (0, 0))
+                        free_ram = ram.get("capacity", 0) - ram.get("used", 0) - pending_ram
+                        free_cpu = cpu.get("capacity", 0) - cpu.get("used", 0) - pending_cpu
+                        members = group_counts.get(allowed[s.uuid].host, 0)
+                        soft = -members if policy == "soft-anti-affinity" else \
+                            members if policy == "soft-affinity" else 0
+                        return (soft, free_ram, free_cpu, jitter())
 
-            ranked = sorted(summaries, key=weight, reverse=True)[:3]
-            for summary in ranked:
-                if self.placement.claim(want.id, {summary.uuid: resources}, want.project_id, want.user_id):
-                    return allowed[summary.uuid]
+                    choices = [s for s in summaries if s.uuid not in tried]
+                    if not choices:
+                        break
+                    best = max(choices, key=weight)
+                    entry = (time.monotonic(), resources.get("MEMORY_MB", 0), resources.get("VCPU", 0))
+                    self._recent.setdefault(best.uuid, []).append(entry)
+                tried.add(best.uuid)
+                if self.placement.claim(want.id, {best.uuid: resources}, want.project_id, want.user_id):
+                    return allowed[best.uuid]
+                with self._lock:
+                    if entry in self._recent.get(best.uuid, []):
+                        self._recent[best.uuid].remove(entry)
         return None
+
+    def _recent_usage_locked(self, window: float = 2.0) -> dict[str, tuple[int, int]]:
+        cutoff = time.monotonic() - window
+        out = {}
+        for rp, claims in list(self._recent.items()):
+            claims[:] = [c for c in claims if c[0] >= cutoff]
+            if not claims:
+                del self._recent[rp]
+                continue
+            out[rp] = (sum(c[1] for c in claims), sum(c[2] for c in claims))
+        return out
 
     def _fail(self, want: _Request, message: str) -> None:
         with self.uow(write=True) as uow:

@@ -1,0 +1,105 @@
+"""The compute agent: simulated hosts report to placement; a restart mid-build leaves nothing stuck."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from onestack import migrations
+from onestack.app import build
+from onestack.compute.agent import InstanceReconciler, build_agents
+from onestack.core.testing.client import login, make_settings
+from onestack.testing import running_cloud
+from tests.compute.conftest import C, mv
+
+
+@pytest.fixture
+def fresh(tmp_path):
+    """A cloud of its own (own SQLite file): these tests add hosts and restart agents."""
+    settings = make_settings(str(tmp_path / "data"), compute={"host": "agt", "fake_hosts": 3})
+    with running_cloud(settings) as env:
+        yield env
+
+
+def _reconciler(cloud) -> InstanceReconciler:
+    return next(r for a in cloud.agents for r in a.reconcilers.values() if isinstance(r, InstanceReconciler))
+
+
+def test_register_fake_hosts_reports_providers_with_inventory(fresh):
+    cloud, http, passwords = fresh
+    admin = login(http, "admin", passwords["admin"], "admin")
+    _reconciler(cloud).register_hosts()
+    names = sorted(h["hypervisor_hostname"] for h in admin.get(f"{C}/os-hypervisors").json()["hypervisors"])
+    assert names == ["agt-0001", "agt-0002", "agt-0003"]
+    rps = admin.get("/placement/resource_providers").json()["resource_providers"]
+    assert len(rps) == 3
+    inv = admin.get(f"/placement/resource_providers/{rps[0]['uuid']}/inventories").json()["inventories"]
+    assert inv["VCPU"]["total"] == 64 and inv["VCPU"]["allocation_ratio"] == 16.0 and "MEMORY_MB" in inv
+
+
+def test_create_servers_spread_over_fake_hosts(fresh):
+    cloud, http, passwords = fresh
+    admin = login(http, "admin", passwords["admin"], "admin")
+    _reconciler(cloud).register_hosts()
+    image = _image(admin)
+    resp = admin.post(f"{C}/servers", headers=mv(), json={"server": {
+        "name": "spread", "imageRef": image, "flavorRef": "1", "networks": "none", "min_count": 3,
+        "max_count": 3}})
+    assert resp.status_code == 202, resp.text
+    servers = _wait_all(admin, 3)
+    assert {s["status"] for s in servers} == {"ACTIVE"}
+    assert len({s["OS-EXT-SRV-ATTR:host"] for s in servers}) == 3  # RAM weigher spreads
+
+
+def _image(admin) -> str:
+    resp = admin.post("/image/v2/images", json={"name": "agent-test", "disk_format": "raw",
+                                                "container_format": "bare", "visibility": "public"})
+    if resp.status_code != 201:
+        return "155d900f-4e14-4e4c-a73d-069cbf4541e6"
+    admin.put(f"/image/v2/images/{resp.json()['id']}/file", content=b"x",
+              headers={"Content-Type": "application/octet-stream"})
+    return resp.json()["id"]
+
+
+def _wait_all(session, count: int, timeout: float = 60.0) -> list[dict]:
+    deadline = time.monotonic() + timeout
+    while True:
+        servers = session.get(f"{C}/servers/detail", headers=mv()).json()["servers"]
+        if len(servers) == count and all(s["status"] in ("ACTIVE", "ERROR") and not s["OS-EXT-STS:task_state"]
+                                         for s in servers):
+            return servers
+        assert time.monotonic() < deadline, sorted({(s["status"], s["OS-EXT-STS:task_state"]) for s in servers})
+        time.sleep(0.05)
+
+
+def test_restart_agents_mid_builds_leaves_every_server_active_or_error(tmp_path):
+    settings = make_settings(str(tmp_path / "data"), compute={"host": "rst", "fake_hosts": 2})
+    with running_cloud(settings) as (cloud, http, passwords):
+        admin = login(http, "admin", passwords["admin"], "admin")
+        admin.put(f"{C}/os-quota-sets/{admin.project_id}", json={"quota_set": {"instances": 100, "cores": 100,
+                                                                               "ram": -1}})
+        image = _image(admin)
+        reconciler = _reconciler(cloud)
+        for driver in reconciler.drivers.values():
+            driver.delay = 0.02  # builds take a while: the stop lands in the middle of them
+        resp = admin.post(f"{C}/servers", headers=mv(), json={"server": {
+            "name": "restart", "imageRef": image, "flavorRef": "c1", "networks": "none", "min_count": 50,
+            "max_count": 50}})
+        assert resp.status_code == 202, resp.text
+        time.sleep(0.3)
+        cloud.stop_agents()  # the "crash": queued and in-flight work is dropped
+        building = [s for s in admin.get(f"{C}/servers/detail", headers=mv()).json()["servers"]
+                    if s["status"] == "BUILD"]
+        assert building, "the restart should interrupt some builds"
+        # a new process: same database, fresh agents and drivers
+        second = build(settings)
+        migrations.upgrade(second.engine)
+        second.agents = build_agents(settings, second.uow, second.bus, second.clients)
+        # the API keeps publishing on the first bus: the new agents find the work by their resync
+        second.start_agents()
+        try:
+            servers = _wait_all(admin, 50)
+            assert {s["status"] for s in servers} == {"ACTIVE"}
+        finally:
+            second.close()
