@@ -65,6 +65,9 @@ class LinuxDriverError(RuntimeError):
     pass
 
 
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
 def _run(cmd: list[str], ns: str | None = None, input: str | None = None, check: bool = True) -> str:
     full = ["ip", "netns", "exec", ns, *cmd] if ns else cmd
     proc = subprocess.run(full, input=input, capture_output=True, text=True, timeout=30)
@@ -84,11 +87,13 @@ def _sysctl(key: str, value: str, ns: str | None = None) -> None:
     _run(["sh", "-c", f"[ ! -e {path} ] || echo {value} > {path}"], ns)
 
 
+def _die_with_parent() -> None:
+    """In the child before exec: SIGTERM when the supervising agent goes away, however it ends."""
+    _libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
 def _trunc(name: str, length: int = 15) -> str:
     return name[:length]
-
-
-_libc = ctypes.CDLL(None, use_errno=True)
 
 
 @contextlib.contextmanager
@@ -272,6 +277,8 @@ class LinuxNetworkDriver(NetworkDriver):
             self.state.mkdir(parents=True, exist_ok=True)
             if self.host_ns:
                 self._ensure_ns(self.host_ns)
+                with NetNS(self.host_ns) as ns:
+                    ns.link("set", index=ns.link_lookup(ifname="lo")[0], state="up")
             for key in ("net.bridge.bridge-nf-call-iptables", "net.bridge.bridge-nf-call-ip6tables",
                         "net.ipv4.ip_forward"):
                 _sysctl(key, "1", self.host_ns)
@@ -405,7 +412,7 @@ class LinuxNetworkDriver(NetworkDriver):
                 log_file = open(d / "dnsmasq.log", "ab")  # noqa: SIM115 - handed to the child
                 self.dnsmasq[spec.network_id] = subprocess.Popen(
                     ["ip", "netns", "exec", ns, *args], stdout=log_file, stderr=subprocess.STDOUT,
-                    stdin=subprocess.DEVNULL)
+                    stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent)
                 log_file.close()
             elif changed:
                 proc.send_signal(signal.SIGHUP)
