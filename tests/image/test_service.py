@@ -230,3 +230,32 @@ def test_client_find_images_by_name(deps):
     assert sorted(found) == sorted([first["id"], hidden["id"]])
     assert [i["id"] for i in deps.find_images(name, ctx(uuid.uuid4().hex))] == [first["id"]]
     assert len(deps.find_images()) >= 3
+
+
+def test_upload_to_image_deleted_meanwhile_gone_and_no_data(deps):
+    from onestack.core.errors import Gone
+    from onestack.image.service import images as images_svc
+
+    owner = uuid.uuid4().hex
+    image = deps.create_image(ctx(owner), disk_format="raw", container_format="bare")
+    session = data.begin_upload(deps, ctx(owner), image["id"])
+    session.write(b"some bytes")
+    with deps.uow(write=True) as uow:
+        row = images_svc.get_image(uow, None, image["id"])
+        images_svc.delete_image(uow, row, lambda image_id: data.delete_data(deps, image_id))
+    with pytest.raises(Gone):
+        session.finish()
+    session.fail()
+    assert deps.store.ids() == [] and not list((deps.store.root / ".partial").iterdir())
+
+
+def test_second_concurrent_upload_same_image_conflict(deps):
+    from onestack.core.errors import Conflict
+
+    owner = uuid.uuid4().hex
+    image = deps.create_image(ctx(owner), disk_format="raw", container_format="bare")
+    first = data.begin_upload(deps, ctx(owner), image["id"])
+    with pytest.raises(Conflict):
+        data.begin_upload(deps, ctx(owner), image["id"])
+    data.write_all(first, [b"one"])
+    assert b"".join(deps.open_image_data(image["id"])) == b"one"
