@@ -54,6 +54,9 @@ def test_project_create_list_show_set_delete(cli, name):
     assert child["parent_id"] == created["id"]
     assert {name, name + "-child"} <= {p["Name"] for p in cli("project", "list")}
     assert [p["Name"] for p in cli("project", "list", "--tags", "alpha")] == [name]
+    # as keystone: a project whose subtree holds enabled projects cannot be disabled
+    assert "403" in cli.fails("project", "set", name, "--disable")
+    cli.ok("project", "set", child["id"], "--disable")
     cli.ok("project", "set", name, "--description", "d2", "--tag", "beta", "--disable")
     shown = cli("project", "show", name)
     assert shown["description"] == "d2" and shown["enabled"] is False and set(shown["tags"]) == {"alpha", "beta"}

@@ -42,6 +42,10 @@ class Route:
     public: bool = False  # reachable without a token
     stream: bool = False  # async handler that consumes the request body itself
     versioned: bool = True  # negotiates the service's microversion (discovery documents do not)
+    # A non-blocking variant of the handler tried on the event loop first (hot paths served from
+    # memory, e.g. validating a cached token); it returns None when it would have to block, and the
+    # handler then runs in the thread pool as usual.
+    inline: Callable | None = None
 
 
 @dataclass(frozen=True)
@@ -64,13 +68,22 @@ class Mount:
     deps: Any  # the service's own dependencies (its client facade), handed to handlers
     enforcer: Enforcer
     table: list = field(default_factory=list)
+    static: dict = field(default_factory=dict)  # (method, path) -> route for paths without parameters
 
     def __post_init__(self) -> None:
         for route in self.spec.routes:
-            pattern = re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", route.path.rstrip("/") or "/")
+            path = route.path.rstrip("/") or "/"
+            pattern = re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", path)
             self.table.append((re.compile(f"^{pattern}$"), route))
+            if "{" not in path:
+                self.static.setdefault((route.method, path), route)
+                if route.method == "GET":
+                    self.static.setdefault(("HEAD", path), route)
 
     def match(self, method: str, path: str) -> tuple[Route, dict]:
+        route = self.static.get((method, path))
+        if route is not None:
+            return route, {}
         allowed = False
         for regex, route in self.table:
             m = regex.match(path)
@@ -149,9 +162,9 @@ def _contains_nul(value: Any) -> bool:
 
 
 def json_response(body: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> Response:
-    return Response(
-        json.dumps(body, separators=(",", ":")), status_code=status, headers=headers, media_type="application/json"
-    )
+    """``body`` is a JSON-able value, or ``bytes`` already rendered (e.g. cached)."""
+    content = body if isinstance(body, bytes) else json.dumps(body, separators=(",", ":"))
+    return Response(content, status_code=status, headers=headers, media_type="application/json")
 
 
 def empty_response(status: int = 204, headers: Mapping[str, str] | None = None) -> Response:
@@ -175,10 +188,13 @@ class ApiApp:
         public_url: str = "",
         log_requests: bool = True,
         root: Mount | None = None,
+        authenticate_cached: Callable[[str, str], RequestContext | None] | None = None,
     ) -> None:
         # Longest prefix first so "/identity" never swallows "/identity-admin"-style siblings.
         self.mounts = sorted(mounts, key=lambda m: len(m.spec.prefix), reverse=True)
         self.authenticate = authenticate
+        # Answers from memory (no I/O) on the event loop, or None: then ``authenticate`` runs in a thread.
+        self.authenticate_cached = authenticate_cached
         self.public_url = public_url.rstrip("/")
         self.log_requests = log_requests
         self.root = root  # serves "/" (version discovery), usually the identity mount
@@ -249,11 +265,15 @@ class ApiApp:
         ctx = RequestContext(request_id=request_id)
         token = request.headers.get("x-auth-token")
         if token:
-            try:
-                ctx = await run_in_threadpool(self.authenticate, token, request_id)
-            except Unauthorized:
-                if not route.public:
-                    raise
+            cached = self.authenticate_cached(token, request_id) if self.authenticate_cached else None
+            if cached is not None:
+                ctx = cached
+            else:
+                try:
+                    ctx = await run_in_threadpool(self.authenticate, token, request_id)
+                except Unauthorized:
+                    if not route.public:
+                        raise
         elif not route.public:
             raise Unauthorized()
         if route.stream:
@@ -263,6 +283,10 @@ class ApiApp:
         body = await request.body()
         req = ApiRequest(request, mount, params, ctx, base_url, body)
         req.version = version
+        if route.inline is not None:
+            response = route.inline(req)
+            if response is not None:
+                return response, ctx
         return await run_in_threadpool(route.handler, req), ctx
 
     def _error(self, mount: Mount | None, err: ApiError, request_id: str, base_url: str) -> Response:

@@ -17,8 +17,25 @@ def _validator(schema_json: str) -> Draft4Validator:
     return Draft4Validator(json.loads(schema_json))
 
 
-def validate(schema: dict, body: Any) -> Any:
+_BY_ID: dict[int, tuple[dict, Draft4Validator]] = {}
+
+
+def _validator_for(schema: dict) -> Draft4Validator:
+    """Schemas are module constants: look their validator up by identity, then by content."""
+    found = _BY_ID.get(id(schema))
+    if found is not None and found[0] is schema:
+        return found[1]
     validator = _validator(json.dumps(schema, sort_keys=True))
+    if len(_BY_ID) >= 4096:  # schemas built per request would otherwise pile up
+        _BY_ID.clear()
+    _BY_ID[id(schema)] = (schema, validator)  # keeps ``schema`` alive, so its id stays unique
+    return validator
+
+
+def validate(schema: dict, body: Any) -> Any:
+    validator = _validator_for(schema)
+    if validator.is_valid(body):
+        return body
     error = best_match(validator.iter_errors(body))
     if error is not None:
         path = "/".join(str(p) for p in error.absolute_path)

@@ -6,6 +6,7 @@ as ``req.deps``.  Other services authenticate requests and read unified limits t
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import secrets
@@ -53,6 +54,13 @@ class IdentityClient:
         except InvalidTokenError:
             raise Unauthorized() from None
         return self.tokens.with_request_id(info, token, request_id)
+
+    def authenticate_cached(self, token: str, request_id: str = "") -> RequestContext | None:
+        """The context of a token validated before and still valid, from memory; None otherwise."""
+        entry = self.tokens.cached(token)
+        if entry is None:
+            return None
+        return dataclasses.replace(entry.context, request_id=request_id)
 
     # -- set-up -----------------------------------------------------------------------------------
 

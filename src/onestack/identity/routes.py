@@ -38,8 +38,8 @@ ROUTES: list[Route] = [
     R("GET", "/v3", versions.show_version, public=True),
     # auth
     R("POST", "/v3/auth/tokens", auth.create_token, public=True),
-    R("GET", "/v3/auth/tokens", auth.validate_token),
-    R("HEAD", "/v3/auth/tokens", auth.validate_token),
+    R("GET", "/v3/auth/tokens", auth.validate_token, inline=auth.validate_token_inline),
+    R("HEAD", "/v3/auth/tokens", auth.validate_token, inline=auth.validate_token_inline),
     R("DELETE", "/v3/auth/tokens", auth.revoke_token),
     R("GET", "/v3/auth/catalog", auth.get_auth_catalog),
     R("GET", "/v3/auth/projects", auth.get_auth_projects),

@@ -6,6 +6,7 @@ identity/outbox base), so services evolve their schemas independently; ``upgrade
 
 from __future__ import annotations
 
+import ast
 import importlib
 import pkgutil
 from pathlib import Path
@@ -46,6 +47,28 @@ def heads() -> tuple[str, ...]:
     return tuple(sorted(ScriptDirectory.from_config(_config(None)).get_heads()))
 
 
+def script_heads() -> tuple[str, ...] | None:
+    """The heads, read from the revision files without importing Alembic (~0.3 s saved on every
+    start at head); None when a file is not plain enough to read this way (then Alembic decides)."""
+    revisions: set[str] = set()
+    parents: set[str] = set()
+    for path in (HERE / "versions").glob("*.py"):
+        values = {}
+        for node in ast.parse(path.read_text()).body:
+            if (isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name)
+                    and node.targets[0].id in ("revision", "down_revision")):
+                try:
+                    values[node.targets[0].id] = ast.literal_eval(node.value)
+                except ValueError:
+                    return None
+        if not isinstance(values.get("revision"), str):
+            return None
+        revisions.add(values["revision"])
+        down = values.get("down_revision")
+        parents.update((down,) if isinstance(down, str) else (down or ()))
+    return tuple(sorted(revisions - parents))
+
+
 def current(engine: Engine) -> tuple[str, ...]:
     if not inspect(engine).has_table("alembic_version"):
         return ()
@@ -55,8 +78,10 @@ def current(engine: Engine) -> tuple[str, ...]:
 
 def upgrade(engine: Engine) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """Migrate every service's branch to its head; returns (before, after)."""
+    before = current(engine)
+    if before and before == script_heads():
+        return before, before
     from alembic import command
 
-    before = current(engine)
     command.upgrade(_config(engine), "heads")
     return before, current(engine)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -56,6 +57,7 @@ class KeyRepository:
         self._fernet: MultiFernet | None = None
         self._mtime = 0
         self.generation = 0  # bumped whenever the set of keys changed (rotation, here or elsewhere)
+        self._checked_at = 0.0
 
     def _indexes(self) -> list[int]:
         return sorted(int(p.name) for p in self.path.iterdir() if p.name.isdigit())
@@ -93,9 +95,13 @@ class KeyRepository:
             self._fernet = None
             return new_primary
 
-    def current_generation(self) -> int:
-        """Reload the keys if the directory changed (another process rotated); return the generation."""
-        self.fernet()
+    def current_generation(self, max_age: float = 1.0) -> int:
+        """The generation of the key set, looking at the directory at most every ``max_age`` seconds
+        (a rotation by another process is noticed within that); the hot path of cached tokens."""
+        now = time.monotonic()
+        if now - self._checked_at >= max_age:
+            self.fernet()
+            self._checked_at = now
         return self.generation
 
     def fernet(self) -> MultiFernet:

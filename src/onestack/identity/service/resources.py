@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from sqlalchemy import delete, select
 
@@ -172,8 +173,38 @@ def subtree(uow: UnitOfWork, project_id: str) -> list[Project]:
     return found
 
 
-def list_projects(uow: UnitOfWork, filters: dict) -> list[Project]:
-    query = select(Project).order_by(Project.name)
+class TagName(NamedTuple):
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class ProjectRow:
+    """A project as lists read it: plain columns, no ORM identity map (what the view needs)."""
+
+    id: str
+    name: str
+    domain_id: str
+    parent_id: str | None
+    description: str | None
+    enabled: bool
+    options: dict
+    extra: dict
+    tags: tuple[TagName, ...]
+
+
+_PROJECT_COLUMNS = (Project.id, Project.name, Project.domain_id, Project.parent_id, Project.description,
+                    Project.enabled, Project.options, Project.extra)
+
+_LIST_PROJECTS = (select(*_PROJECT_COLUMNS, ProjectTag.name)  # built once: statement construction is costly
+                  .outerjoin(ProjectTag, ProjectTag.project_id == Project.id)
+                  .order_by(Project.name, Project.id, ProjectTag.name))
+
+
+def list_projects(uow: UnitOfWork, filters: dict) -> list[ProjectRow]:
+    """One query (projects outer-joined with their tags) on the hot path of every project list."""
+    if filters.get("is_domain") is True:
+        return []
+    query = _LIST_PROJECTS
     for key in ("domain_id", "name", "enabled"):
         if key in filters:
             query = query.where(getattr(Project, key) == filters[key])
@@ -181,13 +212,19 @@ def list_projects(uow: UnitOfWork, filters: dict) -> list[Project]:
         parent = filters["parent_id"]
         top_level = Project.parent_id.is_(None) & (Project.domain_id == parent)
         query = query.where((Project.parent_id == parent) | top_level)
-    projects = list(uow.session.scalars(query))
-    if filters.get("is_domain") is True:
-        return []
+    rows: dict[str, list] = {}
+    for *columns, tag in uow.session.execute(query):
+        entry = rows.get(columns[0])
+        if entry is None:
+            entry = rows[columns[0]] = [columns, []]
+        if tag is not None:
+            entry[1].append(TagName(tag))
+    projects = [ProjectRow(*columns[:6], columns[6] or {}, columns[7] or {}, tuple(tags))
+                for columns, tags in rows.values()]
     return [p for p in projects if _tags_match(p, filters)]
 
 
-def _tags_match(project: Project, filters: dict) -> bool:
+def _tags_match(project: Project | ProjectRow, filters: dict) -> bool:
     tags = {t.name for t in project.tags}
     if "tags" in filters and not set(filters["tags"]) <= tags:
         return False

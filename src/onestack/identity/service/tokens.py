@@ -12,6 +12,8 @@ from __future__ import annotations
 import base64
 import dataclasses
 import datetime as dt
+import functools
+import json
 import os
 import threading
 import time
@@ -57,11 +59,11 @@ class TokenInfo:
     roles: tuple[dict, ...] = ()
     app_cred: dict | None = None
 
-    @property
+    @functools.cached_property
     def expires_at(self) -> dt.datetime:
         return _from_ms(self.payload.expires_at_ms)
 
-    @property
+    @functools.cached_property
     def issued_at(self) -> dt.datetime:
         return _from_ms(self.payload.issued_at_ms)
 
@@ -114,6 +116,17 @@ class TokenInfo:
         return {"token": token}
 
 
+class CachedToken:
+    """A validated token in the cache, with what its requests keep needing: context and JSON body."""
+
+    __slots__ = ("info", "context", "bodies")
+
+    def __init__(self, info: TokenInfo, token: str) -> None:
+        self.info = info
+        self.context = info.context(token)
+        self.bodies: dict[bool, bytes] = {}  # with catalog? -> rendered {"token": ...}
+
+
 @dataclass(frozen=True)
 class TokenSettings:
     expiration: int = 3600
@@ -129,7 +142,9 @@ class TokenService:
         self.settings = settings
         self.password_policy = password_policy
         self.revocations = RevocationList(settings.expiration + settings.allow_expired_window)
-        self._cache: OrderedDict[str, TokenInfo] = OrderedDict()
+        self._cache: OrderedDict[str, CachedToken] = OrderedDict()
+        self._resolved: dict[tuple, TokenInfo] = {}  # (user, scope kind, scope id, app cred) -> info
+        self._scopes: dict[tuple, tuple[str | None, str | None]] = {}  # (user, requested scope) -> scope
         self._catalog: list | None = None
         self._lock = threading.Lock()
         self._refresh_lock = threading.Lock()
@@ -144,6 +159,8 @@ class TokenService:
         with self._lock:
             self._generation += 1
             self._cache.clear()
+            self._resolved.clear()
+            self._scopes.clear()
             self._catalog = None
 
     def _ensure_revocations(self) -> None:
@@ -165,18 +182,44 @@ class TokenService:
             self._catalog = cached
         return cached
 
+    def cached_catalog(self) -> list | None:
+        return self._catalog
+
     # -- validate ------------------------------------------------------------------------------
 
-    def validate(self, token: str, allow_expired: bool = False) -> TokenInfo:
-        """Return the token's info or raise ``InvalidTokenError``."""
+    def cached(self, token: str) -> CachedToken | None:
+        """The cache entry of a valid, unexpired token, or None; never does I/O beyond a stat."""
         keys_generation = self.keys.current_generation()
         if keys_generation != self._keys_generation:
             # Rotated keys: a cached token may have been encrypted with a key that is gone now.
             self.invalidate()
             self._keys_generation = keys_generation
-        info = self._cache.get(token)
-        if info is None:
-            info = self._validate_uncached(token)
+            return None
+        entry = self._cache.get(token)
+        if entry is None or entry.info.payload.expires_at_ms <= time.time() * 1000:
+            return None
+        return entry
+
+    def render(self, token: str, info: TokenInfo, with_catalog: bool) -> bytes:
+        """The ``{"token": ...}`` JSON body, rendered once per cached token."""
+        entry = self._cache.get(token)
+        if entry is not None and entry.info is info:
+            body = entry.bodies.get(with_catalog)
+            if body is None:
+                body = entry.bodies[with_catalog] = self._dump(info, with_catalog)
+            return body
+        return self._dump(info, with_catalog)
+
+    def _dump(self, info: TokenInfo, with_catalog: bool) -> bytes:
+        return json.dumps(info.body(self.catalog() if with_catalog else None), separators=(",", ":")).encode()
+
+    def validate(self, token: str, allow_expired: bool = False) -> TokenInfo:
+        """Return the token's info or raise ``InvalidTokenError``."""
+        entry = self.cached(token)
+        if entry is not None:
+            return entry.info
+        entry = self._cache.get(token)  # cached but expired: decide below whether allow_expired covers it
+        info = entry.info if entry is not None else self._validate_uncached(token)
         now_ms = int(time.time() * 1000)
         expires = info.payload.expires_at_ms
         if expires <= now_ms and not (allow_expired and now_ms < expires + self.settings.allow_expired_window * 1000):
@@ -187,17 +230,34 @@ class TokenService:
         payload = self.keys.decrypt(token)
         generation = self._generation
         self._ensure_revocations()
-        with self.uow() as uow:
-            info = self._build(uow, payload)
+        info = self._info(payload)
         if self.revocations.is_revoked(self._facts(info)):
             raise InvalidTokenError("token has been revoked")
         with self._lock:
             # Only cache what was built from data no newer change has overtaken.
             if generation == self._generation:
-                self._cache[token] = info
+                self._cache[token] = CachedToken(info, token)
                 if len(self._cache) > self.settings.cache_size:
                     self._cache.popitem(last=False)
         return info
+
+    def _info(self, payload: TokenPayload) -> TokenInfo:
+        """``_build`` through a cache of what a (user, scope, application credential) resolves to.
+
+        Many tokens share a subject and scope; resolving it costs a dozen queries.  The cache is
+        dropped with the token cache on every identity change, so it is never staler than that."""
+        key = (payload.user_id, payload.scope_kind, payload.scope_id, payload.app_cred_id)
+        template = self._resolved.get(key)
+        if template is None:
+            generation = self._generation
+            with self.uow() as uow:
+                template = self._build(uow, payload)
+            with self._lock:
+                if generation == self._generation:
+                    if len(self._resolved) >= self.settings.cache_size:
+                        self._resolved.clear()
+                    self._resolved[key] = template
+        return template if template.payload == payload else dataclasses.replace(template, payload=payload)
 
     @staticmethod
     def _facts(info: TokenInfo) -> TokenFacts:
@@ -310,8 +370,7 @@ class TokenService:
         payload = TokenPayload(user_id, tuple(methods), kind, scope_id, now_ms, expires_ms, audit_ids, app_cred_id)
         token = self.keys.encrypt(payload)
         try:
-            with self.uow() as uow:
-                info = self._build(uow, payload)
+            info = self._info(payload)
         except InvalidTokenError as exc:
             raise Unauthorized(self._scope_error(user_id, kind, scope_id, str(exc))) from None
         return token, info
@@ -384,8 +443,25 @@ class TokenService:
         return cred
 
     def _resolve_scope(self, user_id: str, scope) -> tuple[str | None, str | None]:
+        """The (kind, id) a requested scope names, cached like ``_info`` (dropped on identity changes)."""
         if scope == "unscoped":
             return None, None
+        try:
+            key = (user_id, json.dumps(scope, sort_keys=True))
+        except (TypeError, ValueError):
+            return self._lookup_scope(user_id, scope)
+        found = self._scopes.get(key)
+        if found is None:
+            generation = self._generation
+            found = self._lookup_scope(user_id, scope)
+            with self._lock:
+                if generation == self._generation:
+                    if len(self._scopes) >= self.settings.cache_size:
+                        self._scopes.clear()
+                    self._scopes[key] = found
+        return found
+
+    def _lookup_scope(self, user_id: str, scope) -> tuple[str | None, str | None]:
         with self.uow() as uow:
             if scope is None:
                 user = users.get_user(uow, user_id)
@@ -421,4 +497,6 @@ class TokenService:
             revoke(uow, audit_id=info.payload.audit_ids[0])
 
     def with_request_id(self, info: TokenInfo, token: str, request_id: str) -> RequestContext:
-        return dataclasses.replace(info.context(token), request_id=request_id)
+        entry = self._cache.get(token)
+        ctx = entry.context if entry is not None and entry.info is info else info.context(token)
+        return dataclasses.replace(ctx, request_id=request_id)
