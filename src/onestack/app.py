@@ -122,6 +122,7 @@ def build(settings: Settings, bus: Bus | None = None) -> Cloud:
     asgi = ApiApp(
         mounts,
         authenticate=clients["identity"].authenticate,
+        authenticate_cached=clients["identity"].authenticate_cached,
         public_url=settings.server.public_url,
         log_requests=settings.server.log_requests,
         root=mounts[0],
