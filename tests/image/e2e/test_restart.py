@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import http.client
 import json
 import os
@@ -77,8 +78,17 @@ def test_crash_mid_upload_cleaned_up_on_restart(tmp_path):
         assert status == 200 and json.loads(body)["status"] == "queued"
         status, headers, body = _call(server, token, "GET", f"/image/v2/images/{kept}/file")
         assert status == 200 and body == data
-        status, _, _ = _call(server, token, "PUT", f"/image/v2/images/{doomed}/file", b"retry",
-                             "application/octet-stream")
-        assert status == 204
+        # the retry goes chunked (no Content-Length), straight through uvicorn
+        parts = [os.urandom(300000) for _ in range(20)]
+        conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
+        conn.request("PUT", f"/image/v2/images/{doomed}/file", iter(parts), encode_chunked=True,
+                     headers={"X-Auth-Token": token, "Content-Type": "application/octet-stream",
+                              "Transfer-Encoding": "chunked"})
+        resp = conn.getresponse()
+        assert resp.status == 204, resp.read()
+        conn.close()
+        status, headers, body = _call(server, token, "GET", f"/image/v2/images/{doomed}/file")
+        assert status == 200 and body == b"".join(parts)
+        assert headers["Content-MD5"] == hashlib.md5(body, usedforsecurity=False).hexdigest()
     finally:
         server.stop()
