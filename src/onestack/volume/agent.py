@@ -373,6 +373,7 @@ def _restore_volume_status(uow, volume_id: str, previous: str) -> None:
 def build_agent(uow: UnitOfWorkFactory, bus: Bus, driver: VolumeDriver, backup_root: Path, work_dir: Path,
                 images=None, workers: int = 4, host: str = "localhost") -> Agent:
     backup_root.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(work_dir, ignore_errors=True)  # scratch space of a previous run (image downloads, uploads)
     work_dir.mkdir(parents=True, exist_ok=True)
     return Agent("volume", bus, [
         VolumeReconciler(uow, driver, images, backup_root, work_dir, host),

@@ -36,3 +36,12 @@ def test_create_volume_is_sparse(tmp_path):
     stat = driver.volume_path("thin").stat()
     assert stat.st_size == 10 * 1024 ** 3
     assert stat.st_blocks * 512 < 1024 ** 2
+
+
+def test_create_driver_removes_stale_temporaries(tmp_path):
+    dead = tmp_path / ".volume-x.img.999999999.part"
+    dead.write_bytes(b"half a copy")
+    mine = tmp_path / f".volume-y.img.{os.getpid()}.part"
+    mine.write_bytes(b"in progress")
+    FileVolumeDriver(tmp_path)
+    assert not dead.exists() and mine.exists()

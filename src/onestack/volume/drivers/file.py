@@ -45,6 +45,18 @@ class FileVolumeDriver(VolumeDriver):
     def __init__(self, root: str | os.PathLike) -> None:
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
+        self._remove_stale_parts()
+
+    def _remove_stale_parts(self) -> None:
+        """Temporaries of a process that died mid-copy (``.<name>.<pid>.part``) are removed at start."""
+        for part in self.root.glob(".*.part"):
+            try:
+                pid = int(part.name.rsplit(".", 2)[-2])
+                os.kill(pid, 0)
+            except (ValueError, ProcessLookupError):
+                part.unlink(missing_ok=True)
+            except PermissionError:
+                pass
 
     # -- paths -----------------------------------------------------------------------------------
 
