@@ -114,3 +114,14 @@ def test_volume_from_image_and_image_from_volume(cli, name, tmp_path: Path):
     wait_status(cli, ["volume"], vol["id"])
     cli.ok("volume", "delete", vol["id"])
     cli.ok("image", "delete", image_id, image["id"])
+
+
+def test_volume_create_from_busybox_image(cli, name):
+    """The issue's own example: ``volume create --size 1 --image busybox --bootable``."""
+    if "busybox" not in [image["Name"] for image in cli("image", "list")]:
+        pytest.skip("this cloud registered no busybox image")
+    vol = cli("volume", "create", "--size", "1", "--image", "busybox", "--bootable", name)
+    shown = wait_status(cli, ["volume"], vol["id"])
+    assert shown["bootable"] in (True, "true") and shown["volume_image_metadata"]["image_name"] == "busybox"
+    cli.ok("volume", "delete", vol["id"])
+    wait_gone(cli, ["volume"], vol["id"])
