@@ -259,3 +259,20 @@ def test_second_concurrent_upload_same_image_conflict(deps):
         data.begin_upload(deps, ctx(owner), image["id"])
     data.write_all(first, [b"one"])
     assert b"".join(deps.open_image_data(image["id"])) == b"one"
+
+
+def test_concurrent_stages_hold_stage_quota(deps):
+    owner = uuid.uuid4().hex
+    deps.limits["image_stage_total"] = 1  # MiB
+    ids = [deps.create_image(ctx(owner), disk_format="raw", container_format="bare")["id"] for _ in range(3)]
+    sessions = [data.begin_stage(deps, ctx(owner), i) for i in ids]
+    outcomes = []
+    for session in sessions:
+        try:
+            data.write_all(session, [b"s" * 400000])
+            outcomes.append("ok")
+        except RequestEntityTooLarge:
+            outcomes.append("over")
+    assert outcomes == ["ok", "ok", "over"]
+    assert [deps.get_image(None, i)["status"] for i in ids] == ["uploading", "uploading", "queued"]
+    assert sorted(deps.staging.ids()) == sorted(ids[:2])

@@ -174,8 +174,16 @@ class DataSession:
                     image.store = self.store.id
                     image.status = states.ACTIVE
             else:
-                image.size = stored.size
-                image.staged = stored.as_dict()
+                limit = self.deps.limit("image_stage_total", image.owner)
+                usage = quotas.staged_bytes(uow.session, image.owner, exclude=image.id) if image.owner else 0
+                try:
+                    quotas.check_size(image.owner, "image_stage_total", limit, usage, stored.size)
+                except ApiError as exc:
+                    error = exc
+                    image.status = states.QUEUED
+                else:
+                    image.size = stored.size
+                    image.staged = stored.as_dict()
         self.closed = True
         if error is not None:
             self.store.delete(self.image_id)
