@@ -16,7 +16,13 @@ def make_project(admin, passwords):
                                                           "domain_id": "default"}}).json()["user"]["id"]
     role = admin.get("/identity/v3/roles", params={"name": "member"}).json()["roles"][0]["id"]
     admin.put(f"/identity/v3/projects/{pid}/users/{uid_}/roles/{role}")
-    return login(admin.http, name, "pw-" + name, name), pid
+    return login(admin.http, name, "pw-" + name, name), pid, uid_
+
+
+def drop_project(admin, pid, user_id):
+    admin.delete(f"/identity/v3/users/{user_id}")
+    admin.patch(f"/identity/v3/projects/{pid}", json={"project": {"enabled": False}})
+    admin.delete(f"/identity/v3/projects/{pid}")
 
 
 def test_show_quota_set_defaults(admin):
@@ -37,7 +43,14 @@ def test_show_quota_set_usage(admin, vols):
 
 
 def test_update_quota_set_enforced_and_exact_under_concurrency(admin, passwords, vols):
-    member, pid = make_project(admin, passwords)
+    member, pid, user_id = make_project(admin, passwords)
+    try:
+        _quota_race(admin, member, pid, vols)
+    finally:
+        drop_project(admin, pid, user_id)
+
+
+def _quota_race(admin, member, pid, vols):
     resp = admin.put(f"{V3}/os-quota-sets/{pid}", json={"quota_set": {"volumes": 3, "gigabytes": 100}})
     assert resp.status_code == 200, resp.text
     assert resp.json()["quota_set"]["volumes"] == 3
