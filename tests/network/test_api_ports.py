@@ -116,3 +116,19 @@ def test_create_port_bulk_is_all_or_nothing(demo):
         {"ip_address": ports[0]["fixed_ips"][0]["ip_address"]}]}]})
     assert bad.status_code == 409
     assert len(demo.get(f"{N}/ports", params={"network_id": net["id"]}).json()["ports"]) == before
+
+
+def test_list_ports_pages_with_limit_and_marker(demo):
+    net, _ = make_net(demo, "10.38.0.0/24")
+    device = uid()
+    made = [create(demo, "ports", {"network_id": net["id"], "device_id": device})["id"] for _ in range(5)]
+    seen, url = [], f"{N}/ports?device_id={device}&limit=2"
+    while url:
+        body = demo.get(url).json()
+        seen += [p["id"] for p in body["ports"]]
+        nxt = [link["href"] for link in body.get("ports_links", []) if link["rel"] == "next"]
+        url = nxt[0].replace("http://127.0.0.1:8080", "") if nxt else None
+    assert seen == made
+    fields = demo.get(f"{N}/ports", params={"device_id": device, "limit": 1, "fields": "id"}).json()
+    assert fields["ports"] == [{"id": made[0]}]
+    assert demo.get(f"{N}/ports", params={"limit": 1, "marker": "nope"}).status_code == 400

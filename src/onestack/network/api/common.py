@@ -114,8 +114,12 @@ def _sort_key(value):
     return (2, str(value))
 
 
-def collection(req: ApiRequest, name: str, items: list[dict], extra_filters: Iterable[str] = ()) -> Any:
-    """Filter, sort, paginate and project ``items`` (already visible to the caller) as a list response."""
+def collection(req: ApiRequest, name: str, items: list[dict], extra_filters: Iterable[str] = (),
+               paged: bool | None = None) -> Any:
+    """Filter, sort, paginate and project ``items`` (already visible to the caller) as a list response.
+
+    ``paged`` (whether more follow) says the service already returned one page of the default order.
+    """
     query = req.query
     allowed = set(items[0]) if items else None
     filters: dict[str, list[str]] = {}
@@ -146,7 +150,14 @@ def collection(req: ApiRequest, name: str, items: list[dict], extra_filters: Ite
     marker = query.get("marker")
     reverse = (query.get("page_reverse") or "").lower() == "true"
     links = []
-    if marker or limit:
+    if paged is not None:
+        params = [(k, v) for k, v in query.multi_items() if k not in ("marker", "page_reverse")]
+        if out and paged:
+            links.append({"rel": "next", "href": f"{req.url}?{urlencode(params + [('marker', out[-1]['id'])])}"})
+        if out and marker:
+            back = params + [("marker", out[0]["id"]), ("page_reverse", "True")]
+            links.append({"rel": "previous", "href": f"{req.url}?{urlencode(back)}"})
+    elif marker or limit:
         ids = [item["id"] for item in out]
         if marker:
             if marker not in ids:

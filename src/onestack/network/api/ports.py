@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from onestack.core.http import ApiRequest, empty_response
+from onestack.core.pagination import parse_limit
 
 from ..schemas.ports import CREATE_PORT, UPDATE_PORT
 from ..service import networks as net_svc
@@ -21,9 +22,17 @@ def _target(uow, port) -> dict:
 
 def list_ports(req: ApiRequest):
     admin = req.ctx.is_admin
+    query = req.query
+    filters = {k: query.getlist(k) for k in svc.PORT_COLUMNS if k in query}
+    # pages straight from the database when the order is the default one
+    sql_paging = "limit" in query and not any(k in query for k in ("sort_key", "sort_dir", "page_reverse")) and \
+        all(k in svc.PORT_COLUMNS or k in ("limit", "marker", "fields") for k in query)
+    limit = parse_limit(query.get("limit"), max_limit=100000) if sql_paging else None
     with req.deps.uow() as uow:
-        items = [views.port(p, admin) for p in svc.list_ports(uow, caller(req))]
-    return collection(req, "ports", items, extra_filters=("binding:host_id",))
+        rows, more = svc.list_ports(uow, caller(req), filters, limit or None,
+                                    query.get("marker") if limit else None)
+        items = [views.port(p, admin) for p in rows]
+    return collection(req, "ports", items, extra_filters=("binding:host_id",), paged=more if limit else None)
 
 
 def show_port(req: ApiRequest):

@@ -30,13 +30,36 @@ from .common import (
 )
 from .networks import get_network, owner_of
 
+# query parameters that map onto a column: filtered in SQL (the API layer filters the rest)
+PORT_COLUMNS = {"id": "id", "name": "name", "network_id": "network_id", "mac_address": "mac_address",
+                "device_id": "device_id", "device_owner": "device_owner", "status": "status",
+                "project_id": "project_id", "tenant_id": "project_id", "binding:host_id": "host_id"}
 
-def list_ports(uow: UnitOfWork, caller: Caller) -> list[m.Port]:
+
+def list_ports(uow: UnitOfWork, caller: Caller, filters: dict[str, list[str]] | None = None,
+               limit: int | None = None, marker: str | None = None) -> tuple[list[m.Port], bool]:
+    """Visible ports matching the column ``filters``; with ``limit``, one page in creation order
+    after ``marker`` and whether more follow."""
     q = select(m.Port)
     if not caller.is_admin:
         owned_nets = select(m.Network.id).where(m.Network.project_id == caller.project_id)
         q = q.where((m.Port.project_id == caller.project_id) | m.Port.network_id.in_(owned_nets))
-    return list(uow.session.scalars(q.order_by(m.Port.created_at, m.Port.id)))
+    for key, values in (filters or {}).items():
+        column = getattr(m.Port, PORT_COLUMNS[key])
+        q = q.where(column.in_(values))
+    if marker:
+        after = uow.session.get(m.Port, marker)
+        if after is None:
+            from onestack.core.errors import BadRequest
+
+            raise BadRequest(f"Marker {marker} could not be found", type="HTTPBadRequest")
+        q = q.where((m.Port.created_at > after.created_at) |
+                    ((m.Port.created_at == after.created_at) & (m.Port.id > after.id)))
+    q = q.order_by(m.Port.created_at, m.Port.id)
+    if limit:
+        rows = list(uow.session.scalars(q.limit(limit + 1)))
+        return rows[:limit], len(rows) > limit
+    return list(uow.session.scalars(q)), False
 
 
 def get_port(uow: UnitOfWork, caller: Caller, port_id: str) -> m.Port:
