@@ -119,3 +119,20 @@ def test_upload_volume_to_image_without_image_service_is_clear(admin, vols, clou
     resp = act(admin, vol["id"], {"os-volume_upload_image": {"image_name": uid("img"), "disk_format": "vmdk"}},
                LATEST)
     assert resp.status_code in (400, 501)
+
+
+def test_revert_volume_to_latest_snapshot(admin, vols, cloud):
+    driver = cloud.clients["block-storage"].driver
+    vol = vols.create()
+    driver.write(vol["id"], 0, b"first")
+    older = vols.snapshot(vol["id"])
+    driver.write(vol["id"], 0, b"secnd")
+    latest = vols.snapshot(vol["id"])
+    driver.write(vol["id"], 0, b"third")
+    v340 = {"OpenStack-API-Version": "volume 3.40"}
+    assert act(admin, vol["id"], {"revert": {"snapshot_id": latest["id"]}}).status_code == 400  # needs 3.40
+    assert act(admin, vol["id"], {"revert": {"snapshot_id": older["id"]}}, v340).status_code == 400
+    assert act(admin, vol["id"], {"revert": {"snapshot_id": latest["id"]}}, v340).status_code == 202
+    vols.wait(vol["id"], "available")
+    assert driver.read(vol["id"], 0, 5) == b"secnd"
+    assert admin.get(f"{V3}/snapshots/{latest['id']}").json()["snapshot"]["status"] == "available"

@@ -84,7 +84,7 @@ class VolumeReconciler(_Base):
         task = row.task or {}
         op = task.get("op")
         handler = {"create": self._create, "delete": self._delete, "extend": self._extend,
-                   "upload": self._upload, "restore": self._restore}.get(op)
+                   "upload": self._upload, "restore": self._restore, "revert": self._revert}.get(op)
         if handler is None:
             self._commit(key, row.revision, lambda uow, r: None)
             return
@@ -160,6 +160,28 @@ class VolumeReconciler(_Base):
         def done(uow, r):
             _set(r, status=st.AVAILABLE, fault=None, task=None)
             _finish_restore(uow, source, st.AVAILABLE)
+
+        self._commit(row.id, row.revision, done)
+
+    def _revert(self, row: Volume, task: dict) -> None:
+        """Replace the volume's data with its latest snapshot's (3.40 revert)."""
+        snapshot_id = task.get("snapshot_id", "")
+        try:
+            if not self.driver.snapshot_exists(snapshot_id):
+                raise VolumeDriverError(f"snapshot {snapshot_id} does not exist on the backend")
+            self.driver.delete_volume(row.id)
+            self.driver.create_volume(VolumeSpec(row.id, row.size), VolumeSource("snapshot", snapshot_id))
+            error = None
+        except VolumeDriverError as exc:
+            error = exc
+
+        def done(uow, r):
+            snap = uow.session.get(Snapshot, snapshot_id)
+            if snap is not None and snap.status == "restoring":
+                snap.status = st.AVAILABLE
+            _set(r, status=st.ERROR if error else st.AVAILABLE, fault=_fault(error) if error else None, task=None)
+            if error:
+                record(uow, r.project_id, "VOLUME", r.id, "revert volume", str(error))
 
         self._commit(row.id, row.revision, done)
 

@@ -28,6 +28,7 @@ _MEMBER_RULES = (
     "volume:delete_snapshot", "volume:update_snapshot_metadata", "volume:delete_snapshot_metadata",
     "backup:create", "backup:delete", "backup:restore", "backup:update", "volume:create_transfer",
     "volume:accept_transfer", "volume:delete_transfer", "volume:set_bootable", "message:delete",
+    "volume:revert_to_snapshot",
 )
 _READER_RULES = (
     "volume:get", "volume:get_all", "volume:get_volume_metadata", "volume_extension:volume_image_metadata:show",

@@ -200,6 +200,16 @@ def show_image_metadata(req: ApiRequest, args):
         return json_response({"metadata": dict(row.image_metadata or {})})
 
 
+def revert(req: ApiRequest, args: dict):
+    if not version(req).matches("3.40"):
+        raise BadRequest("There is no such action: revert")
+    args = validate(schemas.REVERT, args)
+    with req.deps.uow(write=True) as uow:
+        row = _volume(req, uow, "volume:revert_to_snapshot")
+        svc.revert_to_snapshot(uow, caller(req), row.id, args["snapshot_id"])
+    return empty_response(202)
+
+
 ACTIONS = {
     "os-extend": extend,
     "os-set_bootable": set_bootable,
@@ -219,6 +229,7 @@ ACTIONS = {
     "os-set_image_metadata": set_image_metadata,
     "os-unset_image_metadata": unset_image_metadata,
     "os-show_image_metadata": show_image_metadata,
+    "revert": revert,
 }
 
 

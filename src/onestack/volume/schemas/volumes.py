@@ -85,3 +85,5 @@ DETACH = {"type": ["object", "null"], "properties": {"attachment_id": {"type": [
 IMAGE_METADATA = {"type": "object", "properties": {"metadata": METADATA_REQUIRED}, "required": ["metadata"]}
 UNSET_IMAGE_METADATA = {"type": "object", "properties": {"key": {"type": "string", "minLength": 1,
                                                                  "maxLength": 255}}, "required": ["key"]}
+REVERT = {"type": "object", "properties": {"snapshot_id": {"type": "string", "minLength": 1, "maxLength": 36}},
+          "required": ["snapshot_id"]}

@@ -25,6 +25,7 @@ ACTIONS = {
     "backup delete": "016",
     "backup restore": "017",
     "delete volume": "020",
+    "revert volume": "021",
 }
 RESOURCE_PREFIX = {"VOLUME": "VOLUME_VOLUME", "VOLUME_SNAPSHOT": "VOLUME_VOLUME_SNAPSHOT",
                    "VOLUME_BACKUP": "VOLUME_VOLUME_BACKUP"}

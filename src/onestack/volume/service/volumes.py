@@ -400,6 +400,29 @@ def begin_upload(uow: UnitOfWork, caller: Caller, volume_id: str, image_id: str,
     return row
 
 
+def revert_to_snapshot(uow: UnitOfWork, caller: Caller, volume_id: str, snapshot_id: str) -> Volume:
+    """3.40: put the volume back to its latest snapshot (the agent copies the data)."""
+    row = get_volume(uow, volume_id, caller)
+    snap = get_scoped(uow, Snapshot, snapshot_id, caller, "Snapshot")
+    if snap.volume_id != row.id:
+        raise BadRequest(f"Invalid input received: Snapshot {snapshot_id} is not a snapshot of volume {volume_id}.")
+    if row.status != st.AVAILABLE or snap.status != st.AVAILABLE:
+        raise InvalidVolume("Invalid volume: Volume and snapshot must both be available to revert "
+                            f"(volume {row.status}, snapshot {snap.status}).")
+    latest = uow.session.scalars(select(Snapshot).where(Snapshot.volume_id == row.id, Snapshot.deleted.is_(False))
+                                 .order_by(Snapshot.created_at.desc())).first()
+    if latest is None or latest.id != snap.id:
+        raise BadRequest("Invalid input received: Only the latest snapshot of a volume can be reverted to.")
+    if snap.size != row.size:
+        raise BadRequest("Invalid input received: The volume was extended after the snapshot; it cannot be "
+                         "reverted to it.")
+    row.status = "reverting"
+    snap.status = "restoring"
+    bump(row, {"op": "revert", "snapshot_id": snap.id})
+    uow.emit(VOLUME_TOPIC, row.id)
+    return row
+
+
 def accept_transfer_volume(row: Volume, project_id: str, user_id: str | None) -> None:
     row.project_id = project_id
     row.user_id = user_id
