@@ -129,6 +129,7 @@ def world(tmp_path):
         **common, "prefix": "u" + p[1:], "host": f"{p}-B", "host_netns": host_b, "tunnel_ip": "192.168.213.2",
         "dhcp_agent": False, "l3_agent": False})
     world = {"p": p, "prefixes": (settings_a.network.prefix, settings_b.network.prefix), "host_a": host_a,
+             "settings_a": settings_a,
              "host_b": host_b, "secret": secret, "tmp": tmp_path, "ns": created_ns, "procs": procs}
     with running_cloud(settings_a) as (cloud, http, passwords):
         agent_a = next(a for a in cloud.agents if isinstance(a, NetworkAgent))
@@ -143,9 +144,14 @@ def world(tmp_path):
                 proc.kill()
                 proc.wait()
             agent_b.stop()
+            if "restarted" in world:
+                world["restarted"].stop()
     meta.shutdown()
     for ns in created_ns:
         sh("ip", "netns", "del", ns, check=False)
+    for ns in sh("ip", "netns", "list").stdout.split():  # after a failure: what the agents had not removed
+        if ns.startswith(world["prefixes"]):
+            sh("ip", "netns", "del", ns, check=False)
 
 
 def guest(world, port: dict, host_ns: str, name: str) -> tuple[str, str]:
@@ -285,6 +291,15 @@ def test_linux_data_plane_dhcp_security_groups_snat_floating_ip_metadata_vxlan(w
     assert headers["x-instance-id"] == vm1["device_id"] and headers["x-forwarded-for"] == ip1
     assert headers["x-instance-id-signature"] == hmac.new(world["secret"].encode(), vm1["device_id"].encode(),
                                                           hashlib.sha256).hexdigest()
+
+    # restart: a new agent process adopts the kernel state (and restarts the helpers it supervises)
+    world["agent_a"].stop()
+    restarted = build_agent(world["settings_a"], world["cloud"].uow, world["cloud"].bus, "linux")
+    restarted.start()
+    world["restarted"] = restarted
+    assert wait_for(lambda: tcp(g2, ip1, 8001), what="traffic after an agent restart") == ip2
+    assert wait_for(lambda: tcp(host_a, fip_ip, 8001), what="floating IP after an agent restart") == ext_gw
+    assert tcp(g2, ip1, 8002, timeout=1.5) is None
 
     # tear everything down through the API: the agents remove every kernel object they made
     for proc in world["procs"]:
