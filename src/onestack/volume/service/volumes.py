@@ -19,7 +19,7 @@ from ..errors import InvalidVolume
 from ..model import Attachment, Backup, Snapshot, Transfer, Volume, VolumeType
 from . import quotas
 from . import types as types_svc
-from .common import VOLUME_TOPIC, Caller, get_scoped, paginate, sort_rows
+from .common import VOLUME_TOPIC, Caller, compare_time, get_scoped, paginate, sort_rows
 
 GIB = 1024 ** 3
 SORT_KEYS = ("id", "name", "status", "size", "availability_zone", "created_at", "updated_at", "bootable",
@@ -165,8 +165,6 @@ def list_volumes(uow: UnitOfWork, caller: Caller, filters: dict, all_tenants: bo
 
 
 def _matches(row: Volume, filters: dict, type_names: dict) -> bool:
-    from .common import compare_time
-
     for key, want in filters.items():
         if key == "metadata":
             meta = {**(row.metadata_ or {}), **_readonly_meta(row)}
