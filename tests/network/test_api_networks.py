@@ -153,3 +153,11 @@ def test_list_subnets_of_external_network_hidden_from_other_projects(admin, memb
 def test_show_version_lists_resources(admin):
     names = {r["name"] for r in admin.get(f"{N}").json()["resources"]}
     assert {"network", "subnet", "port", "router", "security_group"} <= names
+
+
+def test_update_network_mtu_above_maximum_is_400(demo):
+    net = create(demo, "networks", {"name": uid()})
+    resp = demo.put(f"{N}/networks/{net['id']}", json={"network": {"mtu": 9000}})
+    assert resp.status_code == 400 and error_type(resp) == "InvalidInput"
+    assert demo.put(f"{N}/networks/{net['id']}", json={"network": {"mtu": 1400}}).json()["network"]["mtu"] == 1400
+    assert demo.put(f"{N}/bogus/{net['id']}/tags", json={"tags": []}).status_code == 404

@@ -60,7 +60,8 @@ def update_network(req: ApiRequest):
     req.enforce("update_network", target)
     attribute_policies(req, "update_network", {k: True for k in body}, ("shared", "router:external", *PROVIDER),
                        target)
-    net = deps.write(lambda uow: svc.update_network(uow, caller(req), req.params["network_id"], body, if_match(req)))
+    net = deps.write(lambda uow: svc.update_network(uow, caller(req), req.params["network_id"], body, if_match(req),
+                                                    deps.config))
     with deps.uow() as uow:
         return single(req, "network", views.network(svc.get_network(uow, caller(req), net.id), req.ctx.is_admin))
 

@@ -145,7 +145,7 @@ def owner_of(caller: Caller, body: dict) -> str:
 
 
 def update_network(uow: UnitOfWork, caller: Caller, network_id: str, body: dict, if_match: str | None = None,
-                   ) -> m.Network:
+                   cfg: NetworkConfig | None = None) -> m.Network:
     net = get_network(uow, caller, network_id)
     check_revision(net, if_match)
     for key in ("provider:network_type", "provider:physical_network", "provider:segmentation_id"):
@@ -161,6 +161,11 @@ def update_network(uow: UnitOfWork, caller: Caller, network_id: str, body: dict,
         if foreign:
             raise in_use(f"Unable to reconfigure sharing settings for network {net.id}. Multiple tenants are "
                          "using it.", "InvalidSharedSetting")
+    if body.get("mtu") is not None:
+        cfg = cfg or NetworkConfig()
+        biggest = cfg.global_mtu - (50 if net.network_type == "vxlan" else 0)
+        if body["mtu"] > max(biggest, net.mtu):
+            raise invalid(f"Requested MTU is too big, maximum is {max(biggest, net.mtu)}")
     mapping = {"name": "name", "description": "description", "admin_state_up": "admin_state_up",
                "shared": "shared", "router:external": "external", "port_security_enabled": "port_security_enabled",
                "mtu": "mtu", "is_default": "is_default", "dns_domain": "dns_domain"}

@@ -97,7 +97,9 @@ _KINDS = {"networks": "Network", "subnets": "Subnet", "ports": "Port", "routers"
 def tagged(uow: UnitOfWork, caller: Caller, collection: str, resource_id: str):
     model = TAGGABLE.get(collection)
     if model is None:
-        raise not_found(collection, resource_id)
+        from onestack.core.errors import NotFound
+
+        raise NotFound("The resource could not be found.")
     row = uow.session.get(model, resource_id)
     if row is None:
         raise not_found(_KINDS[collection], resource_id)
