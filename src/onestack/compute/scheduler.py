@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 
 NO_VALID_HOST = "No valid host was found. There are not enough hosts available."
 CLAIM_ATTEMPTS = 5
+CANDIDATES = 50  # the most-free providers placement returns; the weighers rank these (Nova: 1000)
 NO_HOST_RETRIES = 3  # hosts may still be registering right after start
 
 
@@ -199,7 +200,9 @@ class Scheduler:
         resources = resources_of(want.flavor)
         for _attempt in range(CLAIM_ATTEMPTS):
             summaries = self.placement.candidates(CandidateQuery(
-                resources=resources, providers=tuple(allowed) if len(allowed) < len(hosts) else None))
+                resources=resources, providers=tuple(allowed) if len(allowed) < len(hosts) else None,
+                most_free="MEMORY_MB" if "MEMORY_MB" in resources else None,
+                limit=None if policy == "soft-affinity" else CANDIDATES))
             summaries = [s for s in summaries if s.uuid in allowed]
             if not summaries:
                 return None

@@ -195,6 +195,7 @@ class CandidateQuery:
     in_tree: str | None = None
     limit: int | None = None
     providers: tuple[str, ...] | None = None  # only these provider uuids (the scheduler's filters)
+    most_free: str | None = None  # order by most free units of this class first (the scheduler's weigher)
 
 
 @dataclass(frozen=True)
@@ -207,45 +208,63 @@ class Summary:
 
 
 def candidates(uow: UnitOfWork, q: CandidateQuery) -> list[Summary]:
-    ids = providers_with_capacity(uow, q.resources) if q.resources else set()
-    if not ids:
+    """Single-provider candidates in one SQL statement (column reads only, no ORM objects): every
+    requested class must fit the provider's free capacity and unit constraints."""
+    if not q.resources:
         return []
-    query = select(ResourceProvider).where(ResourceProvider.id.in_(ids)).order_by(ResourceProvider.id)
+    rp = ResourceProvider.__table__
+    inv_t = Inventory.__table__
+    alloc_t = Allocation.__table__
+    query = select(rp.c.id, rp.c.uuid, rp.c.parent_provider_uuid, rp.c.root_provider_uuid)
+    free_cols = {}
+    for i, (rc, amount) in enumerate(sorted(q.resources.items())):
+        inv = inv_t.alias(f"inv{i}")
+        used = (select(alloc_t.c.provider_id, func.sum(alloc_t.c.used).label("used"))
+                .where(alloc_t.c.resource_class == rc).group_by(alloc_t.c.provider_id).subquery(f"used{i}"))
+        free = (inv.c.total - inv.c.reserved) * inv.c.allocation_ratio - func.coalesce(used.c.used, 0)
+        query = (query.join(inv, and_(inv.c.provider_id == rp.c.id, inv.c.resource_class == rc))
+                 .outerjoin(used, used.c.provider_id == rp.c.id)
+                 .where(free >= amount, inv.c.min_unit <= amount, inv.c.max_unit >= amount,
+                        (amount % inv.c.step_size) == 0))
+        free_cols[rc] = free
     if q.providers is not None:
-        query = query.where(ResourceProvider.uuid.in_(q.providers))
+        query = query.where(rp.c.uuid.in_(q.providers))
+    pt = ProviderTrait.__table__
+    pa = ProviderAggregate.__table__
     for trait in q.required:
-        query = query.where(ResourceProvider.id.in_(select(ProviderTrait.provider_id)
-                                                    .where(ProviderTrait.trait == trait)))
+        query = query.where(rp.c.id.in_(select(pt.c.provider_id).where(pt.c.trait == trait)))
     for trait in q.forbidden:
-        query = query.where(ResourceProvider.id.not_in(select(ProviderTrait.provider_id)
-                                                       .where(ProviderTrait.trait == trait)))
+        query = query.where(rp.c.id.not_in(select(pt.c.provider_id).where(pt.c.trait == trait)))
     for any_of in q.member_of:
-        query = query.where(ResourceProvider.id.in_(select(ProviderAggregate.provider_id)
-                                                    .where(ProviderAggregate.aggregate.in_(any_of))))
+        query = query.where(rp.c.id.in_(select(pa.c.provider_id).where(pa.c.aggregate.in_(any_of))))
     if q.forbidden_aggregates:
-        query = query.where(ResourceProvider.id.not_in(
-            select(ProviderAggregate.provider_id).where(ProviderAggregate.aggregate.in_(q.forbidden_aggregates))))
+        query = query.where(rp.c.id.not_in(select(pa.c.provider_id).where(pa.c.aggregate.in_(
+            q.forbidden_aggregates))))
     if q.in_tree:
-        root = uow.session.scalar(select(ResourceProvider.root_provider_uuid)
-                                  .where(ResourceProvider.uuid == q.in_tree))
-        query = query.where(ResourceProvider.root_provider_uuid == (root or "-"))
+        root = uow.session.scalar(select(rp.c.root_provider_uuid).where(rp.c.uuid == q.in_tree))
+        query = query.where(rp.c.root_provider_uuid == (root or "-"))
+    if q.most_free and q.most_free in free_cols:
+        query = query.order_by(free_cols[q.most_free].desc(), rp.c.id)
+    else:
+        query = query.order_by(rp.c.id)
     if q.limit:
         query = query.limit(q.limit)
-    rps = list(uow.session.scalars(query))
-    if not rps:
+    rows = list(uow.session.execute(query))
+    if not rows:
         return []
-    rp_ids = [rp.id for rp in rps]
+    rp_ids = [r.id for r in rows]
     invs: dict[int, dict] = {}
-    for inv in uow.session.scalars(select(Inventory).where(Inventory.provider_id.in_(rp_ids))):
-        invs.setdefault(inv.provider_id, {})[inv.resource_class] = {"capacity": _capacity(inv), "used": 0}
+    for pid, rc, total, reserved, ratio in uow.session.execute(
+            select(inv_t.c.provider_id, inv_t.c.resource_class, inv_t.c.total, inv_t.c.reserved,
+                   inv_t.c.allocation_ratio).where(inv_t.c.provider_id.in_(rp_ids))):
+        invs.setdefault(pid, {})[rc] = {"capacity": int((total - reserved) * ratio), "used": 0}
     for pid, rc, used in uow.session.execute(
-            select(Allocation.provider_id, Allocation.resource_class, func.sum(Allocation.used))
-            .where(Allocation.provider_id.in_(rp_ids)).group_by(Allocation.provider_id, Allocation.resource_class)):
+            select(alloc_t.c.provider_id, alloc_t.c.resource_class, func.sum(alloc_t.c.used))
+            .where(alloc_t.c.provider_id.in_(rp_ids)).group_by(alloc_t.c.provider_id, alloc_t.c.resource_class)):
         if rc in invs.get(pid, {}):
             invs[pid][rc]["used"] = int(used)
     traits: dict[int, list[str]] = {}
-    for pid, trait in uow.session.execute(select(ProviderTrait.provider_id, ProviderTrait.trait)
-                                          .where(ProviderTrait.provider_id.in_(rp_ids))):
+    for pid, trait in uow.session.execute(select(pt.c.provider_id, pt.c.trait).where(pt.c.provider_id.in_(rp_ids))):
         traits.setdefault(pid, []).append(trait)
-    return [Summary(rp.uuid, rp.parent_provider_uuid, rp.root_provider_uuid, invs.get(rp.id, {}),
-                    tuple(sorted(traits.get(rp.id, ())))) for rp in rps]
+    return [Summary(r.uuid, r.parent_provider_uuid, r.root_provider_uuid, invs.get(r.id, {}),
+                    tuple(sorted(traits.get(r.id, ())))) for r in rows]
