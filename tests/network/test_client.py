@@ -79,3 +79,20 @@ def test_get_security_groups_by_name_and_id(cloud, project):
     with pytest.raises(ApiError) as err:
         client.get_security_groups(ctx, ["nope"])
     assert err.value.type == "SecurityGroupNotFound"
+
+
+def test_notify_vifs_plugged_wakes_the_agent(cloud, project):
+    session, ctx = project
+    make_net(session, "10.84.0.0/24")
+    client = cloud.clients["network"]
+    agent = next(a for a in cloud.agents if a.name.startswith("network-agent"))
+    server = uid("srv")
+    ports = client.allocate_for_server(ctx, server, agent.state.host, "auto")
+    client.notify_vifs_plugged([p["id"] for p in ports])
+    import time
+
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and client.ports_for_server(server)[0]["status"] != "ACTIVE":
+        time.sleep(0.02)
+    assert client.ports_for_server(server)[0]["status"] == "ACTIVE"
+    client.deallocate_for_server(server)
