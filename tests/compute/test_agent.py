@@ -103,3 +103,41 @@ def test_restart_agents_mid_builds_leaves_every_server_active_or_error(tmp_path)
             assert {s["status"] for s in servers} == {"ACTIVE"}
         finally:
             second.close()
+
+
+def test_migrate_and_live_migrate_server_moves_host_and_allocation(fresh):
+    cloud, http, passwords = fresh
+    admin = login(http, "admin", passwords["admin"], "admin")
+    _reconciler(cloud).register_hosts()
+    resp = admin.post(f"{C}/servers", headers=mv(), json={"server": {
+        "name": "mover", "imageRef": _image(admin), "flavorRef": "c1", "networks": "none"}})
+    server_id = resp.json()["server"]["id"]
+    (server,) = _wait_all(admin, 1)
+    first = server["OS-EXT-SRV-ATTR:host"]
+    assert admin.post(f"{C}/servers/{server_id}/action", json={"migrate": None}, headers=mv()).status_code == 202
+    moved = _wait_status(admin, server_id, "VERIFY_RESIZE")
+    second = moved["OS-EXT-SRV-ATTR:host"]
+    assert second != first
+    assert admin.post(f"{C}/servers/{server_id}/action", json={"confirmResize": None}).status_code == 204
+    target = next(h for h in ("agt-0001", "agt-0002", "agt-0003") if h not in (first, second))
+    resp = admin.post(f"{C}/servers/{server_id}/action", headers=mv("2.30"),
+                      json={"os-migrateLive": {"host": target, "block_migration": "auto"}})
+    assert resp.status_code == 202, resp.text
+    live = _wait_status(admin, server_id, "ACTIVE")
+    assert live["OS-EXT-SRV-ATTR:host"] == target
+    allocations = admin.get(f"/placement/allocations/{server_id}").json()["allocations"]
+    node = next(h["id"] for h in admin.get(f"{C}/os-hypervisors").json()["hypervisors"]
+                if h["hypervisor_hostname"] == target)
+    assert list(allocations) == [node]
+    demo_like = admin.post(f"{C}/servers/{server_id}/action", json={"os-migrateLive": {"host": target}})
+    assert demo_like.status_code == 400  # already there
+
+
+def _wait_status(session, server_id: str, status: str, timeout: float = 30.0) -> dict:
+    deadline = time.monotonic() + timeout
+    while True:
+        body = session.get(f"{C}/servers/{server_id}", headers=mv()).json()["server"]
+        if body["status"] == status and not body["OS-EXT-STS:task_state"]:
+            return body
+        assert time.monotonic() < deadline, (body["status"], body["OS-EXT-STS:task_state"])
+        time.sleep(0.05)

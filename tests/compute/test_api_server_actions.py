@@ -149,3 +149,15 @@ def test_create_image_from_server_snapshot_becomes_active(demo, server, uniq):
     image = demo.get(f"/image/v2/images/{image_id}").json()
     assert image["instance_uuid"] == server["id"] and image["purpose"] == "test"
     demo.delete(f"/image/v2/images/{image_id}")
+
+
+def test_migrate_server_as_member_is_403(demo, server):
+    assert _act(demo, server["id"], {"migrate": None}).status_code == 403
+
+
+def test_migrate_server_single_host_keeps_it_active(admin, demo, server):
+    assert _act(admin, server["id"], {"migrate": None}).status_code == 202
+    after = wait_server(demo, server["id"])
+    assert after["status"] == "ACTIVE"
+    actions = demo.get(f"{C}/servers/{server['id']}/os-instance-actions", headers=mv()).json()["instanceActions"]
+    assert actions[0]["action"] == "migrate"

@@ -346,6 +346,8 @@ class InstanceReconciler:
         if action is None:
             self._finish(work, {})
             return
+        if name in ("migrate", "live-migration") and not work.pending.get("moved"):
+            return  # the scheduler has not picked the target host yet
         changes: dict = {}
         event = f"compute_{_EVENTS.get(name, name)}"
         try:
@@ -415,6 +417,16 @@ class InstanceReconciler:
                 if image_client is not None and work.pending.get("image_id"):
                     with open(path, "rb") as fh:
                         image_client.upload_image_data(work.pending["image_id"], iter(lambda: fh.read(65536), b""))
+            return None
+        if name in ("migrate", "live-migration"):
+            source = work.pending.get("source")
+            if source in self.drivers and source != work.host:
+                self.drivers[source].destroy(uid)  # the source host's guest (same agent)
+            driver.spawn(self._guest(work, self._interfaces(uid)))
+            if work.pending.get("was_stopped"):
+                driver.power_off(uid)
+            if name == "migrate":
+                return {"vm_state": states.RESIZED, "old_flavor": work.flavor}
             return None
         if name in ("shelve", "shelveOffload"):
             driver.destroy(uid)

@@ -35,7 +35,8 @@ log = logging.getLogger(__name__)
 NO_VALID_HOST = "No valid host was found. There are not enough hosts available."
 CLAIM_ATTEMPTS = 5
 CANDIDATES = 50  # the most-free providers placement returns; the weighers rank these (Nova: 1000)
-NO_HOST_RETRIES = 3  # hosts may still be registering right after start
+NO_HOST_RETRIES = 3
+MIGRATING = ("resize_prep", "migrating")  # hosts may still be registering right after start
 
 
 @dataclass(frozen=True)
@@ -79,11 +80,29 @@ class Scheduler:
 
     def pending_keys(self) -> Iterable[str]:
         with self.uow() as uow:
-            return list(uow.session.scalars(select(Instance.id).where(
+            new = list(uow.session.scalars(select(Instance.id).where(
                 Instance.deleted.is_(False), Instance.host.is_(None),
                 Instance.task_state.in_((states.SCHEDULING, "unshelving")))))
+            moving = [i.id for i in uow.session.scalars(select(Instance).where(
+                Instance.deleted.is_(False), Instance.task_state.in_(MIGRATING)))
+                if (i.pending or {}).get("action") in ("migrate", "live-migration")
+                and not (i.pending or {}).get("moved")]
+            return new + moving
 
     def reconcile(self, key: str) -> None:
+        with self.uow() as uow:
+            inst = uow.session.get(Instance, key)
+            pending = dict((inst.pending or {}) if inst is not None else {})
+            if inst is not None and not inst.deleted and inst.task_state in MIGRATING and pending.get(
+                    "action") in ("migrate", "live-migration") and not pending.get("moved"):
+                want = _Request(inst.id, inst.project_id, inst.user_id, dict(inst.flavor), None,
+                                inst.server_group_id, pending.get("target"), inst.image_ref, inst.task_state)
+                source, revision = inst.host, inst.revision
+            else:
+                want = None
+        if want is not None:
+            self._migrate(want, source, revision, pending)
+            return
         with self.uow() as uow:
             inst = uow.session.get(Instance, key)
             if inst is None or inst.deleted or inst.host is not None or inst.task_state not in (
@@ -172,7 +191,7 @@ class Scheduler:
         image = image_client.get_image(None, image_ref) or {}
         return image
 
-    def _schedule(self, want: _Request) -> HostState | None:
+    def _schedule(self, want: _Request, exclude: str | None = None) -> HostState | None:
         hosts = self.hosts()
         policy, group_hosts, group_counts = self._group(want.group_id)
         image = self._image_properties(want.image_ref)
@@ -181,6 +200,8 @@ class Scheduler:
         allowed = {}
         for node_id, state in hosts.items():
             if want.forced_host and state.host != want.forced_host:
+                continue
+            if exclude and state.host == exclude:
                 continue
             if want.zone and state.zone != want.zone:
                 continue
@@ -236,6 +257,28 @@ class Scheduler:
                     if entry in self._recent.get(best.uuid, []):
                         self._recent[best.uuid].remove(entry)
         return None
+
+    def _migrate(self, want: _Request, source: str | None, revision: int, pending: dict) -> None:
+        started = time.perf_counter()
+        chosen = self._schedule(want, exclude=source)
+        self.decisions.append(time.perf_counter() - started)
+        with self.uow(write=True) as uow:
+            inst = uow.session.get(Instance, want.id, with_for_update=True)
+            if inst is None or inst.deleted or inst.revision != revision:
+                return
+            if chosen is None:
+                inst.task_state = None
+                inst.pending = None
+                inst.observed_revision = inst.revision
+                add_event(uow, inst.id, "conductor_migrate_server", None, False, NO_VALID_HOST)
+                return
+            inst.host, inst.node, inst.node_id = chosen.host, chosen.node, chosen.node_id
+            inst.availability_zone = chosen.zone
+            inst.pending = {**pending, "moved": True}
+            inst.revision += 1
+            inst.updated_at = utcnow()
+            add_event(uow, inst.id, "conductor_migrate_server", None, True)
+            uow.emit(INSTANCE, inst.id)
 
     def _recent_usage_locked(self, window: float = 2.0) -> dict[str, tuple[int, int]]:
         cutoff = time.monotonic() - window

@@ -195,6 +195,23 @@ def _rescue(req, uow, who, row, tgt, body):
     return json_response({"adminPass": password or secrets.token_urlsafe(9)})
 
 
+def _migrate(req, uow, who, row, tgt, body):
+    req.enforce("os_compute_api:os-migrate-server:migrate", tgt)
+    args = body.get("migrate") or {}
+    host = args.get("host") if isinstance(args, dict) and req.version.matches("2.56") else None
+    svc.start_migration(uow, who, row.id, live=False, host=host)
+    return empty_response(202)
+
+
+def _migrate_live(req, uow, who, row, tgt, body):
+    req.enforce("os_compute_api:os-migrate-server:migrate_live", tgt)
+    args = body.get("os-migrateLive")
+    if not isinstance(args, dict) or "host" not in args:
+        raise BadRequest("Invalid input for field/attribute os-migrateLive: 'host' is a required property")
+    svc.start_migration(uow, who, row.id, live=True, host=args.get("host"))
+    return empty_response(202)
+
+
 def _console_output(req, uow, who, row, tgt, body):
     req.enforce("os_compute_api:os-console-output", tgt)
     args = body.get("os-getConsoleOutput") or {}
@@ -225,7 +242,7 @@ def _remote_console(req, uow, who, row, tgt, body):
 _ACTIONS = {
     "reboot": _reboot, "lock": _lock, "unlock": _unlock, "os-resetState": _reset_state, "rebuild": _rebuild,
     "resize": _resize, "confirmResize": _confirm_resize, "revertResize": _revert_resize,
-    "unshelve": _unshelve, "rescue": _rescue,
+    "unshelve": _unshelve, "rescue": _rescue, "migrate": _migrate, "os-migrateLive": _migrate_live,
     "os-getConsoleOutput": _console_output, "os-getSerialConsole": _remote_console,
     "os-getVNCConsole": _remote_console, "os-getSPICEConsole": _remote_console,
 }

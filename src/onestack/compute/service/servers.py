@@ -289,6 +289,24 @@ def start_action(uow: UnitOfWork, caller: Caller, server_id: str, name: str, arg
     return instance
 
 
+def start_migration(uow: UnitOfWork, caller: Caller, server_id: str, live: bool, host: str | None) -> Instance:
+    """Cold (``migrate``) or live migration: the scheduler picks (or checks) a new host and moves the
+    placement allocation there; the agent then rebuilds the guest on the target."""
+    name = "live-migration" if live else "migrate"
+    instance = get_server(uow, caller, server_id, lock=True)
+    check_locked(instance, caller)
+    check_state(instance, states.ACTIONS[name], name)
+    if host is not None and host == instance.host:
+        raise BadRequest(f"The target host {host} is the server's current host.")
+    instance.task_state = states.ACTIONS[name].task_state
+    instance.pending = {"action": name, "target": host, "source": instance.host, "request_id": caller.request_id,
+                        "was_stopped": instance.vm_state == states.STOPPED}
+    instance.revision += 1
+    record_action(uow, instance, name, caller)
+    uow.emit(SCHEDULE, instance.id)
+    return instance
+
+
 def delete_server(uow: UnitOfWork, caller: Caller, server_id: str, force: bool = False) -> None:
     instance = get_server(uow, caller, server_id, lock=True)
     check_locked(instance, caller)
