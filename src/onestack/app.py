@@ -119,6 +119,8 @@ def build(settings: Settings, bus: Bus | None = None) -> Cloud:
 
     policy_file = settings.server.policy_file or str(settings.data_path / "policy.yaml")
     mounts = [Mount(spec, clients[spec.type], Enforcer(spec.rules, policy_file)) for spec in SERVICES]
+    # compute's metadata service for guests (behind the network's metadata proxy), not in the catalog
+    mounts.append(Mount(compute.METADATA_SPEC, clients["compute"], Enforcer(compute.METADATA_SPEC.rules)))
     asgi = ApiApp(
         mounts,
         authenticate=clients["identity"].authenticate,

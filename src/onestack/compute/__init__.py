@@ -6,7 +6,7 @@ from onestack.core.microversion import Microversions
 
 from .errors import ERROR_FORMAT
 from .policies import RULES
-from .routes import ROUTES
+from .routes import METADATA_ROUTES, ROUTES
 
 SPEC = ServiceSpec(
     type="compute",
@@ -17,4 +17,15 @@ SPEC = ServiceSpec(
     rules=RULES,
     error_format=ERROR_FORMAT,
     microversions=Microversions("compute", "2.1", "2.100", ("X-OpenStack-Nova-API-Version",)),
+)
+
+# The metadata service (not in the catalog): mounted at /metadata, where the network's proxy forwards.
+METADATA_SPEC = ServiceSpec(
+    type="compute-metadata",
+    name="nova-metadata",
+    prefix="/metadata",
+    endpoint_path="/metadata",
+    routes=METADATA_ROUTES,
+    rules={},
+    error_format=ERROR_FORMAT,
 )

@@ -7,6 +7,9 @@ those services exist), looked up when needed so the composition root's order doe
 
 from __future__ import annotations
 
+import threading
+import time
+
 from onestack.core.bus import Bus
 from onestack.core.config import Settings
 from onestack.core.uow import UnitOfWorkFactory
@@ -18,11 +21,15 @@ SERVICE_TYPE = "compute"
 
 
 class ComputeClient:
+    LIMIT_TTL = 2.0  # seconds a project's quota is reused (quota updates in this process apply at once)
+
     def __init__(self, settings: Settings, uow: UnitOfWorkFactory, bus: Bus, clients: dict) -> None:
         self.settings = settings
         self.uow = uow
         self.bus = bus
         self.clients = clients
+        self._limits: dict[tuple[str, str], tuple[float, int]] = {}
+        self._limits_lock = threading.Lock()
 
     # -- other services ---------------------------------------------------------------------------
 
@@ -45,10 +52,20 @@ class ComputeClient:
     # -- quotas (Keystone unified limits) -----------------------------------------------------------
 
     def limit(self, name: str, project_id: str) -> int:
-        """The project's quota for a legacy quota name; -1 = unlimited."""
+        """The project's quota for a legacy quota name; -1 = unlimited (cached for ``LIMIT_TTL``)."""
+        now = time.monotonic()
+        with self._limits_lock:
+            hit = self._limits.get((name, project_id))
+        if hit is not None and now - hit[0] < self.LIMIT_TTL:
+            return hit[1]
         unified, default = quotas_svc.RESOURCES[name]
         value = self.identity.effective_limit(SERVICE_TYPE, unified, project_id)
-        return default if value is None else value
+        value = default if value is None else value
+        with self._limits_lock:
+            if len(self._limits) > 100000:
+                self._limits.clear()
+            self._limits[(name, project_id)] = (now, value)
+        return value
 
     def default_limit(self, name: str) -> int:
         return self.limit(name, "")
@@ -56,9 +73,16 @@ class ComputeClient:
     def set_limits(self, project_id: str, values: dict[str, int]) -> None:
         self.identity.set_project_limits(
             SERVICE_TYPE, project_id, {quotas_svc.RESOURCES[k][0]: v for k, v in values.items()})
+        self._forget(project_id)
 
     def reset_limits(self, project_id: str) -> None:
         self.identity.delete_project_limits(SERVICE_TYPE, project_id)
+        self._forget(project_id)
+
+    def _forget(self, project_id: str) -> None:
+        with self._limits_lock:
+            for key in [k for k in self._limits if k[1] == project_id]:
+                del self._limits[key]
 
     # -- set-up -----------------------------------------------------------------------------------
 

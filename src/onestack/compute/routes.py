@@ -2,7 +2,20 @@
 
 from onestack.core.http import Route
 
-from .api import aggregates, flavors, groups, hosts, keypairs, quotas, server_actions, servers, usage, versions, zones
+from .api import (
+    aggregates,
+    flavors,
+    groups,
+    hosts,
+    keypairs,
+    metadata,
+    quotas,
+    server_actions,
+    servers,
+    usage,
+    versions,
+    zones,
+)
 
 R = Route
 V = "/v2.1"
@@ -84,4 +97,18 @@ ROUTES: list[Route] = [
     R("POST", f"{V}/os-aggregates/{{aggregate_id}}/action", aggregates.aggregate_action),
     R("GET", f"{V}/os-simple-tenant-usage", usage.list_usage),
     R("GET", f"{V}/os-simple-tenant-usage/{{project_id}}", usage.show_usage),
+]
+
+# The metadata service guests reach through the network's metadata proxy, mounted at /metadata.
+M = Route
+METADATA_ROUTES: list[Route] = [
+    M("GET", "/", metadata.list_root, public=True, versioned=False),
+    M("GET", "/openstack", metadata.list_openstack_versions, public=True, versioned=False),
+    M("GET", "/openstack/{version}", metadata.openstack_listing, public=True, versioned=False),
+    M("GET", "/openstack/{version}/{item}", metadata.openstack_item, public=True, versioned=False),
+    M("GET", "/latest/meta-data", metadata.ec2_metadata, public=True, versioned=False),
+    M("GET", "/latest/meta-data/{path}", metadata.ec2_metadata, public=True, versioned=False),
+    M("GET", "/latest/meta-data/{path}/{sub}", metadata.ec2_metadata, public=True, versioned=False),
+    M("GET", "/latest/meta-data/{path}/{sub}/{leaf}", metadata.ec2_metadata, public=True, versioned=False),
+    M("GET", "/latest/user-data", metadata.ec2_user_data, public=True, versioned=False),
 ]
