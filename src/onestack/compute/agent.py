@@ -291,8 +291,14 @@ class InstanceReconciler:
         try:
             interfaces: tuple[Interface, ...] = ()
             if network is not None and work.requested_networks not in (None, "none"):
-                ports = network.allocate_for_server(self._ctx(work), work.id, work.host, work.requested_networks,
-                                                    work.zone or "nova")
+                requested = "auto" if work.requested_networks == "default" else work.requested_networks
+                try:
+                    ports = network.allocate_for_server(self._ctx(work), work.id, work.host, requested,
+                                                        work.zone or "nova")
+                except ApiError as exc:
+                    if work.requested_networks != "default" or exc.status != 404:
+                        raise
+                    ports = []  # no network the project may use: boot without one, as Nova does
                 interfaces = tuple(_interface(p) for p in ports)
             elif network is not None and unshelve:
                 interfaces = self._interfaces(work.id)

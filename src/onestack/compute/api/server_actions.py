@@ -228,7 +228,7 @@ def _console_output(req, uow, who, row, tgt, body):
     lines = ((row.system_metadata or {}).get("console_log") or "").splitlines()
     if length is not None and length >= 0:
         lines = lines[-length:] if length else []
-    return json_response({"output": "\n".join(lines) + ("\n" if lines else "")})
+    return json_response({"output": "\n".join(lines)})
 
 
 def _remote_console(req, uow, who, row, tgt, body):

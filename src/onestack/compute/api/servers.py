@@ -3,6 +3,7 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
+import ipaddress
 import secrets
 from urllib.parse import urlencode
 
@@ -193,8 +194,8 @@ def _check_image(req: ApiRequest, image_id: str) -> None:
 
 
 def _networks(req: ApiRequest, raw):
-    if raw is None:
-        return "auto" if req.deps.network is not None else "none"
+    if raw is None:  # before 2.37: every available network, or none when there is none (as Nova)
+        return "default" if req.deps.network is not None else "none"
     if isinstance(raw, str):
         return raw if req.deps.network is not None else "none"
     if req.deps.network is None:
@@ -245,8 +246,8 @@ def create_server(req: ApiRequest):
         max_count=_count(server.get("max_count", server.get("min_count", 1)), "max_count"),
         availability_zone=zone, scheduler_hints=hints,
         security_groups=tuple(g["name"] for g in server.get("security_groups") or ()), block_devices=bdms,
-        config_drive=bool(config_drive), access_ip_v4=server.get("accessIPv4", ""),
-        access_ip_v6=server.get("accessIPv6", ""), forced_host=forced_host)
+        config_drive=bool(config_drive), access_ip_v4=access_ip(server.get("accessIPv4"), 4),
+        access_ip_v6=access_ip(server.get("accessIPv6"), 6), forced_host=forced_host)
     default_zone = req.deps.settings.compute.default_availability_zone
     who = caller(req)
     with req.deps.uow(write=True) as uow:
@@ -263,6 +264,21 @@ def create_server(req: ApiRequest):
     return json_response({"server": out}, 202, location)
 
 
+def access_ip(value: str | None, version: int) -> str:
+    """Nova keeps accessIPv4/v6 normalized (IPv6 compressed); invalid addresses are 400."""
+    if not value:
+        return ""
+    try:
+        parsed = ipaddress.ip_address(value)
+    except ValueError:
+        raise BadRequest(f"Invalid input for field/attribute accessIPv{version}: {value!r} is not an IPv{version} "
+                         "address") from None
+    if parsed.version != version:
+        raise BadRequest(f"Invalid input for field/attribute accessIPv{version}: {value!r} is not an IPv{version} "
+                         "address")
+    return parsed.compressed
+
+
 def _password() -> str:
     return secrets.token_urlsafe(9)
 
@@ -272,6 +288,9 @@ def update_server(req: ApiRequest):
     schema = by_version(req, ("2.1", schemas.UPDATE_SERVER), ("2.19", schemas.UPDATE_SERVER_V2_19),
                         ("2.90", schemas.UPDATE_SERVER_V2_90))
     changes = body_of(req, schema, "server")
+    for key, version in (("accessIPv4", 4), ("accessIPv6", 6)):
+        if key in changes:
+            changes[key] = access_ip(changes[key], version)
     with req.deps.uow(write=True) as uow:
         row = svc.get_server(uow, who, req.params["server_id"])
         req.enforce("os_compute_api:servers:update", target(row.project_id, row.user_id))
