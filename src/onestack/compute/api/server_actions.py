@@ -108,7 +108,7 @@ def _rebuild(req, uow, who, row, tgt, body):
     if "description" in args and req.version.matches("2.19"):
         inst.description = args["description"]
     uow.session.flush()
-    out = views.server(inst, req.base_url, req.version, admin=who.admin)
+    out = views.server(inst, req.base_url, req.version, admin=who.admin, minimal=not req.version.matches("2.75"))
     out["adminPass"] = args.get("adminPass") or secrets.token_urlsafe(9)
     return _json(out, 202)
 
@@ -167,9 +167,11 @@ def _create_image(req, who, server_id, body):
     if image_client is None:
         raise BadRequest("The image service is not available in this cloud.")
     props = {str(k): str(v) for k, v in (args.get("metadata") or {}).items()}
+    extra = {"instance_uuid": server_id, "image_type": "snapshot", "base_image_ref": image_ref, **props}
+    for reserved in ("name", "disk_format", "container_format"):
+        extra.pop(reserved, None)
     image = image_client.create_image(req.ctx, name=args["name"], disk_format="raw", container_format="bare",
-                                      instance_uuid=server_id, image_type="snapshot", base_image_ref=image_ref,
-                                      **props)
+                                      **extra)
     with req.deps.uow(write=True) as uow:
         svc.start_action(uow, who, server_id, "createImage", {"image_id": image["id"]})
     location = {"Location": f"{req.base_url}/image/v2/images/{image['id']}"}

@@ -295,7 +295,8 @@ def update_server(req: ApiRequest):
         row = svc.get_server(uow, who, req.params["server_id"])
         req.enforce("os_compute_api:servers:update", target(row.project_id, row.user_id))
         row = svc.update_server(uow, who, row.id, changes)
-        body = views.server(row, req.base_url, req.version, admin=who.admin)
+        body = views.server(row, req.base_url, req.version, admin=who.admin,
+                            minimal=not req.version.matches("2.75"))
     return json_response({"server": body})
 
 

@@ -193,7 +193,10 @@ def _after(columns, anchor):
 
 def create_servers(uow: UnitOfWork, caller: Caller, cmd: CreateServer, limits: quotas.Limits,
                    zones: Callable[[], set[str]], default_zone: str) -> tuple[list[Instance], str]:
-    flavor = get_flavor(uow, cmd.flavor_id, caller.project_id, caller.admin)
+    try:
+        flavor = get_flavor(uow, cmd.flavor_id, caller.project_id, caller.admin)
+    except NotFound:
+        raise BadRequest(f"Flavor {cmd.flavor_id} could not be found.") from None
     if flavor.disabled:
         raise BadRequest(f"Flavor {cmd.flavor_id} could not be found.")
     key_data = None

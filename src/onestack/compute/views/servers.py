@@ -43,7 +43,9 @@ def fault(row: Instance, admin: bool) -> dict | None:
 
 
 def server(row: Instance, base: str, v: Version, *, admin: bool = False, extra_specs: bool = False,
-           show_host_status: bool = False, host_status: str = "", group_ids: list[str] | None = None) -> dict:
+           show_host_status: bool = False, host_status: str = "", group_ids: list[str] | None = None,
+           minimal: bool = False) -> dict:
+    """``minimal``: the reduced document Nova returns from update and rebuild before 2.75."""
     status = states.status(row.vm_state, row.task_state)
     body: dict = {
         "id": row.id,
@@ -112,4 +114,9 @@ def server(row: Instance, base: str, v: Version, *, admin: bool = False, extra_s
     f = fault(row, admin)
     if f:
         body["fault"] = f
+    if minimal:
+        for key in [k for k in body if k.startswith(("OS-EXT-", "OS-SRV-USG:", "os-extended-volumes"))]:
+            del body[key]
+        for key in ("config_drive", "key_name", "security_groups", "host_status", "server_groups"):
+            body.pop(key, None)
     return body
