@@ -34,7 +34,8 @@ from onestack.volume.client import VolumeClient, make_driver
 log = logging.getLogger(__name__)
 
 # Every service onestack serves, in catalog order.  A service appears here once it exists.
-SERVICES: tuple[ServiceSpec, ...] = (identity.SPEC, compute.SPEC, placement.SPEC, image.SPEC, network.SPEC, volume.SPEC)
+SERVICES: tuple[ServiceSpec, ...] = (identity.SPEC, compute.SPEC, placement.SPEC, image.SPEC, network.SPEC,
+                                     volume.SPEC)
 
 
 @dataclass
