@@ -17,6 +17,7 @@ SPEC = ServiceSpec(
     rules=RULES,
     error_format=ERROR_FORMAT,
     microversions=Microversions("compute", "2.1", "2.100", ("X-OpenStack-Nova-API-Version",)),
+    request_id_headers=("X-Compute-Request-Id",),
 )
 
 # The metadata service (not in the catalog): mounted at /metadata, where the network's proxy forwards.

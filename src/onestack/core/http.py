@@ -60,6 +60,7 @@ class ServiceSpec:
     extra_types: tuple[str, ...] = ()  # more catalog types served by the same endpoint
     unauthorized_headers: Callable[[str], dict] | None = None
     microversions: Microversions | None = None  # negotiated on every versioned (non-discovery) route
+    request_id_headers: tuple[str, ...] = ()  # more headers carrying the request id (Nova's X-Compute-Request-Id)
 
 
 @dataclass
@@ -238,6 +239,8 @@ class ApiApp:
             response = self._error(mount, ApiError("An unexpected error prevented the server from fulfilling "
                                                    "your request."), request_id, base_url)
         response.headers["X-Openstack-Request-Id"] = request_id
+        for header in mount.spec.request_id_headers if mount is not None else ():
+            response.headers[header] = request_id
         for key, value in extra_headers.items():
             response.headers[key] = value
         if request.method == "HEAD":
