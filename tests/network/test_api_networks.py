@@ -161,3 +161,14 @@ def test_update_network_mtu_above_maximum_is_400(demo):
     assert resp.status_code == 400 and error_type(resp) == "InvalidInput"
     assert demo.put(f"{N}/networks/{net['id']}", json={"network": {"mtu": 1400}}).json()["network"]["mtu"] == 1400
     assert demo.put(f"{N}/bogus/{net['id']}/tags", json={"tags": []}).status_code == 404
+
+
+def test_list_availability_zones_for_networks_and_routers(demo):
+    # The availability_zone extension is advertised, so the CLI's `availability zone list` asks for it.
+    resp = demo.get("/network/v2.0/availability_zones")
+    assert resp.status_code == 200
+    zones = resp.json()["availability_zones"]
+    assert {(z["name"], z["resource"], z["state"]) for z in zones} == {
+        ("nova", "network", "available"), ("nova", "router", "available")}
+    only = demo.get("/network/v2.0/availability_zones", params={"resource": "router"}).json()
+    assert [z["resource"] for z in only["availability_zones"]] == ["router"]

@@ -111,4 +111,5 @@ RULES: dict[str, str] = {
     "delete_tags": OWNER,
     # extensions / agents
     "get_agent": ADMIN,
+    "get_availability_zone": "rule:regular_user",
 }

@@ -12,6 +12,7 @@ ROUTES: list[Route] = [
     R("GET", V, misc.show_version),
     R("GET", f"{V}/extensions", misc.list_extensions),
     R("GET", f"{V}/extensions/{{alias}}", misc.show_extension),
+    R("GET", f"{V}/availability_zones", misc.list_availability_zones),
     # networks
     R("GET", f"{V}/networks", networks.list_networks),
     R("POST", f"{V}/networks", networks.create_network),

@@ -32,6 +32,19 @@ def show_extension(req: ApiRequest):
     raise NotFound(f"Extension with alias {req.params['alias']} does not exist", type="HTTPNotFound")
 
 
+# -- availability zones ----------------------------------------------------------------------------
+
+# Every network and router lives in the one zone the views report ("nova", neutron's default).
+ZONES = ({"name": "nova", "resource": "network", "state": "available"},
+         {"name": "nova", "resource": "router", "state": "available"})
+
+
+def list_availability_zones(req: ApiRequest):
+    req.enforce("get_availability_zone")
+    zones = [z for z in ZONES if all(req.query.get(k, z[k]) == z[k] for k in ("name", "resource", "state"))]
+    return json_response({"availability_zones": zones})
+
+
 # -- quotas ----------------------------------------------------------------------------------------
 
 def list_quotas(req: ApiRequest):
