@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-from onestack.core.errors import BadRequest, NotFound
+from onestack.core.errors import BadRequest
 from onestack.core.http import ApiRequest, empty_response, json_response
 from onestack.core.validation import validate
 
 from ..schemas.snapshots import CREATE_SNAPSHOT, UPDATE_SNAPSHOT
-from ..schemas.volumes import META_ITEM, METADATA_BODY, RESET_STATUS
+from ..schemas.volumes import RESET_STATUS
 from ..service import snapshots as svc
 from ..service.common import paginate, parse_bool, sort_rows
 from ..views import snapshots as view
 from ..views.common import collection
 from .common import all_tenants, body_of, caller, list_params, parse_json_filter, target, version
+from .metadata import MetadataApi
 
 SORT_KEYS = ("id", "name", "status", "size", "created_at", "updated_at", "volume_id", "project_id")
 
@@ -108,50 +109,6 @@ def snapshot_action(req: ApiRequest):
     return empty_response(202)
 
 
-def show_metadata(req: ApiRequest):
-    with req.deps.uow() as uow:
-        row = _snapshot(req, uow, "volume:get_snapshot_metadata")
-        return json_response({"metadata": dict(row.metadata_ or {})})
+METADATA = MetadataApi("Snapshot", _snapshot, svc, "volume:get_snapshot_metadata", "volume:update_snapshot_metadata",
+                       "volume:update_snapshot_metadata", "volume:delete_snapshot_metadata")
 
-
-def create_metadata(req: ApiRequest):
-    body = body_of(req, METADATA_BODY, "metadata")
-    with req.deps.uow(write=True) as uow:
-        row = _snapshot(req, uow, "volume:update_snapshot_metadata")
-        meta = svc.set_metadata(uow, caller(req), row.id, body, replace=False)
-    return json_response({"metadata": meta})
-
-
-def replace_metadata(req: ApiRequest):
-    body = body_of(req, METADATA_BODY, "metadata")
-    with req.deps.uow(write=True) as uow:
-        row = _snapshot(req, uow, "volume:update_snapshot_metadata")
-        meta = svc.set_metadata(uow, caller(req), row.id, body, replace=True)
-    return json_response({"metadata": meta})
-
-
-def show_metadata_item(req: ApiRequest):
-    key = req.params["key"]
-    with req.deps.uow() as uow:
-        row = _snapshot(req, uow, "volume:get_snapshot_metadata")
-        if key not in (row.metadata_ or {}):
-            raise NotFound(f"Snapshot {row.id} has no metadata with key {key}.")
-        return json_response({"meta": {key: row.metadata_[key]}})
-
-
-def update_metadata_item(req: ApiRequest):
-    key = req.params["key"]
-    body = body_of(req, META_ITEM, "meta")
-    if key not in body:
-        raise BadRequest("Request body and URI mismatch")
-    with req.deps.uow(write=True) as uow:
-        row = _snapshot(req, uow, "volume:update_snapshot_metadata")
-        svc.set_metadata(uow, caller(req), row.id, body, replace=False)
-    return json_response({"meta": body})
-
-
-def delete_metadata_item(req: ApiRequest):
-    with req.deps.uow(write=True) as uow:
-        row = _snapshot(req, uow, "volume:delete_snapshot_metadata")
-        svc.delete_metadata_key(uow, caller(req), row.id, req.params["key"])
-    return empty_response(200)

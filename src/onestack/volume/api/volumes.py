@@ -8,13 +8,14 @@ from onestack.core.errors import BadRequest, NotFound
 from onestack.core.http import ApiRequest, empty_response, json_response
 
 from ..model import VolumeType
-from ..schemas.volumes import CREATE_VOLUME, META_ITEM, METADATA_BODY, UPDATE_VOLUME
+from ..schemas.volumes import CREATE_VOLUME, UPDATE_VOLUME
 from ..service import volumes as svc
 from ..service.attachments import attachments_for
 from ..service.common import parse_bool, time_filter
 from ..views import volumes as view
 from ..views.common import collection
 from .common import all_tenants, base, body_of, caller, list_params, parse_json_filter, target, version
+from .metadata import MetadataApi
 
 _FILTERS = ("name", "status", "availability_zone", "migration_status", "group_id", "size", "volume_type",
             "attach_status", "user_id", "project_id", "id")
@@ -189,51 +190,6 @@ def _volume_for(req: ApiRequest, uow, rule: str):
     return row
 
 
-def show_metadata(req: ApiRequest):
-    with req.deps.uow() as uow:
-        row = _volume_for(req, uow, "volume:get_volume_metadata")
-        return json_response({"metadata": dict(row.metadata_ or {})})
+METADATA = MetadataApi("Volume", _volume_for, svc, "volume:get_volume_metadata", "volume:create_volume_metadata",
+                       "volume:update_volume_metadata", "volume:delete_volume_metadata")
 
-
-def create_metadata(req: ApiRequest):
-    body = body_of(req, METADATA_BODY, "metadata")
-    with req.deps.uow(write=True) as uow:
-        row = _volume_for(req, uow, "volume:create_volume_metadata")
-        meta = svc.set_metadata(uow, caller(req), row.id, body, replace=False)
-    return json_response({"metadata": meta})
-
-
-def replace_metadata(req: ApiRequest):
-    body = body_of(req, METADATA_BODY, "metadata")
-    with req.deps.uow(write=True) as uow:
-        row = _volume_for(req, uow, "volume:update_volume_metadata")
-        meta = svc.set_metadata(uow, caller(req), row.id, body, replace=True)
-    return json_response({"metadata": meta})
-
-
-def show_metadata_item(req: ApiRequest):
-    key = req.params["key"]
-    with req.deps.uow() as uow:
-        row = _volume_for(req, uow, "volume:get_volume_metadata")
-        meta = row.metadata_ or {}
-        if key not in meta:
-            raise NotFound(f"Volume {row.id} has no metadata with key {key}.")
-        return json_response({"meta": {key: meta[key]}})
-
-
-def update_metadata_item(req: ApiRequest):
-    key = req.params["key"]
-    body = body_of(req, META_ITEM, "meta")
-    if key not in body:
-        raise BadRequest("Request body and URI mismatch")
-    with req.deps.uow(write=True) as uow:
-        row = _volume_for(req, uow, "volume:update_volume_metadata")
-        svc.set_metadata(uow, caller(req), row.id, body, replace=False)
-    return json_response({"meta": body})
-
-
-def delete_metadata_item(req: ApiRequest):
-    with req.deps.uow(write=True) as uow:
-        row = _volume_for(req, uow, "volume:delete_volume_metadata")
-        svc.delete_metadata_key(uow, caller(req), row.id, req.params["key"])
-    return empty_response(200)
