@@ -13,13 +13,9 @@ end gets the port's MAC and is configured by DHCP, or statically when ``details[
 
 from __future__ import annotations
 
-import base64
-import binascii
 import contextlib
-import json
 import os
 import shlex
-import shutil
 import subprocess
 import time
 from collections.abc import Callable, Iterable
@@ -35,6 +31,7 @@ from ..base import (
     ImageSpec,
     PowerState,
 )
+from ..configdrive import write_config_drive
 from . import cgroups
 from .cgroups import Limits
 from .errors import ContainerError, NotFound
@@ -188,42 +185,7 @@ class ContainerGuestDriver(GuestDriver):
                    bridge=d.get("bridge_name") or None, mtu=iface.mtu or None)
 
     def _write_config_drive(self, root: Path, guest: Guest) -> Path:
-        """openstack/latest/{meta_data,network_data}.json + user_data (for cloud-init images) and the flat
-        onestack/ files the built-in init reads."""
-        if root.exists():
-            shutil.rmtree(root)
-        latest, flat = root / "openstack" / "latest", root / "onestack"
-        latest.mkdir(parents=True)
-        flat.mkdir()
-        keys = {"default": guest.key_data} if guest.key_data else {}
-        meta = {"uuid": guest.uuid, "name": guest.name, "hostname": guest.hostname, "launch_index": 0,
-                "public_keys": keys, "meta": dict(guest.metadata), "availability_zone": "nova"}
-        (latest / "meta_data.json").write_text(json.dumps(meta, indent=1))
-        links, networks, net_lines = [], [], []
-        for i, iface in enumerate(guest.interfaces):
-            d = iface.details
-            links.append({"id": f"tap{iface.port_id[:11]}", "type": "phy", "ethernet_mac_address": iface.mac_address,
-                          "mtu": iface.mtu, "vif_id": iface.port_id})
-            if d.get("ipv4_cidr"):
-                networks.append({"id": f"network{i}", "link": links[-1]["id"], "type": "ipv4",
-                                 "ip_address": d["ipv4_cidr"].split("/")[0], "network_id": iface.network_id})
-                net_lines.append(f"eth{i} {iface.mac_address} static {d['ipv4_cidr']} {d.get('gateway') or '-'}")
-            else:
-                networks.append({"id": f"network{i}", "link": links[-1]["id"], "type": "ipv4_dhcp",
-                                 "network_id": iface.network_id})
-                net_lines.append(f"eth{i} {iface.mac_address} dhcp - -")
-        (latest / "network_data.json").write_text(json.dumps({"links": links, "networks": networks, "services": []}))
-        user_data = b""
-        if guest.user_data:
-            try:
-                user_data = base64.b64decode(guest.user_data, validate=True)
-            except (binascii.Error, ValueError):
-                user_data = guest.user_data.encode()
-        (latest / "user_data").write_bytes(user_data)
-        (flat / "hostname").write_text((guest.hostname or guest.name) + "\n")
-        (flat / "authorized_keys").write_text((guest.key_data.strip() + "\n") if guest.key_data else "")
-        (flat / "net").write_text("".join(line + "\n" for line in net_lines))
-        return root
+        return write_config_drive(root, guest)
 
     def destroy(self, uuid: str) -> None:
         name = self._name(uuid)

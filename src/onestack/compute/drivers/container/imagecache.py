@@ -7,7 +7,8 @@ Layout under ``root``::
     <image_id>/meta.json     id, kind, formats, checksum, size, last_used
     <image_id>/rootfs/       tarball images: the extracted tree (the lower layer)
     <image_id>/disk.raw      filesystem images: the raw file (qcow2 converted) ...
-    <image_id>/mnt/          ... loop-mounted read-only here (the lower layer)
+    <image_id>/mnt/          ... loop-mounted read-only here (the lower layer; not with ``mount=False``,
+                             where QEMU uses disk.raw as the backing file of its overlays)
     <image_id>/users/<name>  one marker per guest using it (survives restarts)
     <image_id>.lock          flock: one download per image, across threads and processes
 
@@ -55,8 +56,9 @@ class CachedImage:
 
 class ImageCache:
     def __init__(self, root: Path, max_unused_age: float = 24 * 3600.0,
-                 max_extract_bytes: int = 16 << 30) -> None:
+                 max_extract_bytes: int = 16 << 30, mount: bool = True) -> None:
         self.root = Path(root)
+        self.mount = mount
         self.max_unused_age = max_unused_age
         self.max_extract_bytes = max_extract_bytes
         self.root.mkdir(parents=True, exist_ok=True)
@@ -115,6 +117,10 @@ class ImageCache:
         with self._locked(image_id):
             self._mount(entry)
         return self._lower(entry)
+
+    def data(self, image_id: str) -> Path:
+        """The cached image file (``disk.raw``: a raw disk, kernel or initramfs) of an ``ensure``-d image."""
+        return self._entry(image_id) / "disk.raw"
 
     def list(self) -> list[CachedImage]:
         out = []
@@ -207,7 +213,7 @@ class ImageCache:
 
     def _mount(self, entry: Path) -> None:
         raw = entry / "disk.raw"
-        if not raw.exists():
+        if not raw.exists() or not self.mount:
             return
         mnt = entry / "mnt"
         mnt.mkdir(exist_ok=True)

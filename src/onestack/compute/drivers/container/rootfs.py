@@ -24,6 +24,7 @@ disk_format                container_format    content
 ``raw``                    ``bare``            one ext2/3/4 or squashfs filesystem, either the
                                                whole file or the only partition of an MBR/GPT disk
 ``qcow2``                  ``bare``            the same, in a standalone qcow2 (converted to raw)
+``aki`` / ``ari``          ``aki`` / ``ari``   a kernel / an initramfs for direct boot (QEMU driver)
 =========================  ==================  ===============================================
 """
 
@@ -262,6 +263,7 @@ class ImageKind(enum.Enum):
     TARBALL = "tarball"  # raw + compressed: a root filesystem archive
     FILESYSTEM = "filesystem"  # raw + bare: a filesystem (or one-partition disk)
     QCOW2 = "qcow2"  # qcow2 + bare: a standalone qcow2 holding the same
+    BOOT = "boot"  # aki/ari: a kernel or initramfs handed to QEMU's -kernel/-initrd, never mounted
 
 
 @dataclass(frozen=True)
@@ -423,6 +425,15 @@ def inspect_image(path: Path, disk_format: str, container_format: str = "bare") 
         if detected not in ("tar", "gzip", "bzip2", "xz"):
             raise FormatMismatch(f"declared a root filesystem tarball but the content is {detected}")
         return Inspection(ImageKind.TARBALL, detected, size)
+    if disk_format in ("aki", "ari"):
+        if container_format != disk_format:
+            raise ImageError(f"disk_format {disk_format} needs container_format {disk_format}")
+        if disk_format == "aki" and _read_at(path, 0x202, 4) != b"HdrS":
+            raise FormatMismatch(f"declared a kernel (aki) but the content is {detected}, not a bzImage")
+        if disk_format == "ari" and detected not in ("gzip", "xz", "zstd", "bzip2") \
+                and _read_at(path, 0, 6) not in (b"070701", b"070702"):
+            raise FormatMismatch(f"declared an initramfs (ari) but the content is {detected}")
+        return Inspection(ImageKind.BOOT, detected, size)
     if container_format != "bare":
         raise ImageError(f"container_format {container_format!r} is not supported by the container driver")
     if disk_format == "raw":
