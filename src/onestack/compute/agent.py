@@ -38,14 +38,17 @@ from .drivers.base import (
     GuestNotFound,
     ImageSpec,
     Interface,
+    VolumeAttachment,
 )
 from .drivers.container.driver import ContainerGuestDriver
 from .drivers.fake import FakeGuestDriver
 from .model import Instance
 from .scheduler import Scheduler, resources_of
+from .service import block_devices as bd
 from .service import hosts as hosts_svc
 from .service.common import INSTANCE
 from .service.servers import add_event, finish_delete
+from .volumes import HostVolumes
 
 log = logging.getLogger(__name__)
 
@@ -138,6 +141,7 @@ class _Work:
     key_data: str | None
     config_drive: bool
     roles: tuple[str, ...]
+    has_volumes: bool = False  # the server has volume mappings (re-created guests get them back)
 
 
 class InstanceReconciler:
@@ -149,6 +153,7 @@ class InstanceReconciler:
         self.clients = clients
         self.drivers = drivers
         self.nodes: dict[str, str] = {}  # host -> compute node id (= resource provider uuid)
+        self.volumes = HostVolumes(uow, clients, self._image)
         self._recovered = False
 
     # -- hosts --------------------------------------------------------------------------------------
@@ -217,10 +222,11 @@ class InstanceReconciler:
             self._recovered = True
             self.recover()
         with self.uow() as uow:
-            return list(uow.session.scalars(select(Instance.id).where(
+            keys = list(uow.session.scalars(select(Instance.id).where(
                 Instance.host.in_(list(self.drivers)), Instance.deleted.is_(False),
                 (Instance.task_state.is_not(None)) | (Instance.revision != Instance.observed_revision)
                 | (Instance.vm_state == states.BUILDING))))
+            return keys + [k for k in bd.pending_instances(uow, list(self.drivers)) if k not in set(keys)]
 
     def reconcile(self, key: str) -> None:
         with self.uow() as uow:
@@ -230,6 +236,8 @@ class InstanceReconciler:
             work = self._work(row)
         driver = self.drivers[work.host]
         action = work.pending.get("action")
+        if work.has_volumes and work.vm_state != states.BUILDING and work.task_state != states.DELETING:
+            self.volumes.converge(work.id, work.host, driver)  # requested attaches/detaches first
         if work.task_state == states.DELETING or action == "delete":
             self._delete(work, driver)
         elif work.vm_state == states.BUILDING or action == "unshelve":
@@ -247,7 +255,8 @@ class InstanceReconciler:
                      row.revision, row.observed_revision, dict(row.flavor or {}),
                      dict(row.old_flavor) if row.old_flavor else None, row.image_ref, row.requested_networks,
                      row.user_data, dict(row.metadata_ or {}), row.key_data, row.config_drive == "True",
-                     tuple(r for r in ((row.system_metadata or {}).get("roles") or "").split(",") if r))
+                     tuple(r for r in ((row.system_metadata or {}).get("roles") or "").split(",") if r),
+                     bool(row.block_devices))
 
     def _ctx(self, work: _Work) -> RequestContext:
         return RequestContext(user_id=work.user_id, project_id=work.project_id, roles=work.roles or ("member",))
@@ -275,14 +284,18 @@ class InstanceReconciler:
                          container_format=image.get("container_format") or "", properties=props,
                          path=str(path) if path else None)
 
-    def _guest(self, work: _Work, interfaces: tuple[Interface, ...], image_ref: str | None = None) -> Guest:
+    def _guest(self, work: _Work, interfaces: tuple[Interface, ...], image_ref: str | None = None,
+               volumes: tuple[VolumeAttachment, ...] | None = None) -> Guest:
         f = work.flavor
+        if volumes is None:
+            volumes = self.volumes.guest_volumes(work.id, work.host, self.drivers[work.host]) \
+                if work.has_volumes else ()
         return Guest(uuid=work.id, name=work.name, hostname=work.hostname,
                      flavor=FlavorSpec(vcpus=int(f.get("vcpus", 1)), memory_mb=int(f.get("ram", 64)),
                                        root_gb=int(f.get("disk", 0)), ephemeral_gb=int(f.get("ephemeral", 0)),
                                        swap_mb=int(f.get("swap", 0)), extra_specs=dict(f.get("extra_specs") or {})),
                      image=self._image(image_ref if image_ref is not None else work.image_ref),
-                     interfaces=interfaces, user_data=work.user_data, metadata=work.metadata,
+                     interfaces=interfaces, volumes=volumes, user_data=work.user_data, metadata=work.metadata,
                      key_data=work.key_data, config_drive=work.config_drive)
 
     def _build(self, work: _Work, driver: GuestDriver) -> None:
@@ -302,10 +315,14 @@ class InstanceReconciler:
                 interfaces = tuple(_interface(p) for p in ports)
             elif network is not None and unshelve:
                 interfaces = self._interfaces(work.id)
-            driver.spawn(self._guest(work, interfaces))
+            volumes = self.volumes.prepare_boot(self._ctx(work), work.id, work.name, work.host, driver)
+            if unshelve:
+                volumes = self.volumes.guest_volumes(work.id, work.host, driver) + volumes
+            driver.spawn(self._guest(work, interfaces, volumes=volumes))
+            self.volumes.finish_boot(work.id)
             self._plugged(work.id, driver, interfaces)
             power = driver.info(work.id).power_state
-        except (GuestDriverError, ApiError) as exc:
+        except (GuestDriverError, ApiError, OSError) as exc:
             log.warning("build of %s on %s failed: %s", work.id, work.host, exc)
             self._fail_build(work, driver, exc)
             return
@@ -325,6 +342,7 @@ class InstanceReconciler:
         placement = self.clients.get("placement")
         if placement is not None:
             placement.release(work.id)
+        self.volumes.release(work.id)
         message = str(getattr(exc, "message", None) or exc) or exc.__class__.__name__
         fault = {"code": 500, "message": message, "created": utcnow().isoformat(),
                  "details": "".join(traceback.format_exception_only(type(exc), exc)).strip()}
@@ -333,6 +351,7 @@ class InstanceReconciler:
 
     def _delete(self, work: _Work, driver: GuestDriver) -> None:
         driver.destroy(work.id)
+        self.volumes.release(work.id)
         network = self.clients.get("network")
         if network is not None:
             network.deallocate_for_server(work.id)

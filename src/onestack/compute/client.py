@@ -49,6 +49,10 @@ class ComputeClient:
     def network(self):
         return self.clients.get("network")
 
+    @property
+    def volume(self):
+        return self.clients.get("block-storage")
+
     # -- quotas (Keystone unified limits) -----------------------------------------------------------
 
     def limit(self, name: str, project_id: str) -> int:

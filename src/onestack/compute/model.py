@@ -92,6 +92,8 @@ class Instance(TimestampMixin, ReconciledMixin, Base):
     access_ip_v6: Mapped[str] = mapped_column(String(64), default="")
     security_groups: Mapped[list] = mapped_column(JSON, default=list)
     requested_networks: Mapped[list | str | None] = mapped_column(JSON, default=None)
+    # what the server view lists as volumes_attached ([{"volume_id", "delete_on_termination", "attached"}]):
+    # a copy of the BlockDeviceMapping rows kept in the same transactions, so server lists need no join
     block_devices: Mapped[list] = mapped_column(JSON, default=list)
     addresses: Mapped[dict] = mapped_column(JSON, default=dict)
     scheduler_hints: Mapped[dict] = mapped_column(JSON, default=dict)
@@ -108,6 +110,28 @@ class Instance(TimestampMixin, ReconciledMixin, Base):
     deleted_at: Mapped[dt.datetime | None] = mapped_column(default=None)
     tags: Mapped[list[InstanceTag]] = relationship(cascade="all, delete-orphan", lazy="selectin",
                                                    order_by="InstanceTag.tag")
+
+
+class BlockDeviceMapping(TimestampMixin, Base):
+    """A disk of a server backed by a volume (Nova's BDM).  ``status``: ``pending`` (boot volume to create
+    and/or attach at build), ``attaching``, ``attached``, ``detaching`` — the host agent converges them."""
+
+    __tablename__ = "compute_block_device_mappings"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_uuid)  # bdm_uuid (2.89)
+    instance_id: Mapped[str] = mapped_column(ForeignKey("compute_instances.id", ondelete="CASCADE"), index=True)
+    volume_id: Mapped[str | None] = mapped_column(String(36), default=None, index=True)
+    source_type: Mapped[str] = mapped_column(String(16), default="volume")  # volume | image | snapshot | blank
+    destination_type: Mapped[str] = mapped_column(String(16), default="volume")
+    source_id: Mapped[str | None] = mapped_column(String(36), default=None)  # image or snapshot to create from
+    volume_size: Mapped[int | None] = mapped_column(Integer, default=None)
+    volume_type: Mapped[str | None] = mapped_column(String(255), default=None)
+    boot_index: Mapped[int | None] = mapped_column(Integer, default=None)
+    device_name: Mapped[str | None] = mapped_column(String(64), default=None)
+    tag: Mapped[str | None] = mapped_column(String(60), default=None)
+    delete_on_termination: Mapped[bool] = mapped_column(Boolean, default=False)
+    attachment_id: Mapped[str | None] = mapped_column(String(36), default=None)  # the block storage attachment
+    connection_info: Mapped[dict | None] = mapped_column(JSON, default=None)
+    status: Mapped[str] = mapped_column(String(16), default="pending", index=True)
 
 
 class InstanceTag(Base):

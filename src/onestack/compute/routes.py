@@ -14,6 +14,7 @@ from .api import (
     servers,
     usage,
     versions,
+    volume_attachments,
     zones,
 )
 
@@ -63,6 +64,12 @@ ROUTES: list[Route] = [
     R("GET", f"{V}/servers/{{server_id}}/diagnostics", server_actions.show_diagnostics),
     R("GET", f"{V}/servers/{{server_id}}/os-instance-actions", server_actions.list_instance_actions),
     R("GET", f"{V}/servers/{{server_id}}/os-instance-actions/{{request_id}}", server_actions.show_instance_action),
+    R("GET", f"{V}/servers/{{server_id}}/os-volume_attachments", volume_attachments.list_attachments),
+    R("POST", f"{V}/servers/{{server_id}}/os-volume_attachments", volume_attachments.create_attachment),
+    R("GET", f"{V}/servers/{{server_id}}/os-volume_attachments/{{volume_id}}", volume_attachments.show_attachment),
+    R("PUT", f"{V}/servers/{{server_id}}/os-volume_attachments/{{volume_id}}", volume_attachments.update_attachment),
+    R("DELETE", f"{V}/servers/{{server_id}}/os-volume_attachments/{{volume_id}}",
+      volume_attachments.delete_attachment),
     R("GET", f"{V}/servers/{{server_id}}/metadata", servers.list_metadata),
     R("POST", f"{V}/servers/{{server_id}}/metadata", servers.update_metadata),
     R("PUT", f"{V}/servers/{{server_id}}/metadata", servers.replace_metadata),

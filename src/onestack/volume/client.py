@@ -7,10 +7,14 @@ For compute (``os-volume_attachments``, boot from volume)::
     vol = volumes.create_volume_for_boot(ctx, size=1, image_id=IMAGE)   # or snapshot_id= / volume_id=
     volumes.wait_for_status(vol["id"], "available")                     # polls; raises on error
     attachment_id = volumes.reserve(ctx, vol["id"], server_id)           # volume -> reserved
-    info = volumes.attach(vol["id"], server_id, host, "/dev/vdb", kind="loop")
+    info = volumes.attach(vol["id"], server_id, host, "/dev/vdb", kind="loop")   # attaching -> in-use
     #  -> {"driver_volume_type": "loop", "device": "/dev/loop7", "path": ".../volume-<id>.img",
     #      "data": {"device": ..., "path": ..., "device_path": ..., "access_mode": "rw"}}
     #     (kind="file" -> {"driver_volume_type": "file", "path": ..., "device": None, ...} for QEMU)
+    #  or, when the guest must be plugged between connect and complete (compute's agent):
+    info = volumes.connect(vol["id"], server_id, host, "/dev/vdb", kind="loop")  # -> attaching
+    volumes.complete(attachment_id)                                      # -> in-use
+    volumes.begin_detaching(vol["id"])                                   # in-use -> detaching
     volumes.detach(vol["id"], server_id)                                 # loop device released, volume available
     volumes.get_volume(ctx, vol["id"])                                   # the Cinder volume document (3.0 shape)
     volumes.delete_volume(ctx, vol["id"])                                # delete_on_termination
@@ -183,13 +187,48 @@ class VolumeClient:
             raise
         return info
 
-    def detach(self, volume_id: str, server_id: str | None = None) -> None:
-        """Release the host connection and the attachment of ``server_id`` (all when None)."""
+    def connect(self, volume_id: str, server_id: str, host: str | None, mountpoint: str | None,
+                kind: str = "loop", mode: str = "rw") -> dict:
+        """Connect the volume on this host and move ``server_id``'s reserved attachment to ``attaching``
+        (``complete`` makes it ``in-use``); returns the connection info.  Idempotent: a connected volume
+        returns its connection again (after a host restart, a new one)."""
+        if self.driver is None:
+            raise ApiError("No volume backend runs in this process.")
+        with self.uow() as uow:
+            row = vol_svc.get_volume(uow, volume_id, self._caller(None))
+            readonly = mode == "ro" or (row.admin_metadata or {}).get("readonly") == "True"
+        info = self.driver.attach(volume_id, kind, readonly).as_dict()
+        with self.uow(write=True) as uow:
+            for att in att_svc.active_attachments(uow, volume_id):
+                if att.instance_uuid == server_id:
+                    if att.attach_status == st.RESERVED:
+                        att_svc.update_attachment(uow, self._caller(None), att.id,
+                                                  {"host": host, "kind": kind, "mountpoint": mountpoint})
+                    att.connection_info = info
+        return info
+
+    def complete(self, attachment_id: str) -> None:
+        """The guest sees the volume: the attachment is ``attached`` and the volume ``in-use``."""
+        with self.uow(write=True) as uow:
+            att_svc.complete_attachment(uow, self._caller(None), attachment_id)
+
+    def begin_detaching(self, volume_id: str) -> None:
+        """in-use -> detaching (400 in Cinder's words when the volume is not attached)."""
+        with self.uow(write=True) as uow:
+            att_svc.begin_detaching(uow, self._caller(None), volume_id)
+
+    def roll_detaching(self, volume_id: str) -> None:
+        with self.uow(write=True) as uow:
+            att_svc.roll_detaching(uow, self._caller(None), volume_id)
+
+    def detach(self, volume_id: str, server_id: str | None = None, disconnect: bool = True) -> None:
+        """Release the attachment of ``server_id`` (all when None) and, unless another one remains or
+        ``disconnect`` is False (nothing was connected), the host connection."""
         with self.uow(write=True) as uow:
             row = vol_svc.get_volume(uow, volume_id, self._caller(None))
             att_svc.detach(uow, self._caller(None), row.id, instance_uuid=server_id)
             still_attached = bool(att_svc.active_attachments(uow, row.id))
-        if self.driver is not None and not still_attached:
+        if self.driver is not None and disconnect and not still_attached:
             self.driver.detach(volume_id)
 
     def unreserve(self, volume_id: str, attachment_id: str) -> None:

@@ -16,10 +16,12 @@ from onestack.core.pagination import parse_limit
 from .. import states
 from ..model import ServerGroupMember
 from ..schemas import servers as schemas
+from ..service import block_devices as bd
 from ..service import hosts as hosts_svc
 from ..service import servers as svc
 from ..views import servers as views
 from ..views.common import V21, links
+from . import boot_volumes
 from .common import MAX_LIMIT, body_of, by_version, parse_bool, target
 
 
@@ -216,9 +218,10 @@ def create_server(req: ApiRequest):
     server = body["server"]
     hints = body.get("os:scheduler_hints") or body.get("OS-SCH-HNT:scheduler_hints") or {}
     image_id = _image_id(server.get("imageRef"))
-    bdms = tuple(server.get("block_device_mapping_v2") or ())
-    if not image_id and not any(b.get("boot_index") in (0, "0") for b in bdms):
+    bdms, image_root = bd.parse_boot_mappings(list(server.get("block_device_mapping_v2") or ()), image_id)
+    if not image_root and not any(b["boot_index"] == 0 for b in bdms):
         raise BadRequest("Missing imageRef attribute")
+    image_id = image_id if image_root else ""  # a volume-backed server shows no image, as Nova
     if server.get("user_data"):
         try:
             base64.b64decode(server["user_data"], validate=True)
@@ -245,15 +248,20 @@ def create_server(req: ApiRequest):
         min_count=_count(server.get("min_count", 1), "min_count"),
         max_count=_count(server.get("max_count", server.get("min_count", 1)), "max_count"),
         availability_zone=zone, scheduler_hints=hints,
-        security_groups=tuple(g["name"] for g in server.get("security_groups") or ()), block_devices=bdms,
+        security_groups=tuple(g["name"] for g in server.get("security_groups") or ()), block_devices=tuple(bdms),
         config_drive=bool(config_drive), access_ip_v4=access_ip(server.get("accessIPv4"), 4),
         access_ip_v6=access_ip(server.get("accessIPv6"), 6), forced_host=forced_host)
     default_zone = req.deps.settings.compute.default_availability_zone
     who = caller(req)
-    with req.deps.uow(write=True) as uow:
-        rows, reservation = svc.create_servers(
-            uow, who, cmd, req.deps.limit,
-            lambda: set(hosts_svc.host_zones(uow, default_zone).values()) | {default_zone}, default_zone)
+    cmd = boot_volumes.reserve(req, cmd, _check_image)
+    try:
+        with req.deps.uow(write=True) as uow:
+            rows, reservation = svc.create_servers(
+                uow, who, cmd, req.deps.limit,
+                lambda: set(hosts_svc.host_zones(uow, default_zone).values()) | {default_zone}, default_zone)
+    except Exception:
+        boot_volumes.unreserve(req, cmd)
+        raise
     first = rows[0]
     location = {"Location": f"{req.base_url}{V21}/servers/{first.id}"}
     if parse_bool("return_reservation_id", str(server.get("return_reservation_id", "false"))):
@@ -306,6 +314,9 @@ def delete_server(req: ApiRequest):
         row = svc.get_server(uow, who, req.params["server_id"])
         req.enforce("os_compute_api:servers:delete", target(row.project_id, row.user_id))
         svc.delete_server(uow, who, row.id)
+        released = boot_volumes.forget(uow, row) if row.deleted else []  # never reached a host
+        server_id = row.id
+    boot_volumes.release(req, server_id, released)
     return empty_response(204)
 
 

@@ -67,9 +67,28 @@ class Interface:
 
 @dataclass(frozen=True)
 class VolumeAttachment:
+    """A volume the guest sees as the disk ``device`` (``/dev/vda`` is the root disk of a server booted
+    from a volume, ``boot_index`` 0; attached volumes get ``/dev/vdb``...).
+
+    ``connection_info`` is how this host reaches the volume, from the block storage service (the shape
+    of Cinder's connection info, produced by ``volume.drivers.base.Connection.as_dict``)::
+
+        {"driver_volume_type": "loop" | "file",
+         "path": "/…/volume-<id>.img",       # the backing file (QEMU opens it for "file")
+         "device": "/dev/loop7" | None,       # the host block device ("loop" only)
+         "data": {"path": …, "device_path": …, "device": …, "access_mode": "rw" | "ro"}}
+
+    The agent asks for the kind the driver names in ``GuestDriver.volume_connection``.  ``image`` is the
+    image a boot volume was made from (when known): a driver that cannot boot the volume's raw bytes
+    (containers need a filesystem, the image may be a rootfs tarball) may build the root from it.
+    """
+
     volume_id: str
     device: str  # /dev/vdb
-    connection_info: Mapping[str, object] = field(default_factory=dict)  # e.g. {"driver": "file", "path": ...}
+    connection_info: Mapping[str, object] = field(default_factory=dict)
+    boot_index: int | None = None
+    image: ImageSpec | None = None
+    tag: str | None = None
 
 
 @dataclass(frozen=True)
@@ -80,7 +99,7 @@ class Guest:
     name: str
     hostname: str
     flavor: FlavorSpec
-    image: ImageSpec | None  # None: boot from volume
+    image: ImageSpec | None  # None: boot from volume (the root is the volume with boot_index 0)
     interfaces: tuple[Interface, ...] = ()
     volumes: tuple[VolumeAttachment, ...] = ()
     user_data: str | None = None  # base64, as the API received it
@@ -134,6 +153,8 @@ class GuestDriver(abc.ABC):
     supports_console_output: ClassVar[bool] = False
     supports_interface_attach: ClassVar[bool] = False
     supports_volume_attach: ClassVar[bool] = False
+    supports_boot_from_volume: ClassVar[bool] = False
+    volume_connection: ClassVar[str] = "file"  # what VolumeAttachment.connection_info holds: "file" | "loop"
 
     # -- host ------------------------------------------------------------------------------------
 
@@ -197,7 +218,12 @@ class GuestDriver(abc.ABC):
         raise Unsupported(f"{self.name} cannot hot-plug interfaces")
 
     def attach_volume(self, uuid: str, attachment: VolumeAttachment) -> None:
+        """Hot-plug the volume as ``attachment.device``; on a stopped guest, record it for the next start.
+        Idempotent; the guest keeps it across power off/on and reboots (the agent passes every attached
+        volume again in ``Guest.volumes`` when it re-creates a guest)."""
         raise Unsupported(f"{self.name} cannot attach volumes")
 
     def detach_volume(self, uuid: str, volume_id: str) -> None:
+        """Unplug the volume (the guest loses the device, as when a disk is pulled); idempotent.  The
+        host connection belongs to the block storage service, which releases it afterwards."""
         raise Unsupported(f"{self.name} cannot attach volumes")

@@ -43,6 +43,7 @@ class FakeGuestDriver(GuestDriver):
     supports_console_output = True
     supports_interface_attach = True
     supports_volume_attach = True
+    supports_boot_from_volume = True
 
     def __init__(self, host: str = "fake-host", vcpus: int = 64, memory_mb: int = 262144, disk_gb: int = 2048,
                  delay: float = 0.0, fail: frozenset[str] | set[str] = frozenset()) -> None:
@@ -162,7 +163,10 @@ class FakeGuestDriver(GuestDriver):
 
     def attach_volume(self, uuid: str, attachment: VolumeAttachment) -> None:
         with self._lock:
-            self._get(uuid).volumes[attachment.volume_id] = attachment
+            item = self._get(uuid)
+        self._step("attach_volume", item.guest)
+        with self._lock:
+            item.volumes[attachment.volume_id] = attachment
 
     def detach_volume(self, uuid: str, volume_id: str) -> None:
         with self._lock:

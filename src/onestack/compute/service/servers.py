@@ -21,7 +21,7 @@ from onestack.core.uow import UnitOfWork
 
 from .. import states
 from ..model import Flavor, Instance, InstanceAction, InstanceActionEvent, InstanceTag, ServerGroup, ServerGroupMember
-from . import quotas
+from . import block_devices, quotas
 from .common import INSTANCE, SCHEDULE
 from .flavors import get_flavor
 from .keypairs import find_keypair
@@ -55,7 +55,9 @@ class CreateServer:
     availability_zone: str | None = None
     scheduler_hints: dict = field(default_factory=dict)
     security_groups: tuple[str, ...] = ()
-    block_devices: tuple[dict, ...] = ()
+    block_devices: tuple[dict, ...] = ()  # volume mappings from block_devices.parse_boot_mappings
+    attachment_ids: dict = field(default_factory=dict)  # source volume id -> attachment reserved for the server
+    server_id: str | None = None  # chosen before the create when volumes were reserved for it (one server)
     config_drive: bool = False
     access_ip_v4: str = ""
     access_ip_v6: str = ""
@@ -236,13 +238,17 @@ def create_servers(uow: UnitOfWork, caller: Caller, cmd: CreateServer, limits: q
             description=cmd.description, hostname=hostname, config_drive="True" if cmd.config_drive else "",
             access_ip_v4=cmd.access_ip_v4, access_ip_v6=cmd.access_ip_v6,
             security_groups=[{"name": n} for n in (cmd.security_groups or ("default",))],
-            requested_networks=cmd.networks, block_devices=list(cmd.block_devices),
+            requested_networks=cmd.networks, block_devices=[],
             scheduler_hints=dict(cmd.scheduler_hints or {}), server_group_id=group.id if group else None,
             reservation_id=reservation, launch_index=index, status="BUILD",
         )
         row.tags = [InstanceTag(tag=t) for t in sorted(set(cmd.tags))]
+        if cmd.server_id and count == 1:
+            row.id = cmd.server_id
         uow.session.add(row)
         uow.session.flush()
+        if cmd.block_devices:
+            block_devices.add_boot_mappings(uow, row, list(cmd.block_devices), cmd.attachment_ids)
         if group is not None:
             uow.session.add(ServerGroupMember(group_id=group.id, instance_id=row.id))
         record_action(uow, row, "create", caller)
