@@ -62,6 +62,8 @@ class Result:
     errors: int
     seconds: float
     latencies: list[float]
+    server_cpu: float = 0.0  # CPU seconds the server process used during the measurement
+    client_cpu: float = 0.0  # CPU seconds this (load generator) process used
 
     @property
     def rps(self) -> float:
@@ -74,8 +76,10 @@ class Result:
         return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
 
     def line(self) -> str:
+        per = 1e6 / self.count if self.count else float("nan")
         return (f"{self.name:<34} c={self.concurrency:<2} {self.rps:>9.1f} req/s   p50 {self.pct(0.5):>8.2f} ms   "
-                f"p99 {self.pct(0.99):>8.2f} ms   ({self.count} requests, {self.errors} errors)")
+                f"p99 {self.pct(0.99):>8.2f} ms   CPU/req server {self.server_cpu * per:>5.0f} us "
+                f"client {self.client_cpu * per:>4.0f} us   ({self.count} requests, {self.errors} errors)")
 
 
 async def _load(port: int, requests, concurrency: int, duration: float, expect: int,
@@ -108,11 +112,13 @@ async def _load(port: int, requests, concurrency: int, duration: float, expect: 
     return len(latencies), errors, time.perf_counter() - started, latencies
 
 
-def measure(name: str, port: int, requests, concurrency: int, duration: float, expect: int,
+def measure(name: str, server_pid: int, port: int, requests, concurrency: int, duration: float, expect: int,
             max_requests: int | None = None) -> Result:
+    server0, client0 = cpu_seconds(server_pid), time.process_time()
     count, errors, seconds, latencies = asyncio.run(
         _load(port, requests, concurrency, duration, expect, max_requests))
-    return Result(name, concurrency, count, errors, seconds, latencies)
+    return Result(name, concurrency, count, errors, seconds, latencies,
+                  cpu_seconds(server_pid) - server0, time.process_time() - client0)
 
 
 # -- the server and its data ------------------------------------------------------------------------
@@ -190,7 +196,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run_all(server: ServerProcess, args, levels: list[int], only: set[str]) -> list[Result]:
-    base, port = server.base_url, server.port
+    base, port, pid = server.base_url, server.port, server.pid
     password = yaml.safe_load(server.clouds_yaml.read_text())["clouds"]["onestack"]["auth"]["password"]
     headers, body = post(base, IDENTITY + "/auth/tokens", password_body(password))
     admin = headers["X-Subject-Token"]
@@ -208,25 +214,25 @@ def run_all(server: ServerProcess, args, levels: list[int], only: set[str]) -> l
             tokens.append(h["X-Subject-Token"])
         validate = [request_bytes("GET", IDENTITY + "/auth/tokens", {"X-Auth-Token": admin, "X-Subject-Token": t})
                     for t in tokens]
-        report(measure(f"validate, first sight ({len(tokens)} tok)", port, iter(validate), 8, 60.0, 200,
+        report(measure(f"validate, first sight ({len(tokens)} tok)", pid, port, iter(validate), 8, 60.0, 200,
                        max_requests=len(validate)))
         for c in levels:
-            report(measure(f"validate ({len(tokens)} distinct tokens)", port, itertools.cycle(validate), c,
+            report(measure(f"validate ({len(tokens)} distinct tokens)", pid, port, itertools.cycle(validate), c,
                            args.duration, 200))
     if "projects" in only:
         projects = request_bytes("GET", IDENTITY + "/projects", {"X-Auth-Token": admin})
         for c in levels:
-            report(measure("GET /v3/projects", port, itertools.repeat(projects), c, args.duration, 200))
+            report(measure("GET /v3/projects", pid, port, itertools.repeat(projects), c, args.duration, 200))
     if "token" in only:
         by_token = request_bytes("POST", IDENTITY + "/auth/tokens", {},
                                  json.dumps(token_body(admin, project_id)).encode())
         for c in levels:
-            report(measure("issue, token method", port, itertools.repeat(by_token), c, args.duration, 201))
+            report(measure("issue, token method", pid, port, itertools.repeat(by_token), c, args.duration, 201))
     if "password" in only:
         by_password = request_bytes("POST", IDENTITY + "/auth/tokens", {},
                                     json.dumps(password_body(password)).encode())
         for c in levels:
-            report(measure("issue, password method", port, itertools.repeat(by_password), c, args.duration, 201))
+            report(measure("issue, password method", pid, port, itertools.repeat(by_password), c, args.duration, 201))
     return results
 
 

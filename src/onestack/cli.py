@@ -22,13 +22,27 @@ def _settings(data_dir: str | None, listen: str | None, config_file: str | None)
         raise click.ClickException(str(exc)) from None
 
 
+class _Formatter(logging.Formatter):
+    """The usual format; the date text is reused within a second (a line per request adds up)."""
+
+    _second: tuple[int, str] = (-1, "")
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:  # noqa: N802
+        second = int(record.created)
+        if self._second[0] != second:
+            self._second = (second, time.strftime("%Y-%m-%d %H:%M:%S", self.converter(record.created)))
+        return f"{self._second[1]},{int(record.msecs):03d}"
+
+
 def _logging(verbose: bool = False) -> None:
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, handlers=[handler])
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    # Our format shows neither the caller's file/line nor thread/process: don't collect them per record
+    # (the logging HOWTO's "Optimization" knobs).
+    logging._srcfile = None
+    logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
 
 
 def _migrate(engine) -> None:

@@ -6,7 +6,6 @@ as ``req.deps``.  Other services authenticate requests and read unified limits t
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import secrets
@@ -60,7 +59,7 @@ class IdentityClient:
         entry = self.tokens.cached(token)
         if entry is None:
             return None
-        return dataclasses.replace(entry.context, request_id=request_id)
+        return entry.context.with_request_id(request_id)
 
     # -- set-up -----------------------------------------------------------------------------------
 

@@ -499,4 +499,4 @@ class TokenService:
     def with_request_id(self, info: TokenInfo, token: str, request_id: str) -> RequestContext:
         entry = self._cache.get(token)
         ctx = entry.context if entry is not None and entry.info is info else info.context(token)
-        return dataclasses.replace(ctx, request_id=request_id)
+        return ctx.with_request_id(request_id)
