@@ -1,7 +1,8 @@
 """Scaled out: two `onestack api` processes share MariaDB, RabbitMQ and the key repository.
 
-A change committed through one process (a revoked token, a disabled user) takes effect in the other
-as soon as the bus hint arrives — the token caches of both are dropped.
+A change committed through one process (a revoked token, a disabled project) takes effect in the other
+at once: each checks the database's identity change counter before trusting its caches (the bus hint
+only frees memory early).
 """
 
 from __future__ import annotations
@@ -84,7 +85,7 @@ def test_revoke_token_in_one_process_is_effective_in_the_other(two_api_processes
     resp = httpx.delete(f"{a}/identity/v3/auth/tokens", headers={"X-Auth-Token": _token(a, password),
                                                                   "X-Subject-Token": victim})
     assert resp.status_code == 204
-    assert _wait(lambda: httpx.get(f"{b}/identity/v3/auth/tokens", headers=check).status_code == 404, 5)
+    assert httpx.get(f"{b}/identity/v3/auth/tokens", headers=check).status_code == 404
 
 
 def test_disable_project_in_one_process_rejects_its_tokens_in_the_other(two_api_processes):
@@ -102,5 +103,4 @@ def test_disable_project_in_one_process_rejects_its_tokens_in_the_other(two_api_
     resp = httpx.patch(f"{a}/identity/v3/projects/{project['id']}", headers=admin_a,
                        json={"project": {"enabled": False}})
     assert resp.status_code == 200
-    assert _wait(lambda: httpx.get(f"{b}/identity/v3/auth/catalog",
-                                   headers={"X-Auth-Token": scoped}).status_code == 401, 5)
+    assert httpx.get(f"{b}/identity/v3/auth/catalog", headers={"X-Auth-Token": scoped}).status_code == 401

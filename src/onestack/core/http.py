@@ -169,9 +169,13 @@ def _contains_nul(value: Any) -> bool:
     return False
 
 
+def json_bytes(body: Any) -> bytes:
+    return json.dumps(body, separators=(",", ":")).encode()
+
+
 def json_response(body: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> Response:
     """``body`` is a JSON-able value, or ``bytes`` already rendered (e.g. cached)."""
-    content = body if isinstance(body, bytes) else json.dumps(body, separators=(",", ":"))
+    content = body if isinstance(body, bytes) else json_bytes(body)
     return Response(content, status_code=status, headers=headers, media_type="application/json")
 
 

@@ -21,6 +21,7 @@ from .backends.fernet import InvalidTokenError, KeyRepository
 from .service import bootstrap as bootstrap_svc
 from .service import catalog as catalog_svc
 from .service import limits as limits_svc
+from .service.changes import Generation, ReadCache, TrackedUnitOfWorkFactory
 from .service.common import CHANGED
 from .service.tokens import TokenService, TokenSettings
 from .service.users import PasswordPolicy
@@ -30,7 +31,10 @@ class IdentityClient:
     def __init__(self, settings: Settings, uow: UnitOfWorkFactory, bus: Bus) -> None:
         ident = settings.identity
         self.settings = settings
-        self.uow = uow
+        self.uow = TrackedUnitOfWorkFactory(uow)  # every identity write counts as a change
+        # Scaled out (a message bus between processes), other API processes write the same database:
+        # caches are then checked against the database's change counter on each request.
+        self.generation = Generation(uow.engine, shared=bool(settings.bus.url))
         self.keys = KeyRepository(settings.data_path / "fernet-keys", ident.max_active_keys)
         self.password_policy = PasswordPolicy(
             rounds=ident.bcrypt_rounds,
@@ -39,11 +43,12 @@ class IdentityClient:
             password_expires_days=ident.password_expires_days,
         )
         self.tokens = TokenService(
-            uow, self.keys,
+            self.uow, self.keys,
             TokenSettings(ident.token_expiration, ident.allow_expired_window, ident.cache_size),
-            self.password_policy,
+            self.password_policy, self.generation,
         )
-        bus.subscribe(CHANGED, self.tokens.invalidate)
+        self.reads = ReadCache(self.generation)
+        bus.subscribe(CHANGED, self.generation.invalidate)
 
     # -- used by the HTTP layer of every service -------------------------------------------------
 

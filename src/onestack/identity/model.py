@@ -194,3 +194,12 @@ class RevocationEvent(Base):
     application_credential_id: Mapped[str | None] = mapped_column(String(64), default=None)
     issued_before: Mapped[dt.datetime] = mapped_column()
     revoked_at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
+
+
+class Generation(Base):
+    """One row counting committed identity changes: API processes sharing the database compare it on
+    each request to know whether their in-memory caches (validated tokens, lists) are still current."""
+
+    __tablename__ = "identity_generation"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    value: Mapped[int] = mapped_column(Integer, default=0)

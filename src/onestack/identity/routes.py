@@ -52,7 +52,7 @@ ROUTES: list[Route] = [
     R("PATCH", "/v3/domains/{domain_id}", domains.update_domain),
     R("DELETE", "/v3/domains/{domain_id}", domains.delete_domain),
     # projects
-    R("GET", "/v3/projects", projects.list_projects),
+    R("GET", "/v3/projects", projects.list_projects, inline=projects.list_projects_inline),
     R("POST", "/v3/projects", projects.create_project),
     R("GET", "/v3/projects/{project_id}", projects.show_project),
     R("PATCH", "/v3/projects/{project_id}", projects.update_project),

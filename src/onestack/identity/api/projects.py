@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from onestack.core.errors import BadRequest, NotFound
-from onestack.core.http import ApiRequest, empty_response, json_response
+from onestack.core.http import ApiRequest, empty_response, json_bytes, json_response
 
 from ..schemas.projects import CREATE_PROJECT, UPDATE_PROJECT, UPDATE_PROJECT_TAGS
 from ..service import resources as svc
@@ -11,17 +11,39 @@ from ..service.users import get_user
 from ..views.common import collection
 from ..views.domains import domain as domain_view
 from ..views.projects import project as view
-from .common import body_of, list_response, query_filters
+from .common import body_of, query_filters
 
 FILTERS = ("domain_id", "name", "parent_id")
 TAG_FILTERS = ("tags", "tags-any", "not-tags", "not-tags-any")
 
 
-def list_projects(req: ApiRequest):
+def _list_key(req: ApiRequest) -> tuple:
     filters = query_filters(req, FILTERS, ("enabled", "is_domain"), TAG_FILTERS)
     req.enforce("identity:list_projects", {"target.domain_id": filters.get("domain_id")})
-    with req.deps.uow() as uow:
-        return list_response(req, "projects", svc.list_projects(uow, filters), view)
+    # The answer depends on the filters and the public URL only (policy above decides who may ask).
+    return filters, ("projects", req.base_url, tuple(sorted((k, str(v)) for k, v in filters.items())))
+
+
+def list_projects(req: ApiRequest):
+    filters, key = _list_key(req)
+    reads = req.deps.reads
+    reads.generation.check()
+    body = reads.get(key)
+    if body is None:
+        generation = reads.generation.value
+        with req.deps.uow() as uow:
+            body = json_bytes(collection("projects", [view(p, req.base_url) for p in svc.list_projects(uow, filters)],
+                                         req.url))
+        reads.put(key, body, generation)
+    return json_response(body)
+
+
+def list_projects_inline(req: ApiRequest):
+    """``list_projects`` from memory on the event loop, or None (then it runs in a thread)."""
+    if req.deps.reads.generation.shared:
+        return None
+    body = req.deps.reads.get(_list_key(req)[1])
+    return None if body is None else json_response(body)
 
 
 def _target(project) -> dict:

@@ -28,6 +28,7 @@ from ..backends.fernet import InvalidTokenError, KeyRepository, TokenPayload
 from ..model import ApplicationCredential, Domain, Project, User
 from . import appcreds, resources, roles, users
 from .catalog import catalog as build_catalog
+from .changes import Generation
 from .revocations import RevocationList, TokenFacts, revoke
 
 
@@ -136,8 +137,10 @@ class TokenSettings:
 
 class TokenService:
     def __init__(self, uow: UnitOfWorkFactory, keys: KeyRepository, settings: TokenSettings,
-                 password_policy: users.PasswordPolicy) -> None:
+                 password_policy: users.PasswordPolicy, generation: Generation | None = None) -> None:
         self.uow = uow
+        self.generation = generation or Generation(uow.engine, shared=False)
+        self.generation.on_change(self.clear)
         self.keys = keys
         self.settings = settings
         self.password_policy = password_policy
@@ -148,23 +151,25 @@ class TokenService:
         self._catalog: list | None = None
         self._lock = threading.Lock()
         self._refresh_lock = threading.Lock()
-        self._generation = 1  # bumped by every identity change
         self._revocations_at = 0  # the generation the in-memory revocation list reflects
         self._keys_generation = 0  # the key repository generation the cached tokens were checked against
 
     # -- cache ---------------------------------------------------------------------------------
 
     def invalidate(self, *_args) -> None:
-        """Something identity-related changed: forget every validated token and the catalog."""
+        """Something identity-related changed: drop every identity cache (this one included)."""
+        self.generation.invalidate()
+
+    def clear(self) -> None:
+        """Forget every validated token and the catalog (a ``Generation`` listener)."""
         with self._lock:
-            self._generation += 1
             self._cache.clear()
             self._resolved.clear()
             self._scopes.clear()
             self._catalog = None
 
     def _ensure_revocations(self) -> None:
-        wanted = self._generation
+        wanted = self.generation.value
         if self._revocations_at >= wanted:
             return
         with self._refresh_lock:  # concurrent validators wait for the refresh rather than skip it
@@ -177,9 +182,12 @@ class TokenService:
     def catalog(self) -> list:
         cached = self._catalog
         if cached is None:
+            generation = self.generation.value
             with self.uow() as uow:
                 cached = build_catalog(uow)
-            self._catalog = cached
+            with self._lock:
+                if generation == self.generation.value:
+                    self._catalog = cached
         return cached
 
     def cached_catalog(self) -> list | None:
@@ -188,7 +196,12 @@ class TokenService:
     # -- validate ------------------------------------------------------------------------------
 
     def cached(self, token: str) -> CachedToken | None:
-        """The cache entry of a valid, unexpired token, or None; never does I/O beyond a stat."""
+        """The cache entry of a valid, unexpired token, or None; never does I/O beyond a stat.
+        Always None when other processes share the database: only ``validate`` checks whether they
+        changed something."""
+        return None if self.generation.shared else self._cached(token)
+
+    def _cached(self, token: str) -> CachedToken | None:
         keys_generation = self.keys.current_generation()
         if keys_generation != self._keys_generation:
             # Rotated keys: a cached token may have been encrypted with a key that is gone now.
@@ -215,7 +228,8 @@ class TokenService:
 
     def validate(self, token: str, allow_expired: bool = False) -> TokenInfo:
         """Return the token's info or raise ``InvalidTokenError``."""
-        entry = self.cached(token)
+        self.generation.check()
+        entry = self._cached(token)
         if entry is not None:
             return entry.info
         entry = self._cache.get(token)  # cached but expired: decide below whether allow_expired covers it
@@ -228,14 +242,14 @@ class TokenService:
 
     def _validate_uncached(self, token: str) -> TokenInfo:
         payload = self.keys.decrypt(token)
-        generation = self._generation
+        generation = self.generation.value
         self._ensure_revocations()
         info = self._info(payload)
         if self.revocations.is_revoked(self._facts(info)):
             raise InvalidTokenError("token has been revoked")
         with self._lock:
             # Only cache what was built from data no newer change has overtaken.
-            if generation == self._generation:
+            if generation == self.generation.value:
                 self._cache[token] = CachedToken(info, token)
                 if len(self._cache) > self.settings.cache_size:
                     self._cache.popitem(last=False)
@@ -249,11 +263,11 @@ class TokenService:
         key = (payload.user_id, payload.scope_kind, payload.scope_id, payload.app_cred_id)
         template = self._resolved.get(key)
         if template is None:
-            generation = self._generation
+            generation = self.generation.value
             with self.uow() as uow:
                 template = self._build(uow, payload)
             with self._lock:
-                if generation == self._generation:
+                if generation == self.generation.value:
                     if len(self._resolved) >= self.settings.cache_size:
                         self._resolved.clear()
                     self._resolved[key] = template
@@ -334,6 +348,7 @@ class TokenService:
 
     def issue(self, auth: dict) -> tuple[str, TokenInfo]:
         """Authenticate an ``auth`` request body; return the new token and its info."""
+        self.generation.check()
         identity = auth.get("identity")
         if not isinstance(identity, dict) or not isinstance(identity.get("methods"), list):
             raise BadRequest("Invalid input for field 'identity': 'methods' is a required property.")
@@ -452,10 +467,10 @@ class TokenService:
             return self._lookup_scope(user_id, scope)
         found = self._scopes.get(key)
         if found is None:
-            generation = self._generation
+            generation = self.generation.value
             found = self._lookup_scope(user_id, scope)
             with self._lock:
-                if generation == self._generation:
+                if generation == self.generation.value:
                     if len(self._scopes) >= self.settings.cache_size:
                         self._scopes.clear()
                     self._scopes[key] = found
