@@ -67,6 +67,16 @@ class StoreContract:
         writer.commit()
         assert b"".join(store.get(image_id)) == b"partial"
 
+    def test_writelines_many_buffers_in_order(self, store):
+        parts = [bytes([i % 251]) * (i % 7) for i in range(3000)]  # more buffers than IOV_MAX, some empty
+        image_id = new_id()
+        writer = store.writer(image_id)
+        writer.writelines(parts)
+        writer.writelines([])
+        writer.commit()
+        assert b"".join(store.get(image_id)) == b"".join(parts)
+        assert writer.written == sum(len(p) for p in parts)
+
     def test_writer_abort_leaves_nothing(self, store):
         image_id = new_id()
         writer = store.writer(image_id)

@@ -21,8 +21,6 @@ from ..service.data import DataSession
 from ..states import DEACTIVATED
 from .common import enforce, load
 
-BLOCK = 4 << 20  # bytes handed to the hashing/writing thread at a time
-
 
 def _declared_size(req: ApiRequest) -> int | None:
     value = req.headers.get("x-openstack-image-size")
@@ -46,31 +44,21 @@ def _check_content_type(req: ApiRequest) -> None:
 
 
 async def _pump(req: ApiRequest, session: DataSession) -> None:
-    """Move the request body to the session in BLOCK-sized pieces, receiving the next piece while the
-    previous one is hashed and written."""
-    pending: asyncio.Future | None = None
+    """Move the request body to the session in blocks, without joining chunks (the store writes them
+    with one writev) and receiving on while earlier blocks are hashed and written."""
     parts: list[bytes] = []
     buffered = 0
-    try:
-        async for chunk in req.raw.stream():
-            if not chunk:
-                continue
-            parts.append(chunk)
-            buffered += len(chunk)
-            if buffered >= BLOCK:
-                block = b"".join(parts)
-                parts, buffered = [], 0
-                if pending is not None:
-                    await pending
-                pending = asyncio.ensure_future(run_in_threadpool(session.write, block))
-        if pending is not None:
-            await pending
-            pending = None
-        if parts:
-            await run_in_threadpool(session.write, b"".join(parts))
-    finally:
-        if pending is not None:  # an error while a block was in flight: let it land before cleaning up
-            await asyncio.gather(pending, return_exceptions=True)
+    async for chunk in req.raw.stream():
+        if not chunk:
+            continue
+        parts.append(chunk)
+        buffered += len(chunk)
+        if buffered >= session.BLOCK:
+            session.submit(parts)
+            parts, buffered = [], 0
+            while (oldest := session.backlog()) is not None:
+                await asyncio.wrap_future(oldest)
+    session.submit(parts)
 
 
 async def _receive(req: ApiRequest, rule: str, begin) -> Response:
@@ -186,5 +174,5 @@ def import_image(req: ApiRequest) -> Response:
         raise BadRequest(f"Unknown import method name '{name}'.")
     with req.deps.uow() as uow:
         load(req, uow, "modify_image")
-    svc.import_image(req.deps, req.ctx, req.params["image_id"], name)
+    svc.import_image(req.deps, req.ctx, req.params["image_id"], name, method.get("uri"))
     return empty_response(202)

@@ -34,6 +34,11 @@ class StoreWriter(abc.ABC):
     @abc.abstractmethod
     def write(self, data: bytes) -> None: ...
 
+    def writelines(self, parts: Iterable[bytes]) -> None:
+        """Write several buffers in order (a store may do it in one system call)."""
+        for part in parts:
+            self.write(part)
+
     @abc.abstractmethod
     def commit(self) -> None: ...
 

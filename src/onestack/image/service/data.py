@@ -2,9 +2,9 @@
 reading data back, and recovery of interrupted uploads at start.
 
 An upload is a ``DataSession``: ``begin_upload``/``begin_stage`` move the image to ``saving`` /
-``uploading`` in one transaction, ``write`` receives blocks (md5 and the os_hash run on the hashing
-pool in parallel with the store write), ``finish`` commits the store write and records size, hashes
-and virtual size in a second transaction; ``fail`` drops the partial data and puts the image back to
+``uploading`` in one transaction, ``submit``/``write`` take blocks (md5, the os_hash and the store
+write run in parallel, pipelined with receiving), ``finish`` commits the store write and records
+size, hashes and virtual size in a second transaction; ``fail`` drops the partial data and puts the image back to
 ``queued``.  No transaction is open while bytes flow.
 """
 
@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Iterable, Iterator
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, wait
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -31,9 +33,10 @@ from onestack.core.errors import (
 from .. import states
 from ..backends import ImageStore, StoreError, StoreFull, StoreNotFound
 from ..model import Image
-from . import formats, quotas
+from . import formats, quotas, web_download
 from .common import Deps
 from .images import get_image, not_found
+from .lanes import Lane, all_of
 
 log = logging.getLogger(__name__)
 
@@ -58,16 +61,28 @@ class Stored:
 
 
 class DataSession:
-    """One upload (or stage) in flight.  Not thread-safe: call ``write`` from one thread at a time."""
+    """One upload (or stage) in flight.
+
+    Blocks go through three ordered lanes on the shared pool -- md5, the os_hash, and the store write
+    (which also keeps the head and tail for format inspection) -- so the two hashes and the write of
+    one block overlap with each other and with receiving the next blocks.  At most ``DEPTH`` blocks
+    are in flight: memory stays bounded whatever the image size.  ``submit`` never blocks; callers
+    wait on ``backlog()`` (async callers) or use ``write`` (blocking).  Call from one thread at a time.
+    """
+
+    BLOCK = 4 << 20  # bytes gathered into one block by streaming callers
+    DEPTH = 3  # blocks in flight
 
     def __init__(self, deps: Deps, image: Image, kind: str, declared_size: int | None,
-                 remaining: int | None) -> None:
+                 remaining: int | None, from_status: str | None = None) -> None:
         self.deps = deps
         self.image_id = image.id
         self.owner = image.owner
         self.disk_format = image.disk_format
         self.kind = kind
-        self.from_status = states.SAVING if kind == UPLOAD else states.UPLOADING
+        self.from_status = from_status or (states.SAVING if kind == UPLOAD else states.UPLOADING)
+        # called with the image row and whether it became active, in the transaction that settles it
+        self.on_settle: Callable[[Image, bool], None] | None = None
         self.store: ImageStore = deps.store if kind == UPLOAD else deps.staging
         self.declared_size = declared_size
         self.remaining = remaining
@@ -77,17 +92,23 @@ class DataSession:
         self.hash = hashlib.new(self.algo)
         self.head = bytearray()
         self.tail = b""
-        self.size = 0
+        self.size = 0  # bytes accepted by ``submit``
         self.writer = self.store.writer(image.id)
+        self.lanes = (Lane(deps.pool), Lane(deps.pool), Lane(deps.pool))
+        self.inflight: deque[tuple[Future, list[Future]]] = deque()
         self.closed = False
         self.committed = False
 
     # -- streaming --------------------------------------------------------------------------------
 
-    def write(self, block: bytes) -> None:
-        if not block:
+    def submit(self, block: bytes | list[bytes]) -> None:
+        """Queue a block (bytes, or a list of buffers taken as one) for hashing and writing."""
+        parts = [p for p in ([block] if isinstance(block, (bytes, bytearray, memoryview)) else block) if p]
+        length = sum(len(p) for p in parts)
+        if not length:
             return
-        size = self.size + len(block)
+        self._reap()
+        size = self.size + length
         if size > self.cap:
             raise RequestEntityTooLarge(f"The incoming image is too large: it exceeds the maximum image size "
                                         f"of {self.cap} bytes.")
@@ -97,24 +118,47 @@ class DataSession:
                                         f"{resource} limit.")
         if self.declared_size is not None and size > self.declared_size:
             raise BadRequest(f"Image data is larger than the declared size of {self.declared_size} bytes.")
-        pool = self.deps.pool
-        md5 = pool.submit(self.md5.update, block)
-        other = pool.submit(self.hash.update, block)
+        md5, other, store = self.lanes
+        futures = [md5.submit(_update, self.md5, parts), other.submit(_update, self.hash, parts),
+                   store.submit(self._store, parts)]
+        self.inflight.append((all_of(futures), futures))
+        self.size = size
+
+    def backlog(self) -> Future | None:
+        """The oldest block's future while the pipeline is full (wait for it, then submit more)."""
+        self._reap()
+        return self.inflight[0][0] if len(self.inflight) >= self.DEPTH else None
+
+    def write(self, block: bytes | list[bytes]) -> None:
+        """Blocking ``submit``: returns once there is room for the next block."""
+        self.submit(block)
+        while (oldest := self.backlog()) is not None:
+            oldest.result()
+
+    def drain(self) -> None:
+        """Wait until every submitted block is hashed and written (raising the first error)."""
+        while self.inflight:
+            self.inflight[0][0].result()
+            self.inflight.popleft()
+
+    def _reap(self) -> None:
+        while self.inflight and self.inflight[0][0].done():
+            self.inflight[0][0].result()  # raises the block's error
+            self.inflight.popleft()
+
+    def _store(self, parts: list[bytes]) -> None:
         try:
-            self.writer.write(block)
+            self.writer.writelines(parts)
         except StoreFull as exc:
             raise RequestEntityTooLarge(f"Image storage media is full: {exc}") from None
         except StoreError as exc:
             raise ServiceUnavailable(f"Could not store image data: {exc}") from None
-        finally:
-            md5.result()
-            other.result()
-        if len(self.head) < formats.HEAD:
-            self.head += block[:formats.HEAD - len(self.head)]
-            if len(self.head) >= formats.HEAD:
-                self._early_format_check()
-        self.tail = (self.tail + block[-formats.TAIL:])[-formats.TAIL:]
-        self.size = size
+        for part in parts:
+            if len(self.head) < formats.HEAD:
+                self.head += part[:formats.HEAD - len(self.head)]
+                if len(self.head) >= formats.HEAD:
+                    self._early_format_check()
+            self.tail = (self.tail + part[-formats.TAIL:])[-formats.TAIL:]
 
     def _early_format_check(self) -> None:
         """Refuse mismatched data as soon as its header is in, not after the whole body."""
@@ -135,6 +179,7 @@ class DataSession:
     # -- end of stream ----------------------------------------------------------------------------
 
     def finish(self) -> Stored:
+        self.drain()
         if self.declared_size is not None and self.size != self.declared_size:
             raise BadRequest(f"Image data size ({self.size} bytes) does not match the declared size "
                              f"({self.declared_size} bytes).")
@@ -173,6 +218,8 @@ class DataSession:
                     image.virtual_size = stored.virtual_size
                     image.store = self.store.id
                     image.status = states.ACTIVE
+                if self.on_settle is not None:
+                    self.on_settle(image, error is None)
             else:
                 limit = self.deps.limit("image_stage_total", image.owner)
                 usage = quotas.staged_bytes(uow.session, image.owner, exclude=image.id) if image.owner else 0
@@ -195,13 +242,24 @@ class DataSession:
         if self.closed:
             return
         self.closed = True
+        lanes = [f for _, futures in self.inflight for f in futures]
+        for future in lanes:
+            future.cancel()  # blocks not started yet
+        wait(lanes)  # the running ones must stop touching the writer before it is aborted
+        self.inflight.clear()
         self.writer.abort()
         if self.committed:
             self.store.delete(self.image_id)
-        restore_queued(self.deps, self.image_id, self.from_status)
+        restore_queued(self.deps, self.image_id, self.from_status, self.on_settle)
 
 
-def restore_queued(deps: Deps, image_id: str, from_status: str) -> None:
+def _update(digest, parts: list[bytes]) -> None:
+    for part in parts:
+        digest.update(part)  # releases the GIL for buffers over 2 KiB
+
+
+def restore_queued(deps: Deps, image_id: str, from_status: str,
+                   on_settle: Callable[[Image, bool], None] | None = None) -> None:
     with deps.uow(write=True) as uow:
         image = uow.session.get(Image, image_id)
         if image is not None and image.status == from_status:
@@ -209,6 +267,8 @@ def restore_queued(deps: Deps, image_id: str, from_status: str) -> None:
             if from_status in (states.UPLOADING, states.IMPORTING):
                 image.size = None
                 image.staged = None
+            if on_settle is not None:
+                on_settle(image, False)
 
 
 def _begin(deps: Deps, ctx: RequestContext | None, image_id: str, kind: str,
@@ -270,19 +330,28 @@ def write_all(session: DataSession, chunks: Iterable[bytes]) -> Stored:
 # -- import ---------------------------------------------------------------------------------------
 
 
-SUPPORTED_IMPORT_METHODS = ("glance-direct",)
+SUPPORTED_IMPORT_METHODS = ("glance-direct", web_download.METHOD)
 
 
 def import_methods(deps: Deps) -> list[str]:
-    """The enabled methods this deployment implements (web-download answers as when disabled)."""
+    """The enabled methods this deployment implements (others answer as upstream when disabled)."""
     configured = [m.strip() for m in deps.settings.enabled_import_methods.split(",") if m.strip()]
     return [m for m in configured if m in SUPPORTED_IMPORT_METHODS]
 
 
-def import_image(deps: Deps, ctx: RequestContext | None, image_id: str, method: str) -> None:
-    """glance-direct: move the staged data into the store and make the image active."""
+def import_image(deps: Deps, ctx: RequestContext | None, image_id: str, method: str,
+                 uri: str | None = None) -> Future | None:
+    """Start an import; web-download returns the future of the download running in the background."""
     if method not in import_methods(deps):
         raise BadRequest(f"Unknown import method name '{method}'.")
+    if method == web_download.METHOD:
+        return web_download.start(deps, ctx, image_id, uri)
+    _import_staged(deps, ctx, image_id)
+    return None
+
+
+def _import_staged(deps: Deps, ctx: RequestContext | None, image_id: str) -> None:
+    """glance-direct: move the staged data into the store and make the image active."""
     with deps.uow() as uow:
         owner = get_image(uow, ctx, image_id).owner
     size_limit = deps.limit("image_size_total", owner)
@@ -366,6 +435,7 @@ def recover(deps: Deps) -> dict:
                 image.status = states.QUEUED
                 image.size = None
                 image.staged = None
+                web_download.recover(image, deps.store.id)
                 known_staged.discard(image.id)
                 report["requeued"] += 1
             elif image.status == states.SAVING:
