@@ -216,8 +216,9 @@ def test_client_upload_failure_leaves_image_queued(deps):
 
 
 def test_import_methods_only_implemented_ones(deps, monkeypatch):
-    monkeypatch.setattr(deps, "settings", deps.settings.__class__(enabled_import_methods="web-download, glance-direct"))
-    assert data.import_methods(deps) == ["glance-direct"]
+    monkeypatch.setattr(deps, "settings", deps.settings.__class__(
+        enabled_import_methods="web-download, copy-image, glance-direct"))
+    assert data.import_methods(deps) == ["web-download", "glance-direct"]
 
 
 def test_client_find_images_by_name(deps):
@@ -276,3 +277,68 @@ def test_concurrent_stages_hold_stage_quota(deps):
     assert outcomes == ["ok", "ok", "over"]
     assert [deps.get_image(None, i)["status"] for i in ids] == ["uploading", "uploading", "queued"]
     assert sorted(deps.staging.ids()) == sorted(ids[:2])
+
+
+# -- the upload pipeline --------------------------------------------------------------------------
+
+
+def test_pipelined_upload_hashes_every_block_in_order(deps):
+    import hashlib
+
+    owner = uuid.uuid4().hex
+    image = deps.create_image(ctx(owner), disk_format="raw", container_format="bare")
+    blocks = [os.urandom(n) for n in (1, 70000, 3, 250000, 0, 5000)] * 4
+    session = data.begin_upload(deps, ctx(owner), image["id"])
+    for block in blocks:
+        session.submit([block[:2], block[2:]])  # a block may be a list of buffers
+        assert len(session.inflight) <= session.DEPTH or session.backlog() is not None
+        while (oldest := session.backlog()) is not None:
+            oldest.result()
+    stored = session.finish()
+    whole = b"".join(blocks)
+    assert stored.size == len(whole)
+    assert stored.checksum == hashlib.md5(whole).hexdigest()
+    assert stored.os_hash_value == hashlib.sha512(whole).hexdigest()
+    assert b"".join(deps.open_image_data(image["id"])) == whole
+
+
+def test_store_error_in_pipeline_fails_upload_and_leaves_nothing(deps, monkeypatch):
+    from onestack.image.backends import StoreFull
+    from onestack.image.backends.filesystem import FilesystemWriter
+
+    owner = uuid.uuid4().hex
+    image = deps.create_image(ctx(owner), disk_format="raw", container_format="bare")
+    calls = []
+    real = FilesystemWriter.writelines
+
+    def flaky(self, parts):
+        calls.append(1)
+        if len(calls) == 3:
+            self.abort()
+            raise StoreFull("no space left on device")
+        real(self, parts)
+
+    monkeypatch.setattr(FilesystemWriter, "writelines", flaky)
+    with pytest.raises(RequestEntityTooLarge):
+        data.write_all(data.begin_upload(deps, ctx(owner), image["id"]), [b"x" * 1000] * 50)
+    assert deps.get_image(None, image["id"])["status"] == "queued"
+    assert deps.store.ids() == [] and not list((deps.store.root / ".partial").iterdir())
+
+
+def test_lane_runs_in_order_and_reports_errors(deps):
+    from onestack.image.service.lanes import Lane, all_of
+
+    lane, seen = Lane(deps.pool), []
+
+    def step(n):
+        if n == 5:
+            raise ValueError("five")
+        seen.append(n)
+
+    futures = [lane.submit(step, n) for n in range(20)]
+    assert isinstance(futures[5].exception(timeout=10), ValueError)
+    for f in futures[6:]:
+        f.result(timeout=10)
+    assert seen == [n for n in range(20) if n != 5]
+    assert isinstance(all_of(futures[4:7]).exception(timeout=10), ValueError)
+    assert all_of(futures[6:9]).result(timeout=10) is None

@@ -114,7 +114,15 @@ class NetworkSettings:
 @dataclass(frozen=True)
 class ImageSettings:
     image_size_cap: int = 1099511627776  # glance [DEFAULT] image_size_cap (bytes)
-    enabled_import_methods: str = "glance-direct"  # comma-separated; "web-download" is off by default
+    enabled_import_methods: str = "glance-direct"  # comma-separated: glance-direct, web-download (off by default)
+    # web-download URL filters: glance [import_filtering_opts] (comma-separated; an allow list wins over its deny list)
+    web_download_allowed_schemes: str = "http,https"
+    web_download_disallowed_schemes: str = ""
+    web_download_allowed_hosts: str = ""
+    web_download_disallowed_hosts: str = ""
+    web_download_allowed_ports: str = "80,443"
+    web_download_disallowed_ports: str = ""
+    web_download_timeout: int = 60  # seconds without progress before a download fails
     hashing_algorithm: str = "sha512"  # glance [DEFAULT] hashing_algorithm (os_hash_algo)
     limit_param_default: int = 25  # glance [DEFAULT] limit_param_default
     api_limit_max: int = 1000  # glance [DEFAULT] api_limit_max

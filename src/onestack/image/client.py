@@ -36,7 +36,8 @@ class ImageClient:
         self.staging = staging or FilesystemImageStore(root / ".staging", id="os_glance_staging_store",
                                                        description="Staging area for glance-direct imports")
         self.identity = identity
-        self.pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="image-hash")
+        self.pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="image-data")
+        self.tasks = ThreadPoolExecutor(max_workers=4, thread_name_prefix="image-import")
 
     # -- quotas ------------------------------------------------------------------------------------
 
@@ -54,6 +55,7 @@ class ImageClient:
             log.info("image store recovery: %s", report)
 
     def close(self) -> None:
+        self.tasks.shutdown(wait=False, cancel_futures=True)
         self.pool.shutdown(wait=False)
 
     # -- for other services ------------------------------------------------------------------------

@@ -16,7 +16,8 @@ class Deps(Protocol):
     store: ImageStore  # where active images' data lives
     staging: ImageStore  # glance-direct staging area
     settings: ImageSettings
-    pool: Executor  # hashing threads
+    pool: Executor  # upload pipeline lanes (hashing, store writes); never blocks on other work
+    tasks: Executor  # background imports (web-download)
 
     def limit(self, resource: str, project_id: str | None) -> int | None:
         """The project's effective unified limit for ``resource``; None or negative: unlimited."""
