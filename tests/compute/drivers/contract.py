@@ -46,6 +46,11 @@ class GuestDriverContract:
         yield guest
         driver.destroy(guest.uuid)
 
+    @pytest.fixture
+    def volume_attachment(self):
+        """A volume to attach (drivers that reach real data override it with a connection_info)."""
+        return VolumeAttachment(volume_id=str(uuid.uuid4()), device="/dev/vdb")
+
     def _need(self, driver: GuestDriver, capability: str) -> None:
         if not getattr(driver, capability):
             pytest.skip(f"{driver.name} does not declare {capability}")
@@ -119,8 +124,8 @@ class GuestDriverContract:
         driver.attach_interface(running.uuid, iface)
         driver.detach_interface(running.uuid, iface.port_id)
 
-    def test_attach_detach_volume_guest(self, driver, running):
+    def test_attach_detach_volume_guest(self, driver, running, volume_attachment):
         self._need(driver, "supports_volume_attach")
-        attachment = VolumeAttachment(volume_id=str(uuid.uuid4()), device="/dev/vdb")
+        attachment = volume_attachment
         driver.attach_volume(running.uuid, attachment)
         driver.detach_volume(running.uuid, attachment.volume_id)
