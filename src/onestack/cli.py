@@ -249,32 +249,42 @@ def image() -> None:
 
 
 @image.command("build")
-@click.argument("kind", type=click.Choice(["busybox"]))
+@click.argument("kind", type=click.Choice(["busybox", "busybox-vm"]))
 @click.option("--output", type=click.Path(dir_okay=False, path_type=Path),
               help="Also write the image here (default: only the build cache DATA_DIR/compute/test-images).")
 @click.option("--upload/--no-upload", default=True, show_default=True,
               help="Register it as a public image in the image service of the cloud in --data-dir.")
-@click.option("--name", default="busybox", show_default=True, help="The image's name.")
+@click.option("--name", help="The image's name (default: the kind).")
 @click.option("--force", is_flag=True, help="Upload a new image even when an active one has this name.")
 @click.option("--data-dir")
 @click.option("--config", "config_file")
-def image_build(kind: str, output: Path | None, upload: bool, name: str, force: bool, data_dir: str | None,
+def image_build(kind: str, output: Path | None, upload: bool, name: str | None, force: bool, data_dir: str | None,
                 config_file: str | None) -> None:
-    """Build a small root filesystem image (disk_format raw, container_format compressed) and upload it."""
+    """Build a small test image and upload it: busybox (a root filesystem tarball, disk_format raw,
+    container_format compressed, for the container driver) or busybox-vm (QEMU driver: Debian cloud
+    kernel (aki) + busybox initramfs (ari) + qcow2 root disk with kernel_id/ramdisk_id)."""
     import shutil
 
     from onestack.compute import testimage
 
     settings = _settings(data_dir, None, config_file)
+    cache = settings.data_path / "compute" / "test-images"
+    name = name or kind
     try:
-        path = testimage.busybox_tarball(settings.data_path / "compute" / "test-images")
+        if kind == "busybox-vm":
+            files = testimage.vm_image_files(cache)
+            path = files.root
+            click.echo(f"built {files.kernel} (aki), {files.ramdisk} (ari), {files.root} (qcow2, kernel "
+                       f"{files.kernel_version})")
+        else:
+            path = testimage.busybox_tarball(cache)
+            click.echo(f"built {path} ({path.stat().st_size} bytes, disk_format=raw, container_format=compressed)")
     except testimage.TestImageUnavailable as exc:
         raise click.ClickException(str(exc)) from None
     if output is not None:
         output.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(path, output)
-        path = output
-    click.echo(f"built {path} ({path.stat().st_size} bytes, disk_format=raw, container_format=compressed)")
+        click.echo(f"wrote {output}")
     if not upload:
         return
     from onestack.app import build
@@ -282,8 +292,8 @@ def image_build(kind: str, output: Path | None, upload: bool, name: str, force: 
     cloud = build(settings)
     try:
         _migrate(cloud.engine)
-        image = testimage.ensure_busybox_image(cloud.clients["image"], settings.data_path / "compute" / "test-images",
-                                               name=name, force=force)
+        ensure = testimage.ensure_vm_image if kind == "busybox-vm" else testimage.ensure_busybox_image
+        image = ensure(cloud.clients["image"], cache, name=name, force=force)
     finally:
         cloud.engine.dispose()
     click.echo(f"image {image['name']} {image['id']}: {image['status']}, {image['visibility']}, "

@@ -42,6 +42,7 @@ from .drivers.base import (
 )
 from .drivers.container.driver import ContainerGuestDriver
 from .drivers.fake import FakeGuestDriver
+from .drivers.qemu.driver import QemuGuestDriver
 from .model import Instance
 from .scheduler import Scheduler, resources_of
 from .service import block_devices as bd
@@ -53,9 +54,11 @@ from .volumes import HostVolumes
 log = logging.getLogger(__name__)
 
 # The guest drivers a [compute] driver setting may name ("auto" resolves to one of them).
-DRIVERS: dict[str, type[GuestDriver]] = {"fake": FakeGuestDriver, "container": ContainerGuestDriver}
+DRIVERS: dict[str, type[GuestDriver]] = {"fake": FakeGuestDriver, "container": ContainerGuestDriver,
+                                         "qemu": QemuGuestDriver}
 
 FetchImage = Callable[[ImageSpec], Iterable[bytes]]
+ResolveImage = Callable[[str], ImageSpec | None]
 
 
 def resolve_driver_name(configured: str) -> tuple[str, str]:
@@ -88,7 +91,8 @@ def host_names(settings: Settings, count: int | None = None) -> list[str]:
 
 
 def make_drivers(settings: Settings, hosts: list[str], driver: str | None = None,
-                 fetch_image: FetchImage | None = None) -> dict[str, GuestDriver]:
+                 fetch_image: FetchImage | None = None,
+                 resolve_image: ResolveImage | None = None) -> dict[str, GuestDriver]:
     name = resolve_driver_name(driver or settings.compute.driver)[0]
     if name not in DRIVERS:
         raise ValueError(f"unknown compute driver {name!r}; choose one of {', '.join(sorted(DRIVERS))}")
@@ -103,6 +107,13 @@ def make_drivers(settings: Settings, hosts: list[str], driver: str | None = None
                                         container_prefix(settings), fetch_image=fetch_image,
                                         image_cache_max_age=float(c.remove_unused_original_minimum_age_seconds),
                                         vcpus=c.vcpus, memory_mb=c.memory_mb, disk_gb=c.disk_gb) for h in hosts}
+    if cls is QemuGuestDriver:
+        state = container_state_dir(settings)
+        return {h: QemuGuestDriver(os.path.join(state if len(hosts) == 1 else os.path.join(state, h), "qemu"),
+                                   container_prefix(settings), accel_mode=c.qemu_accel, fetch_image=fetch_image,
+                                   resolve_image=resolve_image,
+                                   image_cache_max_age=float(c.remove_unused_original_minimum_age_seconds),
+                                   vcpus=c.vcpus, memory_mb=c.memory_mb, disk_gb=c.disk_gb) for h in hosts}
     return {h: cls(h) for h in hosts}  # type: ignore[call-arg]
 
 
@@ -116,6 +127,35 @@ def image_fetcher(clients: dict) -> FetchImage | None:
         return image_client.open_image_data(image.id)
 
     return fetch
+
+
+def image_resolver(clients: dict) -> ResolveImage | None:
+    """Image records by id (kernel_id/ramdisk_id of AMI-style images), for drivers that need them."""
+    image_client = clients.get("image")
+    if image_client is None:
+        return None
+    return lambda image_ref: image_spec(image_client, image_ref)
+
+
+def image_spec(image_client, image_ref: str) -> ImageSpec | None:
+    image = image_client.get_image(None, image_ref) or {}
+    if not image:
+        return None
+    path = image_client.image_data_path(image_ref)
+    known = {"id", "name", "status", "visibility", "disk_format", "container_format", "size", "checksum",
+             "created_at", "updated_at", "tags", "owner", "protected", "min_disk", "min_ram", "self", "file",
+             "schema", "os_hidden", "os_hash_algo", "os_hash_value", "virtual_size", "locations"}
+    props = {k: str(v) for k, v in image.items() if k not in known and v is not None}
+    props.update({k: str(image[k]) for k in ("os_hash_algo", "os_hash_value") if image.get(k)})  # verified
+    return ImageSpec(id=image_ref, disk_format=image.get("disk_format") or "",
+                     container_format=image.get("container_format") or "", properties=props,
+                     path=str(path) if path else None)
+
+
+def flavor_spec(f: dict) -> FlavorSpec:
+    return FlavorSpec(vcpus=int(f.get("vcpus", 1)), memory_mb=int(f.get("ram", 64)), root_gb=int(f.get("disk", 0)),
+                      ephemeral_gb=int(f.get("ephemeral", 0)), swap_mb=int(f.get("swap", 0)),
+                      extra_specs=dict(f.get("extra_specs") or {}))
 
 
 @dataclass(frozen=True)
@@ -273,27 +313,14 @@ class InstanceReconciler:
         image_client = self.clients.get("image")
         if image_client is None:
             return ImageSpec(id=image_ref)
-        image = image_client.get_image(None, image_ref) or {}
-        path = image_client.image_data_path(image_ref) if image else None
-        known = {"id", "name", "status", "visibility", "disk_format", "container_format", "size", "checksum",
-                 "created_at", "updated_at", "tags", "owner", "protected", "min_disk", "min_ram", "self", "file",
-                 "schema", "os_hidden", "os_hash_algo", "os_hash_value", "virtual_size", "locations"}
-        props = {k: str(v) for k, v in image.items() if k not in known and v is not None}
-        props.update({k: str(image[k]) for k in ("os_hash_algo", "os_hash_value") if image.get(k)})  # verified
-        return ImageSpec(id=image_ref, disk_format=image.get("disk_format") or "",
-                         container_format=image.get("container_format") or "", properties=props,
-                         path=str(path) if path else None)
+        return image_spec(image_client, image_ref) or ImageSpec(id=image_ref)
 
     def _guest(self, work: _Work, interfaces: tuple[Interface, ...], image_ref: str | None = None,
                volumes: tuple[VolumeAttachment, ...] | None = None) -> Guest:
-        f = work.flavor
         if volumes is None:
             volumes = self.volumes.guest_volumes(work.id, work.host, self.drivers[work.host]) \
                 if work.has_volumes else ()
-        return Guest(uuid=work.id, name=work.name, hostname=work.hostname,
-                     flavor=FlavorSpec(vcpus=int(f.get("vcpus", 1)), memory_mb=int(f.get("ram", 64)),
-                                       root_gb=int(f.get("disk", 0)), ephemeral_gb=int(f.get("ephemeral", 0)),
-                                       swap_mb=int(f.get("swap", 0)), extra_specs=dict(f.get("extra_specs") or {})),
+        return Guest(uuid=work.id, name=work.name, hostname=work.hostname, flavor=flavor_spec(work.flavor),
                      image=self._image(image_ref if image_ref is not None else work.image_ref),
                      interfaces=interfaces, volumes=volumes, user_data=work.user_data, metadata=work.metadata,
                      key_data=work.key_data, config_drive=work.config_drive)
@@ -422,11 +449,19 @@ class InstanceReconciler:
                 if node and not placement.claim(uid, {node: resources_of(new)}, work.project_id, work.user_id):
                     raise GuestDriverError("No valid host was found. Not enough resources for the new flavor.")
             resized = _Work(**{**work.__dict__, "flavor": dict(new or work.flavor)})
-            driver.destroy(uid)
-            driver.spawn(self._guest(resized, self._interfaces(uid)))
-            self._plugged(uid, driver)
-            if work.pending.get("was_stopped"):
-                driver.power_off(uid)
+            resize = getattr(driver, "resize", None)  # drivers that keep the guest's disk resize in place
+            if resize is not None and uid in driver.list_guests():
+                resize(uid, flavor_spec(resized.flavor))
+                driver.power_off(uid)  # the new vCPUs/memory apply from the next start
+                if not work.pending.get("was_stopped"):
+                    driver.power_on(uid)
+                    self._plugged(uid, driver)
+            else:
+                driver.destroy(uid)
+                driver.spawn(self._guest(resized, self._interfaces(uid)))
+                self._plugged(uid, driver)
+                if work.pending.get("was_stopped"):
+                    driver.power_off(uid)
             if name == "resize":
                 return {"flavor": dict(new), "old_flavor": work.flavor, "vcpus": int(new["vcpus"]),
                         "memory_mb": int(new["ram"]), "flavor_id": new["id"]}
@@ -552,7 +587,8 @@ def build_agents(settings: Settings, uow: UnitOfWorkFactory, bus: Bus, clients: 
     if compute:
         name, why = resolve_driver_name(driver or settings.compute.driver)
         log.info("compute driver: %s (%s)", name, why)
-        drivers = make_drivers(settings, hosts or host_names(settings), name, image_fetcher(clients))
+        drivers = make_drivers(settings, hosts or host_names(settings), name, image_fetcher(clients),
+                               image_resolver(clients))
         reconciler = InstanceReconciler(settings, uow, clients, drivers)
         agents.append(Agent("compute", bus, [reconciler], workers=workers, resync_interval=20.0))
     return agents

@@ -5,6 +5,10 @@
 by the host's busybox and the guest init (so a restart re-uses it in milliseconds) and registers it
 once as the public image ``busybox`` through the image service's in-process client. Used by the
 all-in-one bootstrap and by ``onestack image build busybox``.
+
+``ensure_vm_image`` does the same for the QEMU driver's ``busybox-vm`` (``onestack image build
+busybox-vm``; see ``drivers.qemu.vmimage``): three images, kernel (aki), ramdisk (ari) and a qcow2 root
+disk pointing at them with ``kernel_id``/``ramdisk_id``.
 """
 
 from __future__ import annotations
@@ -19,6 +23,8 @@ from pathlib import Path
 from .drivers.container import imagebuild
 from .drivers.container.errors import ContainerError
 from .drivers.container.guestinit import INIT_SCRIPT
+from .drivers.qemu import vmimage
+from .drivers.qemu.errors import QemuError
 
 log = logging.getLogger(__name__)
 
@@ -83,3 +89,44 @@ def bootstrap(image_client, cache_dir: Path) -> dict | None:
     except TestImageUnavailable as exc:
         log.warning("no %s test image registered: %s", NAME, exc)
         return None
+
+
+VM_NAME = "busybox-vm"
+
+
+def vm_image_files(cache_dir: Path) -> vmimage.VmImage:
+    """The QEMU test image's kernel, ramdisk and root disk (built once into ``cache_dir``; the kernel
+    .deb is fetched with ``apt-get download``)."""
+    busybox = _busybox()
+    if busybox is None:
+        raise TestImageUnavailable("busybox is not installed (apt-get install busybox-static)")
+    missing = [t for t in ("dpkg-deb", "mkfs.ext4", "qemu-img") if not shutil.which(t)]
+    if missing:
+        raise TestImageUnavailable(f"{', '.join(missing)} not installed (apt-get install dpkg e2fsprogs qemu-utils)")
+    try:
+        return vmimage.build_vm_image(Path(cache_dir) / VM_NAME, Path(cache_dir) / "debs", busybox)
+    except QemuError as exc:
+        raise TestImageUnavailable(str(exc)) from None
+
+
+def ensure_vm_image(image_client, cache_dir: Path, name: str = VM_NAME, force: bool = False) -> dict:
+    """The active public QEMU image ``name``: a qcow2 root disk whose ``kernel_id``/``ramdisk_id`` name
+    the public ``<name>-kernel`` (aki) and ``<name>-ramdisk`` (ari) images, uploaded with it."""
+    existing = [] if force else image_client.find_images(name)
+    for image in existing:
+        if image.get("status") == "active" and image.get("visibility") == "public":
+            return image
+    files = vm_image_files(cache_dir)
+    ids = {}
+    for suffix, fmt, path in (("kernel", "aki", files.kernel), ("ramdisk", "ari", files.ramdisk)):
+        image = image_client.create_image(None, name=f"{name}-{suffix}", disk_format=fmt, container_format=fmt,
+                                          visibility="public", os_distro="busybox")
+        ids[suffix] = image_client.upload_image_data(image["id"], _chunks(path))["id"]
+    image = image_client.create_image(
+        None, name=name, disk_format="qcow2", container_format="bare", visibility="public", os_distro="busybox",
+        kernel_id=ids["kernel"], ramdisk_id=ids["ramdisk"], os_command_line=files.command_line,
+        hypervisor_type="qemu", hw_disk_bus="virtio", hw_vif_model="virtio")
+    image = image_client.upload_image_data(image["id"], _chunks(files.root))
+    log.info("registered the public image %s (%s; kernel %s, ramdisk %s)", name, image.get("id"), ids["kernel"],
+             ids["ramdisk"])
+    return image

@@ -86,6 +86,7 @@ class ComputeSettings:
     # nova [image_cache] remove_unused_original_minimum_age_seconds: unused cached images older are pruned
     remove_unused_original_minimum_age_seconds: int = 86400
     bootstrap_image: bool = True  # the all-in-one bootstrap registers the public test image "busybox"
+    qemu_accel: str = "auto"  # qemu driver: "auto" (KVM only if a boot probe beats TCG, cached per host), tcg, kvm
 
 
 @dataclass(frozen=True)

@@ -94,6 +94,8 @@ class QemuGuestDriver(GuestDriver):
                  resolve_image: ResolveImage | None = None, image_cache_max_age: float = 24 * 3600.0,
                  stop_timeout: float = 30.0, unplug_timeout: float = 30.0, run_dir: str | Path | None = None,
                  vcpus: int = 0, memory_mb: int = 0, disk_gb: int = 0) -> None:
+        if accel_mode not in ("auto", "tcg", "kvm"):
+            raise ValueError(f"qemu_accel must be auto, tcg or kvm, not {accel_mode!r}")
         self.state_dir = Path(state_dir)
         self.guests_dir = self.state_dir / "guests"
         self.guests_dir.mkdir(parents=True, exist_ok=True)
