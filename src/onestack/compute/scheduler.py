@@ -213,7 +213,7 @@ class Scheduler:
                                         for m in state.aggregates):
                 continue
             hv = image.get("hypervisor_type") or image.get("img_hv_type")
-            if hv and hv != state.hypervisor_type:
+            if hv and hv.lower() != (state.hypervisor_type or "").lower():  # canonical, as Nova: QEMU == qemu
                 continue
             allowed[node_id] = state
         if not allowed:
