@@ -42,6 +42,7 @@ bound|renew)
   [ -n "$dns" ] && { for d in $dns; do echo "nameserver $d"; done > /etc/resolv.conf; }
   echo "onestack-init: dhcp $interface $ip/${mask:-24}" > /dev/console
   exit 0 ;;
+?*) exit 0 ;;  # leasefail, nak...: udhcpc keeps trying; never fall through into a second init
 esac
 exec </dev/null >/dev/console 2>&1
 say() { echo "onestack-init: $*"; }
