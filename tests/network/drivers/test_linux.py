@@ -349,3 +349,51 @@ class TestLinuxNetworkDriver(NetworkDriverContract):
     def make_device(self, driver, devname: str) -> bool:
         sh("ip", "link", "add", devname, "type", "veth", "peer", "name", devname[:-1] + "p", ns=driver.host_ns)
         return True
+
+
+def test_dhcp_address_reused_by_a_new_port_is_offered_at_once(tmp_path):
+    """A deleted port's lease is released (as Neutron's dhcp_release): its address, given to a new port
+    with another MAC, is offered to that port right away instead of after the 24 h lease."""
+    from onestack.network.drivers.base import Address, DhcpHost, DhcpSpec, DhcpSubnet, NetworkSpec
+
+    for tool in ("dnsmasq", "udhcpc"):
+        if not shutil.which(tool) or os.geteuid() != 0:
+            pytest.skip(f"needs root and {tool}")
+    prefix = "l" + uuid.uuid4().hex[:3]
+    host, client = f"{prefix}-host", f"{prefix}-cl"
+    sh("ip", "netns", "add", host)
+    sh("ip", "netns", "add", client)
+    driver = LinuxNetworkDriver(prefix=prefix, state_dir=str(tmp_path), host_netns=host,
+                                metadata_url="http://127.0.0.1:9", metadata_secret="x")
+    try:
+        driver.setup()
+        net = NetworkSpec(id=uuid.uuid4().hex, network_type="local", mtu=1500)
+        driver.ensure_network(net)
+        sh("ip", "link", "add", f"{prefix}tap", "netns", host, "type", "veth", "peer", "name", "eth0", "netns", client)
+        sh("ip", "link", "set", f"{prefix}tap", "master", driver.bridge(net.id), "up", ns=host)
+        script = tmp_path / "udhcpc.sh"
+        script.write_text(UDHCPC_SCRIPT)
+        script.chmod(0o755)
+
+        def lease(mac: str, hostname: str) -> str:
+            driver.ensure_dhcp(DhcpSpec(
+                network_id=net.id, port_id=uuid.uuid4().hex, mac="fa:16:3e:00:00:02",
+                addresses=(Address("10.98.0.2", 24),), subnets=(DhcpSubnet("s", "10.98.0.0/24", "10.98.0.1", ()),),
+                hosts=(DhcpHost(mac, "10.98.0.7", hostname),), mtu=1500))
+            sh("ip", "link", "set", "eth0", "down", ns=client)
+            sh("ip", "link", "set", "eth0", "address", mac, "up", ns=client)
+            out = tmp_path / f"lease-{hostname}"
+            sh("env", f"LEASE_FILE={out}", "udhcpc", "-i", "eth0", "-n", "-q", "-t", "4", "-T", "1", "-s", str(script),
+               ns=client, check=False, timeout=30)
+            return out.read_text().strip() if out.exists() else ""
+
+        assert lease("fa:16:3e:00:00:a1", "first") == "10.98.0.7"
+        # the first port is deleted, its address goes to a new port: offered without waiting for expiry
+        assert lease("fa:16:3e:00:00:b2", "second") == "10.98.0.7"
+        driver.delete_dhcp(net.id)
+        driver.delete_network(net.id)
+    finally:
+        driver.close()
+        for ns in sh("ip", "netns", "list").stdout.split():
+            if ns.startswith(prefix):
+                sh("ip", "netns", "del", ns, check=False)

@@ -32,6 +32,7 @@ import os
 import signal
 import socket
 import socketserver
+import struct
 import subprocess
 import threading
 import urllib.parse
@@ -406,8 +407,11 @@ class LinuxNetworkDriver(NetworkDriver):
             args_file = d / "args"
             proc = self.dnsmasq.get(spec.network_id)
             running = proc is not None and proc.poll() is None
+            stale = self._stale_leases(spec, d) if changed or not running else []
             if not running or not args_file.exists() or args_file.read_text() != "\n".join(args):
                 self._stop_dnsmasq(spec.network_id)
+                if stale:  # dnsmasq loads the lease file at start: leave out leases no port owns
+                    self._drop_leases(d, stale)
                 args_file.write_text("\n".join(args))
                 log_file = open(d / "dnsmasq.log", "ab")  # noqa: SIM115 - handed to the child
                 self.dnsmasq[spec.network_id] = subprocess.Popen(
@@ -416,6 +420,57 @@ class LinuxNetworkDriver(NetworkDriver):
                 log_file.close()
             elif changed:
                 proc.send_signal(signal.SIGHUP)
+                for lease in stale:
+                    self._release(ns, spec, lease)
+
+    # A deleted port's lease outlives it in dnsmasq (86400 s): its address, handed to a new port with
+    # another MAC, would not be offered until it expires. Neutron runs dhcp_release for such leases;
+    # this sends the same DHCPRELEASE from the namespace, on behalf of the old client.
+
+    @staticmethod
+    def _stale_leases(spec: DhcpSpec, d: Path) -> list[tuple[str, str, str]]:
+        """(mac, ip, client id) of leases that no current host entry (MAC and address) owns."""
+        wanted = {(h.mac.lower(), h.ip) for h in spec.hosts}
+        try:
+            lines = (d / "leases").read_text().splitlines()
+        except OSError:
+            return []
+        out = []
+        for line in lines:
+            parts = line.split()
+            if len(parts) >= 5 and ":" not in parts[2] and (parts[1].lower(), parts[2]) not in wanted:
+                out.append((parts[1].lower(), parts[2], parts[4]))
+        return out
+
+    @staticmethod
+    def _drop_leases(d: Path, stale: list[tuple[str, str, str]]) -> None:
+        gone = {(mac, ip) for mac, ip, _ in stale}
+        path = d / "leases"
+        kept = [line for line in path.read_text().splitlines()
+                if len(line.split()) < 3 or (line.split()[1].lower(), line.split()[2]) not in gone]
+        path.write_text("".join(line + "\n" for line in kept))
+
+    def _release(self, ns: str, spec: DhcpSpec, lease: tuple[str, str, str]) -> None:
+        mac, ip, client_id = lease
+        server = next((a.ip for a in spec.addresses if ":" not in a.ip and ipaddress.ip_address(ip) in
+                       ipaddress.ip_network(f"{a.ip}/{a.prefixlen}", strict=False)), None)
+        if server is None:
+            return
+        packet = struct.pack("!BBBBIHH4s4s4s4s16s64s128s4s", 1, 1, 6, 0, int.from_bytes(os.urandom(4), "big"), 0,
+                             0, socket.inet_aton(ip), bytes(4), bytes(4), bytes(4), bytes.fromhex(mac.replace(":", "")),
+                             b"", b"", b"\x63\x82\x53\x63")
+        packet += bytes([53, 1, 7, 54, 4]) + socket.inet_aton(server)  # DHCPRELEASE, server identifier
+        if client_id != "*":
+            cid = bytes.fromhex(client_id.replace(":", ""))
+            packet += bytes([61, len(cid)]) + cid
+        packet += b"\xff"
+        try:
+            with in_netns(ns), socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+                # bound to the DHCP interface, the local packet reaches dnsmasq as if it came from there
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, b"ns-dhcp")
+                sock.sendto(packet, (server, 67))
+        except (OSError, ValueError) as exc:
+            log.warning("could not release the DHCP lease of %s (%s): %s", ip, mac, exc)
 
     def _dhcp_opts(self, spec: DhcpSpec) -> str:
         lines = []
