@@ -156,3 +156,26 @@ def test_events_published_only_after_commit(uow):
         w.emit("topic", "committed")
         assert received == []
     assert received == ["committed"]
+
+
+def test_published_outbox_rows_are_deleted_by_the_next_write_not_a_transaction_of_their_own(uow):
+    from sqlalchemy import event
+
+    from onestack.core.uow import OutboxEvent
+
+    received: list[str] = []
+    uow.bus.subscribe("topic", lambda topic, key: received.append(key))
+    begins: list[str] = []
+    event.listen(uow.engine, "begin", lambda conn: begins.append("begin"))
+    with uow(write=True) as w:
+        w.emit("topic", "a")
+        w.emit("topic", "a")  # duplicates collapse: one hint
+        w.emit("topic", "b")
+    assert received == ["a", "b"] and len(begins) == 1
+    with uow() as r:
+        assert sorted(r.session.scalars(select(OutboxEvent.key))) == ["a", "b"]  # published, not yet deleted
+    with uow(write=True) as w:
+        w.emit("topic", "c")
+    with uow() as r:
+        assert list(r.session.scalars(select(OutboxEvent.key))) == ["c"]
+    assert received == ["a", "b", "c"]

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import threading
 
-from sqlalchemy import Integer, String, delete, select
+from sqlalchemy import Integer, String, delete, insert, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
@@ -29,16 +30,15 @@ class OutboxEvent(Base):
 
 
 class UnitOfWork:
-    def __init__(self, session: Session, bus: Bus) -> None:
+    def __init__(self, session: Session, bus: Bus, factory: UnitOfWorkFactory) -> None:
         self.session = session
         self._bus = bus
-        self._events: list[OutboxEvent] = []
+        self._factory = factory
+        self._events: dict[tuple[str, str], None] = {}  # ordered, duplicates collapse
         self._after_commit: list = []
 
     def emit(self, topic: str, key: str) -> None:
-        event = OutboxEvent(topic=topic, key=key)
-        self.session.add(event)
-        self._events.append(event)
+        self._events[(topic, key)] = None
 
     def after_commit(self, fn) -> None:
         """Run ``fn()`` once the transaction committed (e.g. drop a cache)."""
@@ -48,16 +48,28 @@ class UnitOfWork:
         self.session.flush()
 
     def commit(self) -> None:
-        self.session.commit()
-        events, self._events = self._events, []
+        events, self._events = list(self._events), {}
+        # rows earlier units of work already published are deleted in this transaction, not in one
+        # of their own: one write transaction per request instead of two
+        published = self._factory.take_published()
+        try:
+            if published:
+                self.session.execute(delete(OutboxEvent).where(OutboxEvent.id.in_(published)))
+            ids: list[int] = []
+            if events:
+                now = utcnow()
+                ids = list(self.session.scalars(insert(OutboxEvent).returning(OutboxEvent.id),
+                                                [{"topic": t, "key": k, "created_at": now} for t, k in events]))
+            self.session.commit()
+        except BaseException:
+            self._factory.add_published(published)
+            raise
         for fn in self._after_commit:
             fn()
         self._after_commit = []
-        if events:
-            for event in events:
-                self._bus.publish(event.topic, event.key)
-            self.session.execute(delete(OutboxEvent).where(OutboxEvent.id.in_([e.id for e in events])))
-            self.session.commit()
+        for topic, key in events:
+            self._bus.publish(topic, key)
+        self._factory.add_published(ids)
 
 
 class UnitOfWorkFactory:
@@ -70,9 +82,21 @@ class UnitOfWorkFactory:
         self._write = sessionmaker(
             bind=engine.execution_options(onestack_write=True), expire_on_commit=False, autoflush=False
         )
+        self._published: list[int] = []
+        self._published_lock = threading.Lock()
 
     def __call__(self, write: bool = False) -> _Scope:
         return _Scope(self, write)
+
+    def take_published(self) -> list[int]:
+        with self._published_lock:
+            ids, self._published = self._published, []
+        return ids
+
+    def add_published(self, ids: list[int]) -> None:
+        if ids:
+            with self._published_lock:
+                self._published.extend(ids)
 
     def relay_outbox(self) -> int:
         """Publish events a previous process committed but did not get to publish."""
@@ -91,7 +115,7 @@ class _Scope:
 
     def __enter__(self) -> UnitOfWork:
         maker = self._factory._write if self._write else self._factory._read
-        self._uow = UnitOfWork(maker(), self._factory.bus)
+        self._uow = UnitOfWork(maker(), self._factory.bus, self._factory)
         return self._uow
 
     def __exit__(self, exc_type, exc, tb) -> None:

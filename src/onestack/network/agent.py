@@ -146,18 +146,20 @@ class NetworkAgentState:
 
     # -- what this host needs ------------------------------------------------------------------
 
+    def _needing(self):
+        """Ports that make a network needed on this host: bound here, or served by its DHCP/L3 roles."""
+        owners = ([DEVICE_OWNER_DHCP] if self.dhcp else []) + \
+            ([DEVICE_OWNER_ROUTER_INTF, DEVICE_OWNER_ROUTER_GW] if self.l3 else [])
+        here = (m.Port.host_id == self.host) & ~m.Port.device_owner.like("network:%")
+        return or_(here, m.Port.device_owner.in_(owners)) if owners else here
+
     def needed_networks(self, uow) -> set[str]:
-        s = uow.session
-        owners = []
-        q = select(m.Port.network_id).where(m.Port.host_id == self.host, ~m.Port.device_owner.like("network:%"))
-        needed = set(s.scalars(q))
-        if self.dhcp:
-            owners.append(DEVICE_OWNER_DHCP)
-        if self.l3:
-            owners += [DEVICE_OWNER_ROUTER_INTF, DEVICE_OWNER_ROUTER_GW]
-        if owners:
-            needed |= set(s.scalars(select(m.Port.network_id).where(m.Port.device_owner.in_(owners))))
-        return needed
+        return set(uow.session.scalars(select(m.Port.network_id).where(self._needing()).distinct()))
+
+    def needs_network(self, uow, network_id: str) -> bool:
+        """One indexed lookup (a network reconcile runs after every port change on it)."""
+        q = select(m.Port.id).where(m.Port.network_id == network_id, self._needing()).limit(1)
+        return uow.session.scalar(q) is not None
 
     def network_spec(self, uow, net: m.Network) -> NetworkSpec:
         peers: tuple[str, ...] = ()
@@ -200,7 +202,7 @@ class NetworkReconciler(_Base):
     def reconcile(self, key: str) -> None:
         with self.uow() as uow:
             net = _find_network(uow, key)
-            needed = net is not None and net.id in self.state.needed_networks(uow)
+            needed = net is not None and self.state.needs_network(uow, net.id)
             if not needed:
                 self.driver.delete_dhcp(net.id if net else key)
                 self.driver.delete_network(net.id if net else key)
@@ -223,11 +225,11 @@ class NetworkReconciler(_Base):
         served = {a.subnet_id for a in port.fixed_ips if a.subnet_id in subnets}
         if not addresses:
             return None
-        hosts = []
-        for p in uow.session.scalars(select(m.Port).where(m.Port.network_id == net.id)):
-            for a in p.fixed_ips:
-                if a.subnet_id in served and p.id != port.id:
-                    hosts.append(DhcpHost(p.mac_address, a.ip_address, "host-" + a.ip_address.replace(".", "-")))
+        # columns, not ORM rows: this runs after every port change on the network
+        q = select(m.Port.mac_address, m.IPAllocation.ip_address).join(
+            m.IPAllocation, m.IPAllocation.port_id == m.Port.id).where(
+            m.IPAllocation.network_id == net.id, m.IPAllocation.subnet_id.in_(served), m.Port.id != port.id)
+        hosts = [DhcpHost(mac, ip, "host-" + ip.replace(".", "-")) for mac, ip in uow.session.execute(q)]
         specs = tuple(DhcpSubnet(s.id, s.cidr, s.gateway_ip, tuple(s.dns_nameservers or ()),
                                  tuple((r["destination"], r["nexthop"]) for r in s.host_routes or ()))
                       for sid, s in subnets.items() if sid in served)

@@ -45,10 +45,10 @@ def create_network(req: ApiRequest):
         attribute_policies(req, "create_network", body, ("shared", "router:external", "is_default", *PROVIDER),
                            target)
     deps = req.deps
-    ids = deps.write(lambda uow: [svc.create_network(uow, caller(req), deps.limits, deps.config, b).id
-                                  for b in items])
-    with deps.uow() as uow:
-        out = [views.network(svc.get_network(uow, caller(req), i), req.ctx.is_admin) for i in ids]
+    nets = deps.write(lambda uow: [svc.create_network(uow, caller(req), deps.limits, deps.config, b)
+                                   for b in items])
+    # complete in memory after the commit (a new network has no subnets): no read back
+    out = [views.network(n, req.ctx.is_admin) for n in nets]
     return created(req, "network", "networks", out, bulk)
 
 

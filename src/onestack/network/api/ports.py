@@ -45,16 +45,21 @@ def show_port(req: ApiRequest):
 def create_port(req: ApiRequest):
     items, bulk = bodies(req, CREATE_PORT, "port", "ports")
     deps = req.deps
-    for body in items:
-        with deps.uow() as uow:
+
+    def create(uow):
+        ports = []
+        for body in items:
+            # authorized inside the one write transaction: the network is read once
             net = net_svc.get_network(uow, caller(req), body["network_id"])
             target = {"project_id": body.get("project_id") or body.get("tenant_id") or req.ctx.project_id,
                       "network:project_id": net.project_id, "network:shared": net.shared}
-        req.enforce("create_port", target)
-        attribute_policies(req, "create_port", body, ATTRS, target)
-    ids = deps.write(lambda uow: [svc.create_port(uow, caller(req), deps.limits, b).id for b in items])
-    with deps.uow() as uow:
-        out = [views.port(svc.get_port(uow, caller(req), i), req.ctx.is_admin) for i in ids]
+            req.enforce("create_port", target)
+            attribute_policies(req, "create_port", body, ATTRS, target)
+            ports.append(svc.create_port(uow, caller(req), deps.limits, body))
+        return ports
+
+    # the rows are complete in memory after the commit: rendered without reading them back
+    out = [views.port(p, req.ctx.is_admin) for p in deps.write(create)]
     return created(req, "port", "ports", out, bulk)
 
 

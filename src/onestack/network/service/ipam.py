@@ -1,5 +1,5 @@
-"""IP address management: free addresses are picked at random among the first free ones, and the
-unique (subnet_id, ip_address) constraint settles races (the loser retries, see ``common.write``)."""
+"""IP address management: free addresses are picked at random (probed with one indexed query), and
+the unique (subnet_id, ip_address) constraint settles races (the loser retries, see ``common.write``)."""
 
 from __future__ import annotations
 
@@ -90,39 +90,41 @@ def check_requested(uow: UnitOfWork, subnet: m.Subnet, ip: str, router_port: boo
     return ip
 
 
+def _offset_to_ip(ranges: list[tuple[int, int]], offset: int) -> int:
+    for a, b in ranges:
+        if offset <= b - a:
+            return a + offset
+        offset -= b - a + 1
+    raise ValueError(offset)
+
+
 def allocate(uow: UnitOfWork, subnet: m.Subnet) -> str:
+    """A free address of ``subnet``'s pools: random candidates checked with one indexed ``IN`` query
+    (the unique constraint settles a race); only a nearly full pool is walked."""
     ranges = pool_ranges(subnet)
     total = sum(b - a + 1 for a, b in ranges)
-    if total > 1024:
-        # large pools: probe random addresses instead of reading every allocation of the subnet
-        for _ in range(4):
-            picks = set()
-            for _ in range(CANDIDATES):
-                offset = random.randrange(total)
-                for a, b in ranges:
-                    if offset <= b - a:
-                        picks.add(str(ipaddress.ip_address(a + offset)))
-                        break
-                    offset -= b - a + 1
-            taken = set(uow.session.scalars(select(m.IPAllocation.ip_address).where(
-                m.IPAllocation.subnet_id == subnet.id, m.IPAllocation.ip_address.in_(picks))))
-            free = sorted(picks - taken)
-            if free:
-                return random.choice(free)
-    used = used_ips(uow, subnet.id)
-    candidates: list[int] = []
-    for a, b in pool_ranges(subnet):
-        i = a
-        while i <= b and len(candidates) < CANDIDATES:
-            if str(ipaddress.ip_address(i)) not in used:
-                candidates.append(i)
-            i += 1
-        if len(candidates) >= CANDIDATES:
+    for _ in range(3 if total > CANDIDATES else 1):
+        if total > CANDIDATES:
+            offsets = {random.randrange(total) for _ in range(CANDIDATES)}
+        else:
+            offsets = set(range(total))
+        picks = {str(ipaddress.ip_address(_offset_to_ip(ranges, o))) for o in offsets}
+        if not picks:
             break
-    if not candidates:
-        raise Conflict(f"No more IP addresses available on network {subnet.network_id}.",
-                       type="IpAddressGenerationFailure")
-    return str(ipaddress.ip_address(random.choice(candidates)))
+        taken = set(uow.session.scalars(select(m.IPAllocation.ip_address).where(
+            m.IPAllocation.subnet_id == subnet.id, m.IPAllocation.ip_address.in_(picks))))
+        free = sorted(picks - taken)
+        if free:
+            return random.choice(free)
+    if total > CANDIDATES:
+        used = used_ips(uow, subnet.id)
+        for a, b in ranges:
+            for i in range(a, b + 1):
+                ip = str(ipaddress.ip_address(i))
+                if ip not in used:
+                    return ip
+    raise Conflict(f"No more IP addresses available on network {subnet.network_id}.",
+                   type="IpAddressGenerationFailure")
 
 
 def random_mac() -> str:

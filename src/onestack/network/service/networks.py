@@ -93,19 +93,44 @@ def _segment(uow: UnitOfWork, cfg: NetworkConfig, body: dict) -> tuple[str, str 
         return ntype, None, None
     if physnet:
         raise invalid("provider:physical_network specified for vxlan network")
-    used = set(uow.session.scalars(select(m.Network.segmentation_id).where(m.Network.network_type == "vxlan")))
     if seg is not None:
         if not 1 <= int(seg) <= 16777215:
             raise invalid(f"{seg} is not a valid VXLAN VNI, valid range is 1 to 16777215")
-        if int(seg) in used:
+        if _vnis_taken(uow, {int(seg)}):
             raise Conflict(f"Unable to create the network. The VXLAN {seg} on physical network None is in use.",
                            type="TunnelIdInUse")
         return ntype, None, int(seg)
-    free = [v for a, b in cfg.vxlan_ranges for v in range(a, b + 1) if v not in used][:256]
+    return ntype, None, _free_vni(uow, cfg)
+
+
+def _vnis_taken(uow: UnitOfWork, vnis: set[int]) -> set[int]:
+    return set(uow.session.scalars(select(m.Network.segmentation_id).where(
+        m.Network.network_type == "vxlan", m.Network.segmentation_id.in_(vnis))))
+
+
+def _free_vni(uow: UnitOfWork, cfg: NetworkConfig) -> int:
+    """Random VNIs probed with one indexed query (the unique constraint settles a race); only a
+    nearly exhausted range is read whole."""
+    ranges = [(a, b) for a, b in cfg.vxlan_ranges if a <= b]
+    total = sum(b - a + 1 for a, b in ranges)
+    for _ in range(3):
+        picks = set()
+        for _ in range(min(64, total)):
+            offset = random.randrange(total)
+            for a, b in ranges:
+                if offset <= b - a:
+                    picks.add(a + offset)
+                    break
+                offset -= b - a + 1
+        free = sorted(picks - _vnis_taken(uow, picks))
+        if free:
+            return random.choice(free)
+    used = set(uow.session.scalars(select(m.Network.segmentation_id).where(m.Network.network_type == "vxlan")))
+    free = [v for a, b in ranges for v in range(a, b + 1) if v not in used][:256]
     if not free:
         raise Conflict("Unable to create the network. No tenant network is available for allocation.",
                        type="NoNetworkAvailable")
-    return ntype, None, random.choice(free)
+    return random.choice(free)
 
 
 def create_network(uow: UnitOfWork, caller: Caller, limits: Limits, cfg: NetworkConfig, body: dict) -> m.Network:
@@ -126,7 +151,7 @@ def create_network(uow: UnitOfWork, caller: Caller, limits: Limits, cfg: Network
         port_security_enabled=body.get("port_security_enabled", True), network_type=ntype,
         physical_network=physnet, segmentation_id=seg, flat_physnet=physnet if ntype == "flat" else None,
         availability_zone_hints=body.get("availability_zone_hints") or [], dns_domain=body.get("dns_domain") or "",
-        tags=sorted(set(body.get("tags") or [])),
+        tags=sorted(set(body.get("tags") or [])), subnets=[],
     )
     uow.session.add(net)
     uow.session.flush()
