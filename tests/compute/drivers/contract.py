@@ -6,6 +6,7 @@ driver needs a real image).  Tests skip only what the driver's capability attrib
 
 from __future__ import annotations
 
+import subprocess
 import uuid
 
 import pytest
@@ -45,11 +46,6 @@ class GuestDriverContract:
         driver.spawn(guest)
         yield guest
         driver.destroy(guest.uuid)
-
-    @pytest.fixture
-    def volume_attachment(self):
-        """A volume to attach (drivers that reach real data override it with a connection_info)."""
-        return VolumeAttachment(volume_id=str(uuid.uuid4()), device="/dev/vdb")
 
     def _need(self, driver: GuestDriver, capability: str) -> None:
         if not getattr(driver, capability):
@@ -124,8 +120,33 @@ class GuestDriverContract:
         driver.attach_interface(running.uuid, iface)
         driver.detach_interface(running.uuid, iface.port_id)
 
+    @pytest.fixture
+    def volume_attachment(self, driver, tmp_path):
+        """A 64 MiB volume connected the way the driver asks (``volume_connection``): a file or a loop device."""
+        path = tmp_path / "volume.img"
+        with open(path, "wb") as f:
+            f.truncate(64 << 20)
+        device = None
+        if driver.volume_connection == "loop":
+            device = subprocess.run(["losetup", "-f", "--show", str(path)], capture_output=True, text=True,
+                                    check=True).stdout.strip()
+        info = {"driver_volume_type": driver.volume_connection, "path": str(path), "device": device,
+                "data": {"path": str(path), "device_path": device or str(path), "access_mode": "rw",
+                         **({"device": device} if device else {})}}
+        yield VolumeAttachment(volume_id=str(uuid.uuid4()), device="/dev/vdb", connection_info=info)
+        if device:
+            subprocess.run(["losetup", "-d", device], capture_output=True)
+
     def test_attach_detach_volume_guest(self, driver, running, volume_attachment):
         self._need(driver, "supports_volume_attach")
-        attachment = volume_attachment
-        driver.attach_volume(running.uuid, attachment)
-        driver.detach_volume(running.uuid, attachment.volume_id)
+        driver.attach_volume(running.uuid, volume_attachment)
+        driver.attach_volume(running.uuid, volume_attachment)  # idempotent
+        driver.detach_volume(running.uuid, volume_attachment.volume_id)
+        driver.detach_volume(running.uuid, volume_attachment.volume_id)
+
+    def test_attach_volume_to_stopped_guest_then_start(self, driver, running, volume_attachment):
+        self._need(driver, "supports_volume_attach")
+        driver.power_off(running.uuid)
+        driver.attach_volume(running.uuid, volume_attachment)
+        driver.power_on(running.uuid)  # starts with the volume (removed with the guest)
+        assert driver.info(running.uuid).power_state == PowerState.RUNNING

@@ -19,6 +19,7 @@ import shlex
 import subprocess
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from pathlib import Path
 
 from ..base import (
@@ -30,9 +31,11 @@ from ..base import (
     HostResources,
     ImageSpec,
     PowerState,
+    VolumeAttachment,
 )
 from ..configdrive import write_config_drive
-from . import cgroups
+from . import blockdev, cgroups
+from .blockdev import BlockDevice
 from .cgroups import Limits
 from .errors import ContainerError, NotFound
 from .guestinit import ensure_runtime_layer
@@ -59,6 +62,9 @@ class ContainerGuestDriver(GuestDriver):
     supports_suspend = True  # freezer-based (no memory image: containers have no CRIU here)
     supports_snapshot = True
     supports_console_output = True
+    supports_volume_attach = True
+    supports_boot_from_volume = True
+    volume_connection = "loop"  # volumes arrive as host block devices (loop devices of the file backend)
 
     def __init__(self, state_dir: str | Path, prefix: str = "os", *, image_cache_max_age: float = 24 * 3600.0,
                  fetch_image: Callable[[ImageSpec], Iterable[bytes]] | None = None, stop_timeout: float = 10.0,
@@ -123,22 +129,31 @@ class ContainerGuestDriver(GuestDriver):
     def spawn(self, guest: Guest) -> None:
         name = self._name(guest.uuid)
         try:
+            devices, root = self._volumes(guest)
             if self._exists(guest.uuid):
                 if self.runtime.state(name) not in (RUNNING, FROZEN):
+                    spec = self.runtime.spec(name)
+                    if guest.volumes or spec.devices:  # loop devices may differ after a host restart
+                        self.runtime.define(replace(spec, devices=devices, root_device=root or spec.root_device),
+                                            fresh_disk=False)
                     self.runtime.start(name)
                 return
-            if guest.image is None:
-                raise GuestDriverError("the container driver cannot boot from a volume")
-            lower = self._image_lower(guest.image)
+            if guest.image is None and root is None:
+                raise GuestDriverError("the server has neither an image nor a root volume")
             gdir = self.runtime.dir(name)
             gdir.mkdir(parents=True, exist_ok=True)
-            (gdir / "image_id").write_text(guest.image.id)
-            self.cache.acquire(guest.image.id, name)
+            if guest.image is not None:
+                lowers: tuple[Path, ...] = (self._runtime_layer(), self._image_lower(guest.image))
+                (gdir / "image_id").write_text(guest.image.id)
+                self.cache.acquire(guest.image.id, name)
+            else:
+                lowers = (self._runtime_layer(),)  # the root volume is the whole root filesystem
+                self._prepare_root_volume(next(v for v in guest.volumes if v.boot_index == 0))
             drive = self._write_config_drive(gdir / "config-drive", guest)
-            cmdline = guest.image.properties.get("os_command_line")
+            cmdline = (guest.image.properties if guest.image is not None else {}).get("os_command_line")
             spec = ContainerSpec(
                 name=name, hostname=guest.hostname or guest.name or "guest",
-                lowers=(self._runtime_layer(), lower),
+                lowers=lowers, devices=devices, root_device=root,
                 limits=Limits(vcpus=max(1, guest.flavor.vcpus), memory_mb=max(16, guest.flavor.memory_mb),
                               pids_max=int(guest.flavor.extra_specs.get("quota:pids_max", DEFAULT_PIDS_MAX))),
                 disk_bytes=(guest.flavor.root_gb or DEFAULT_ROOT_GB) << 30,
@@ -154,6 +169,67 @@ class ContainerGuestDriver(GuestDriver):
         except (ContainerError, OSError, ValueError) as exc:
             self._cleanup_failed(guest.uuid)
             raise GuestDriverError(f"container spawn failed: {exc}") from exc
+
+    @staticmethod
+    def _device_of(attachment: VolumeAttachment) -> str:
+        info = attachment.connection_info
+        device = info.get("device") or (info.get("data") or {}).get("device")  # type: ignore[union-attr]
+        if not device:
+            raise GuestDriverError(f"volume {attachment.volume_id} has no host block device (the container "
+                                   "driver needs a 'loop' connection)")
+        return str(device)
+
+    def _volumes(self, guest: Guest) -> tuple[tuple[BlockDevice, ...], str | None]:
+        devices, root = [], None
+        for v in guest.volumes:
+            if v.boot_index == 0 and guest.image is None:
+                root = self._device_of(v)
+            else:
+                devices.append(BlockDevice(path=v.device, source=self._device_of(v), volume_id=v.volume_id))
+        return tuple(devices), root
+
+    def _prepare_root_volume(self, root: VolumeAttachment) -> None:
+        """A root volume made from an image that is not a disk (a root filesystem tarball) gets that
+        image's tree as an ext4 filesystem on its first boot; a volume with a filesystem is used as is."""
+        device = self._device_of(root)
+        if blockdev.fs_type(device):
+            return
+        if root.image is None:
+            raise GuestDriverError(f"the root volume {root.volume_id} holds no filesystem to boot")
+        holder = f"format-{root.volume_id}"
+        lower = self._image_lower(root.image)
+        self.cache.acquire(root.image.id, holder)
+        try:
+            blockdev.format_from_tree(device, lower)
+        finally:
+            with contextlib.suppress(ContainerError):
+                self.cache.release(root.image.id, holder)
+
+    def attach_volume(self, uuid: str, attachment: VolumeAttachment) -> None:
+        name = self._require(uuid)
+        dev = BlockDevice(path=attachment.device, source=self._device_of(attachment), volume_id=attachment.volume_id)
+        try:
+            spec = self.runtime.spec(name)
+            devices = tuple(d for d in spec.devices if d.volume_id != dev.volume_id and d.path != dev.path)
+            if self.runtime.state(name) == RUNNING:
+                self.runtime.plug(name, dev)
+            elif self.runtime.state(name) == FROZEN:
+                raise GuestDriverError("the server is paused: attach the volume once it runs again")
+            self.runtime.define(replace(spec, devices=devices + (dev,)), fresh_disk=False)
+        except ContainerError as exc:
+            raise GuestDriverError(f"volume attach failed: {exc}") from exc
+
+    def detach_volume(self, uuid: str, volume_id: str) -> None:
+        name = self._require(uuid)
+        try:
+            spec = self.runtime.spec(name)
+            for dev in spec.devices:
+                if dev.volume_id == volume_id:
+                    self.runtime.unplug(name, dev)
+            self.runtime.define(replace(spec, devices=tuple(d for d in spec.devices if d.volume_id != volume_id)),
+                                fresh_disk=False)
+        except ContainerError as exc:
+            raise GuestDriverError(f"volume detach failed: {exc}") from exc
 
     def _cleanup_failed(self, uuid: str) -> None:
         with contextlib.suppress(Exception):
@@ -262,7 +338,7 @@ class ContainerGuestDriver(GuestDriver):
         disk = self.runtime.disk(name)
         was_mounted = disk.rootfs.exists() and self.runtime.state(name) in (RUNNING, FROZEN)
         try:
-            rootfs = disk.mount(list(spec.lowers))
+            rootfs = self.runtime.mount_rootfs(name, spec)
             r = subprocess.run(["tar", "-C", str(rootfs), "--numeric-owner", "--one-file-system",
                                 "--exclude=./.onestack", "--exclude=./mnt/config/*", "--exclude=./proc/*",
                                 "--exclude=./sys/*", "--exclude=./dev/*", "-czf", path, "."],

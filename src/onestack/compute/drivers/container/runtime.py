@@ -25,7 +25,8 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from . import cgroups
+from . import blockdev, cgroups
+from .blockdev import BlockDevice
 from .cgroups import Limits
 from .errors import ContainerError, NotFound
 from .guestinit import BUILTIN_INIT
@@ -60,6 +61,8 @@ class ContainerSpec:
     nics: tuple[Nic, ...] = ()
     config_drive: Path | None = None
     init: tuple[str, ...] | None = None  # None: the image's /sbin/init if it has one, else the built-in init
+    devices: tuple[BlockDevice, ...] = ()  # volumes: host block devices the guest sees as /dev/vdX
+    root_device: str | None = None  # a volume holding the root filesystem (instead of the overlay root)
 
     def to_json(self) -> str:
         d = asdict(self)
@@ -74,7 +77,9 @@ class ContainerSpec:
                    limits=Limits(**d["limits"]), disk_bytes=d["disk_bytes"],
                    nics=tuple(Nic(**n) for n in d["nics"]),
                    config_drive=Path(d["config_drive"]) if d["config_drive"] else None,
-                   init=tuple(d["init"]) if d["init"] else None)
+                   init=tuple(d["init"]) if d["init"] else None,
+                   devices=tuple(BlockDevice(**b) for b in d.get("devices") or ()),
+                   root_device=d.get("root_device"))
 
 
 def _lxc(cmd: str, *args: str, timeout: float = 60, check: bool = True) -> subprocess.CompletedProcess:
@@ -129,7 +134,7 @@ class Runtime:
                 raise ContainerError(f"bad bridge name {nic.bridge!r}")
         d.mkdir(parents=True, exist_ok=True)
         disk = RootDisk(d)
-        if fresh_disk or not disk.image.exists():
+        if spec.root_device is None and (fresh_disk or not disk.image.exists()):
             disk.create(spec.disk_bytes)
         (d / "spec.json.tmp").write_text(spec.to_json())
         (d / "spec.json.tmp").replace(d / "spec.json")
@@ -158,6 +163,9 @@ class Runtime:
         ]
         if spec.config_drive is not None:
             lines.append(f"lxc.mount.entry = {spec.config_drive} mnt/config none ro,bind,create=dir 0 0")
+        if spec.root_device is not None and init == BUILTIN_INIT and spec.lowers:
+            lines.append(f"lxc.mount.entry = {spec.lowers[0] / '.onestack'} .onestack none ro,bind,create=dir 0 0")
+        lines += blockdev.lxc_config(spec.devices)
         if not spec.nics:
             lines.append("lxc.net.0.type = empty")
         for i, nic in enumerate(spec.nics):
@@ -184,13 +192,33 @@ class Runtime:
             return self.pid(name)
         spec = self.spec(name)
         self._cleanup_cgroups(name)  # leftovers of a crash would make lxc-start fail
-        rootfs = RootDisk(self.dir(name)).mount(list(spec.lowers))
+        rootfs = self.mount_rootfs(name, spec)
         self._write_config(spec, rootfs)
         _lxc("lxc-start", "-P", str(self.path), "-n", name, "-d")
         pid = self.pid(name)
         if not pid:
             raise ContainerError(f"guest {name} did not start; see {self.dir(name) / 'lxc.log'}")
         return pid
+
+    def mount_rootfs(self, name: str, spec: ContainerSpec | None = None) -> Path:
+        """The guest's root filesystem, mounted: the overlay, or the root volume."""
+        spec = spec or self.spec(name)
+        if spec.root_device is not None:
+            return blockdev.mount_root(spec.root_device, self.dir(name) / "rootfs")
+        return RootDisk(self.dir(name)).mount(list(spec.lowers))
+
+    def plug(self, name: str, device: BlockDevice) -> None:
+        """Hot-plug a volume into the running guest (the caller records it in the spec)."""
+        self._require_running(name)
+        blockdev.plug(name, self.path, self.pid(name), device)
+
+    def unplug(self, name: str, device: BlockDevice) -> None:
+        state = self.state(name)
+        if state == FROZEN:
+            raise ContainerError(f"guest {name} is paused: a volume can be unplugged once it runs again")
+        if state != RUNNING:
+            return  # stopped: the next start's configuration no longer has it
+        blockdev.unplug(name, self.path, self.pid(name), device)
 
     def stop(self, name: str, *, timeout: float | None = None, force: bool = False) -> None:
         """Ask init to stop (SIGPWR), wait up to ``timeout``, then kill; unmounts the root filesystem."""
