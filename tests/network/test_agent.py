@@ -48,7 +48,9 @@ def test_agent_binds_port_on_its_host_and_reports_active(agent, admin):
     fw = wait_for(lambda: next((p for p in agent.driver.firewall if p.id == port["id"]), None))
     assert {r.direction for r in fw.rules} == {"ingress", "egress"}
     ingress = [r for r in fw.rules if r.direction == "ingress" and r.ethertype == "IPv4"]
-    assert ingress[0].remote_ips == (port["fixed_ips"][0]["ip_address"],)  # remote group: members of default
+    # remote group: one rule naming the group, its members' addresses handed over as a set
+    assert ingress[0].remote_group == port["security_groups"][0] and ingress[0].remote_ip_prefix is None
+    assert port["fixed_ips"][0]["ip_address"] in agent.driver.firewall_groups[ingress[0].remote_group]
 
 
 def test_agent_builds_router_with_snat_and_floating_ip(agent, admin):

@@ -91,7 +91,7 @@ class ComputeSettings:
 
 @dataclass(frozen=True)
 class NetworkSettings:
-    # "auto": the linux data plane when running as root with ip/dnsmasq/iptables present, else "fake".
+    # "auto": the linux data plane when running as root with ip/dnsmasq/nft present, else "fake".
     driver: str = "auto"
     host: str = ""  # this agent's host name (binding:host_id); empty: the machine's host name
     prefix: str = ""  # kernel object prefix (<= 4 chars); empty: derived from the data dir

@@ -1,6 +1,6 @@
 """Networking (Neutron v2.0): networks, subnets, ports, routers, floating IPs, security groups, quotas.
 
-API under ``/network/v2.0``; the data plane (Linux bridges, VXLAN, namespaces, dnsmasq, iptables/nftables)
+API under ``/network/v2.0``; the data plane (Linux bridges, VXLAN, namespaces, dnsmasq, radvd, nftables)
 is converged by the network agent (``agent.py``) through a driver (``drivers/``).
 """
 

@@ -354,24 +354,15 @@ class FirewallReconciler(_Base):
 
     def reconcile(self, key: str) -> None:
         with self.uow() as uow:
-            ports = self._ports(uow)
-        self.driver.apply_firewall(ports)
+            ports, groups = self._ports(uow)
+        self.driver.apply_firewall(ports, groups)
 
-    def _ports(self, uow) -> tuple[FirewallPort, ...]:
+    def _ports(self, uow) -> tuple[tuple[FirewallPort, ...], dict[str, tuple[str, ...]]]:
         s = uow.session
         mine = list(s.scalars(select(m.Port).where(m.Port.host_id == self.state.host,
                                                    ~m.Port.device_owner.like("network:%")).order_by(m.Port.id)))
-        members: dict[str, tuple[str, ...]] = {}
-
-        def group_ips(group_id: str) -> tuple[str, ...]:
-            if group_id not in members:
-                q = select(m.IPAllocation.ip_address).join(
-                    m.PortSecurityGroup, m.PortSecurityGroup.port_id == m.IPAllocation.port_id).where(
-                    m.PortSecurityGroup.security_group_id == group_id)
-                members[group_id] = tuple(sorted(set(s.scalars(q))))
-            return members[group_id]
-
         out = []
+        remote_groups: set[str] = set()
         for port in mine:
             rules = []
             stateful = True
@@ -381,22 +372,37 @@ class FirewallReconciler(_Base):
                     continue
                 stateful = stateful and group.stateful
                 for r in group.rules:
-                    remote: tuple[str, ...] | None = None
-                    if r.remote_ip_prefix:
-                        remote = (r.remote_ip_prefix,)
-                    elif r.remote_group_id:
-                        version = 4 if r.ethertype == "IPv4" else 6
-                        remote = tuple(ip for ip in group_ips(r.remote_group_id)
-                                       if ipaddress.ip_address(ip).version == version)
+                    if r.remote_group_id and not r.remote_ip_prefix:
+                        remote_groups.add(r.remote_group_id)
                     rules.append(FirewallRule(r.direction, r.ethertype, r.protocol, r.port_range_min,
-                                              r.port_range_max, remote))
+                                              r.port_range_max, r.remote_ip_prefix,
+                                              None if r.remote_ip_prefix else r.remote_group_id))
             out.append(FirewallPort(
                 id=port.id, devname=devname(port.id), mac=port.mac_address,
                 ips=tuple(a.ip_address for a in port.fixed_ips), port_security=port.port_security_enabled,
                 allowed_pairs=tuple((p["ip_address"], p.get("mac_address") or port.mac_address)
                                     for p in port.allowed_address_pairs or ()),
                 rules=tuple(rules), stateful=stateful))
-        return tuple(out)
+        return tuple(out), self._members(uow, remote_groups)
+
+    @staticmethod
+    def _members(uow, group_ids: set[str]) -> dict[str, tuple[str, ...]]:
+        """Every address of the groups' member ports, on any host (fixed IPs and address pairs)."""
+        members: dict[str, set[str]] = {g: set() for g in group_ids}
+        if not group_ids:
+            return {}
+        s = uow.session
+        q = select(m.PortSecurityGroup.security_group_id, m.IPAllocation.ip_address).join(
+            m.IPAllocation, m.IPAllocation.port_id == m.PortSecurityGroup.port_id).where(
+            m.PortSecurityGroup.security_group_id.in_(group_ids))
+        for gid, ip in s.execute(q):
+            members[gid].add(ip)
+        q = select(m.PortSecurityGroup.security_group_id, m.Port.allowed_address_pairs).join(
+            m.Port, m.Port.id == m.PortSecurityGroup.port_id).where(
+            m.PortSecurityGroup.security_group_id.in_(group_ids))
+        for gid, pairs in s.execute(q):
+            members[gid].update(p["ip_address"] for p in pairs or ())
+        return {g: tuple(sorted(ips)) for g, ips in members.items()}
 
 
 class NetworkAgent(Agent):

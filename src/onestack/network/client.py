@@ -72,7 +72,7 @@ def resolve_driver_name(configured: str) -> str:
         return configured
     import os
 
-    tools = ("ip", "dnsmasq", "iptables", "nft")
+    tools = ("ip", "dnsmasq", "nft")
     if os.geteuid() == 0 and all(shutil.which(t) for t in tools):
         try:
             import pyroute2  # noqa: F401

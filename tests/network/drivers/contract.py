@@ -90,11 +90,17 @@ class NetworkDriverContract:
         assert not _listed(driver.list_networks(), net.id) and not _listed(driver.list_networks(), ext.id)
 
     def test_apply_firewall_replaces_and_clears(self, driver: NetworkDriver):
-        rule = FirewallRule("ingress", "IPv4", "tcp", 22, 22, None)
-        remote = FirewallRule("ingress", "IPv6", None, None, None, ("fd00::5",))
+        group = _id()
+        rule = FirewallRule("ingress", "IPv4", "tcp", 22, 22)
+        prefix = FirewallRule("ingress", "IPv6", None, None, None, remote_ip_prefix="fd00::5/128")
+        remote4 = FirewallRule("ingress", "IPv4", "icmp", 8, 0, remote_group=group)
+        remote6 = FirewallRule("egress", "IPv6", "udp", 53, 53, remote_group=group)
         port = FirewallPort(id=_id(), devname=("tap" + _id())[:14], mac="fa:16:3e:00:00:06",
-                            ips=("10.99.0.5", "fd00::6"), rules=(rule, remote),
+                            ips=("10.99.0.5", "fd00::6"), rules=(rule, prefix, remote4, remote6),
                             allowed_pairs=(("10.99.0.100/32", "fa:16:3e:00:00:07"),))
-        driver.apply_firewall((port,))
-        driver.apply_firewall((port,))
+        open_port = FirewallPort(id=_id(), devname=("tap" + _id())[:14], mac="fa:16:3e:00:00:08",
+                                 ips=("10.99.0.9",), port_security=False)
+        driver.apply_firewall((port, open_port), {group: ("10.99.0.5", "fd00::6")})
+        driver.apply_firewall((port, open_port), {group: ("10.99.0.5", "10.99.0.7", "fd00::6")})  # members only
+        driver.apply_firewall((port,), {group: ()})
         driver.apply_firewall(())

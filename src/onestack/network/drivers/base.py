@@ -106,7 +106,8 @@ class FirewallRule:
     protocol: str | None = None
     port_range_min: int | None = None
     port_range_max: int | None = None
-    remote_ips: tuple[str, ...] | None = None  # None: any; () : nobody (empty remote group)
+    remote_ip_prefix: str | None = None
+    remote_group: str | None = None  # a security group id: its members' addresses, see apply_firewall
 
 
 @dataclass(frozen=True)
@@ -172,5 +173,8 @@ class NetworkDriver(ABC):
     def list_routers(self) -> set[str]: ...
 
     @abstractmethod
-    def apply_firewall(self, ports: tuple[FirewallPort, ...]) -> None:
-        """Replace the whole security-group ruleset of this host with rules for ``ports``."""
+    def apply_firewall(self, ports: tuple[FirewallPort, ...],
+                       groups: dict[str, tuple[str, ...]] | None = None) -> None:
+        """Make the security-group ruleset of this host the one for ``ports``; ``groups`` maps the
+        security groups the rules name as ``remote_group`` to their members' addresses (kept as
+        sets, so a membership change updates a set, not the rules)."""

@@ -14,6 +14,7 @@ class FakeNetworkDriver(NetworkDriver):
         self.dhcp: dict[str, DhcpSpec] = {}
         self.routers: dict[str, RouterSpec] = {}
         self.firewall: tuple[FirewallPort, ...] = ()
+        self.firewall_groups: dict[str, tuple[str, ...]] = {}
         self.devices_present = devices_present
         self.lock = threading.Lock()
 
@@ -62,6 +63,8 @@ class FakeNetworkDriver(NetworkDriver):
         with self.lock:
             return set(self.routers)
 
-    def apply_firewall(self, ports: tuple[FirewallPort, ...]) -> None:
+    def apply_firewall(self, ports: tuple[FirewallPort, ...],
+                       groups: dict[str, tuple[str, ...]] | None = None) -> None:
         with self.lock:
             self.firewall = ports
+            self.firewall_groups = dict(groups or {})

@@ -1,5 +1,4 @@
-"""The Linux data plane: bridges, VXLAN, namespaces (pyroute2), dnsmasq, iptables (physdev +
-conntrack) and nftables NAT.
+"""The Linux data plane: bridges, VXLAN, namespaces (pyroute2), dnsmasq, radvd and nftables.
 
 Everything this driver creates carries its prefix (``<p>``, at most 4 characters) so several
 agents and parallel tests never collide:
@@ -12,9 +11,9 @@ agents and parallel tests never collide:
 - routers: namespace ``<p>-r-<router>``, veths ``<p>r<port>``/``qr-<port>`` per interface and
   ``<p>g<port>``/``qg-<port>`` for the gateway, nftables table ``ip neutron`` inside (SNAT, floating
   IP DNAT/SNAT, metadata redirect) and a metadata proxy listening in the namespace;
-- security groups: iptables chains ``<p>-*`` in the filter table of the host, hooked from FORWARD,
-  matching bridge ports with ``physdev`` under ``br_netfilter`` so conntrack (ip family) makes them
-  stateful.
+- security groups: nftables tables ``bridge <p>_sg`` (per-port chains on the bridge ports, remote
+  groups as address sets) and ``inet <p>_sgct`` (conntrack state under br_netfilter, handed to the
+  bridge chains in the packet mark), see the ruleset section below.
 
 With ``host_netns`` the whole "host" side lives in that namespace (tests run one per agent).
 """
@@ -29,6 +28,7 @@ import http.client
 import ipaddress
 import logging
 import os
+import shutil
 import signal
 import socket
 import socketserver
@@ -36,6 +36,7 @@ import struct
 import subprocess
 import threading
 import urllib.parse
+import zlib
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
@@ -59,7 +60,6 @@ log = logging.getLogger(__name__)
 METADATA_IP = "169.254.169.254"
 METADATA_PORT = 9697
 CLONE_NEWNET = 0x40000000
-PORT_PROTOCOLS = {"tcp", "udp", "6", "17"}
 
 
 class LinuxDriverError(RuntimeError):
@@ -203,6 +203,8 @@ class LinuxNetworkDriver(NetworkDriver):
         self.dnsmasq: dict[str, subprocess.Popen] = {}
         self.proxies: dict[str, MetadataProxy] = {}
         self.applied_fips: dict[str, tuple] = {}
+        self.fw_lock = threading.Lock()
+        self.applied_firewall: tuple[str, dict[str, tuple[str, ...]]] | None = None
 
     # -- names -------------------------------------------------------------------------------------
 
@@ -283,6 +285,7 @@ class LinuxNetworkDriver(NetworkDriver):
             for key in ("net.bridge.bridge-nf-call-iptables", "net.bridge.bridge-nf-call-ip6tables",
                         "net.ipv4.ip_forward"):
                 _sysctl(key, "1", self.host_ns)
+            self._drop_legacy_iptables()
 
     def close(self) -> None:
         with self.lock:
@@ -364,13 +367,16 @@ class LinuxNetworkDriver(NetworkDriver):
     # -- ports -------------------------------------------------------------------------------------
 
     def ensure_port(self, spec: PortSpec) -> bool:
-        with self.lock, self._host() as ipr:
+        # no driver lock: idempotent netlink calls, and plugging must not wait behind DHCP or routers
+        with self._host() as ipr:
             idx = self._idx(ipr, spec.devname)
             if idx is None:
                 return False
             br = self._idx(ipr, self.bridge(spec.network_id))
             if br is None:
                 raise LinuxDriverError(f"bridge of network {spec.network_id} does not exist yet")
+            # the group first: the firewall drops what a device of this group sends until it has its rules
+            ipr.link("set", index=idx, group=device_group(self.p))
             ipr.link("set", index=idx, master=br, mtu=spec.mtu, state="up")
             return True
 
@@ -639,118 +645,237 @@ class LinuxNetworkDriver(NetworkDriver):
 
     # -- security groups ---------------------------------------------------------------------------
 
-    def apply_firewall(self, ports: tuple[FirewallPort, ...]) -> None:
-        with self.lock:
-            for family, tool in ((4, "iptables"), (6, "ip6tables")):
-                self._apply_family(ports, family, tool)
+    @property
+    def sg_table(self) -> str:
+        return f"{self.p}_sg"
 
-    def _apply_family(self, ports: tuple[FirewallPort, ...], family: int, tool: str) -> None:
-        ns = self.host_ns
-        existing = {line.split()[0][1:] for line in _run([f"{tool}-save", "-t", "filter"], ns).splitlines()
-                    if line.startswith(f":{self.p}-")}
-        if not ports:
-            _run([tool, "-D", "FORWARD", "-j", self.chain], ns, check=False)
-            for chain in sorted(existing):
-                _run([tool, "-F", chain], ns, check=False)
-            for chain in sorted(existing):
-                _run([tool, "-X", chain], ns, check=False)
-            return
-        chains = [self.chain]
-        lines: list[str] = []
-        fwd_in, fwd_out, fwd_accept = [], [], []
-        for port in ports:
-            dev = port.devname
-            if not port.port_security:
-                fwd_in.append(f"-A {self.chain} -m physdev --physdev-in {dev} --physdev-is-bridged -j ACCEPT")
-                fwd_out.append(f"-A {self.chain} -m physdev --physdev-out {dev} --physdev-is-bridged -j ACCEPT")
+    @property
+    def ct_table(self) -> str:
+        return f"{self.p}_sgct"
+
+    def apply_firewall(self, ports: tuple[FirewallPort, ...],
+                       groups: dict[str, tuple[str, ...]] | None = None) -> None:
+        groups = groups or {}
+        with self.fw_lock:
+            if not ports:
+                script = "".join(f"table {fam} {t}\ndelete table {fam} {t}\n"
+                                 for fam, t in (("bridge", self.sg_table), ("inet", self.ct_table)))
+                _run(["nft", "-f", "-"], self.host_ns, input=script)
+                self.applied_firewall = None
+                return
+            structure = _firewall_structure(self.p, self.sg_table, self.ct_table, ports, groups)
+            elements = _group_elements(groups)
+            applied = self.applied_firewall
+            if applied is not None and applied[0] == structure:
+                # same rules, other members: only the sets change (atomically, in one transaction)
+                changed = [name for name, items in elements.items() if applied[1].get(name) != items]
+                if not changed:
+                    return
+                script = "".join(_fill_set(self.sg_table, name, elements[name]) for name in changed)
+            else:
+                script = structure + "".join(_fill_set(self.sg_table, n, items) for n, items in elements.items())
+            _run(["nft", "-f", "-"], self.host_ns, input=script)
+            self.applied_firewall = (structure, elements)
+
+    def _drop_legacy_iptables(self) -> None:
+        """Earlier versions filtered with iptables chains ``<p>-*``: remove them once."""
+        for tool in ("iptables", "ip6tables"):
+            if not shutil.which(f"{tool}-save"):
                 continue
-            short = port.id[:10]
-            ci, co, cs = f"{self.p}-i{short}", f"{self.p}-o{short}", f"{self.p}-s{short}"
-            chains += [ci, co, cs]
-            fwd_in.append(f"-A {self.chain} -m physdev --physdev-in {dev} --physdev-is-bridged -j {co}")
-            fwd_out.append(f"-A {self.chain} -m physdev --physdev-out {dev} --physdev-is-bridged -j {ci}")
-            fwd_accept.append(f"-A {self.chain} -m physdev --physdev-in {dev} --physdev-is-bridged -j ACCEPT")
-            lines += self._port_chains(port, family, ci, co, cs)
-        rules = fwd_in + fwd_out + fwd_accept
-        text = "*filter\n" + "".join(f":{c} - [0:0]\n" for c in chains) + "\n".join(rules + lines) + "\nCOMMIT\n"
-        _run([f"{tool}-restore", "--noflush"], ns, input=text)
-        if not _ok([tool, "-C", "FORWARD", "-j", self.chain], ns):
-            _run([tool, "-I", "FORWARD", "1", "-j", self.chain], ns)
-        for chain in sorted(existing - set(chains)):
-            _run([tool, "-F", chain], ns, check=False)
-        for chain in sorted(existing - set(chains)):
-            _run([tool, "-X", chain], ns, check=False)
+            chains = [line.split()[0][1:] for line in _run([f"{tool}-save", "-t", "filter"], self.host_ns,
+                                                           check=False).splitlines()
+                      if line.startswith(f":{self.p}-")]
+            if chains:
+                _run([tool, "-D", "FORWARD", "-j", f"{self.p}-FWD"], self.host_ns, check=False)
+                for flag in ("-F", "-X"):
+                    for chain in chains:
+                        _run([tool, flag, chain], self.host_ns, check=False)
 
-    def _port_chains(self, port: FirewallPort, family: int, ci: str, co: str, cs: str) -> list[str]:
-        v6 = family == 6
-        out: list[str] = []
-        ips = [ip for ip in port.ips if ipaddress.ip_address(ip).version == family]
-        state = port.stateful
-        # ingress (to the port)
-        if state:
-            out.append(f"-A {ci} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT")
-            out.append(f"-A {ci} -m conntrack --ctstate INVALID -j DROP")
-        if v6:
-            for t in (130, 131, 132, 134, 135, 136, 137):
-                out.append(f"-A {ci} -p ipv6-icmp --icmpv6-type {t} -j ACCEPT")
-            out.append(f"-A {ci} -p udp --sport 547 --dport 546 -j ACCEPT")
-        else:
-            out.append(f"-A {ci} -p udp --sport 67 --dport 68 -j ACCEPT")
-        for rule in port.rules:
-            if rule.direction == "ingress" and (rule.ethertype == "IPv6") == v6:
-                out += [f"-A {ci} {m} -j ACCEPT" for m in self._matches(rule, v6, "-s")]
-        out.append(f"-A {ci} -j DROP")
-        # egress (from the port): DHCP, anti-spoofing, then the rules
-        if v6:
-            out.append(f"-A {co} -p ipv6-icmp --icmpv6-type 133 -j RETURN")
-            out.append(f"-A {co} -p ipv6-icmp --icmpv6-type 135 -j RETURN")
-            out.append(f"-A {co} -p ipv6-icmp --icmpv6-type 136 -j RETURN")
-            out.append(f"-A {co} -p udp --sport 546 --dport 547 -j RETURN")
-        else:
-            out.append(f"-A {co} -s 0.0.0.0/32 -d 255.255.255.255/32 -p udp --sport 68 --dport 67 -j RETURN")
-        out.append(f"-A {co} -j {cs}")
-        pairs = [(ip, port.mac) for ip in ips]
-        if v6:
-            pairs.append((_link_local(port.mac), port.mac))
-        pairs += [(ip, mac) for ip, mac in port.allowed_pairs
-                  if ipaddress.ip_network(ip, strict=False).version == family]
-        for ip, mac in pairs:
-            out.append(f"-A {cs} -s {ip} -m mac --mac-source {mac} -j RETURN")
-        out.append(f"-A {cs} -j DROP")
-        if v6:
-            out.append(f"-A {co} -p udp --sport 547 --dport 546 -j DROP")
-        else:
-            out.append(f"-A {co} -p udp --sport 67 --dport 68 -j DROP")
-        if state:
-            out.append(f"-A {co} -m conntrack --ctstate RELATED,ESTABLISHED -j RETURN")
-            out.append(f"-A {co} -m conntrack --ctstate INVALID -j DROP")
-        for rule in port.rules:
-            if rule.direction == "egress" and (rule.ethertype == "IPv6") == v6:
-                out += [f"-A {co} {m} -j RETURN" for m in self._matches(rule, v6, "-d")]
-        out.append(f"-A {co} -j DROP")
-        return out
 
-    @staticmethod
-    def _matches(rule: FirewallRule, v6: bool, remote_flag: str) -> list[str]:
-        proto = ""
-        if rule.protocol is not None:
-            p = rule.protocol
-            if p in ("icmp", "1") and v6:
-                p = "ipv6-icmp"
-            if p in ("icmpv6", "58"):
-                p = "ipv6-icmp"
-            proto = f"-p {p}"
-            if p in PORT_PROTOCOLS and rule.port_range_min is not None:
+# -- the nftables security-group ruleset -----------------------------------------------------------
+#
+# Bridged packets are filtered in the bridge family, where the in/out bridge ports are known
+# (``iifname``/``oifname`` are the ports' devices).  The bridge family has no conntrack on this
+# kernel, so the inet family -- which br_netfilter runs for bridged IP traffic, with conntrack --
+# records the connection state in two bits of the packet mark, and the bridge chain, hooked after
+# br_netfilter (priority > 0), reads them.  A port's egress chain returns when allowed, its
+# ingress chain accepts: a packet between two ports passes the sender's egress and the receiver's
+# ingress rules.  Remote groups are named sets of their members' addresses.
+
+MARK_ESTABLISHED = 0x40000000
+MARK_INVALID = 0x20000000
+L4 = {"tcp": 6, "udp": 17, "icmp": 1, "icmpv6": 58, "ipv6-icmp": 58, "sctp": 132, "dccp": 33, "udplite": 136,
+      "gre": 47, "esp": 50, "ah": 51, "igmp": 2, "ipip": 4, "ipv6-encap": 41, "ospf": 89, "pgm": 113,
+      "rsvp": 46, "vrrp": 112, "egp": 8, "encap": 98, "ipv6-frag": 44, "ipv6-nonxt": 59, "ipv6-opts": 60,
+      "ipv6-route": 43}
+WITH_PORTS = {6, 17, 33, 132, 136}
+
+
+def device_group(prefix: str) -> int:
+    """The link group (``ip link set group``) of the port devices an agent plugs: its own number."""
+    return 0x10000 + zlib.crc32(prefix.encode()) % 0x7FFF0000
+
+
+def _set_name(group_id: str, version: int) -> str:
+    return f"g{version}_{group_id.replace('-', '')[:24]}"
+
+
+def _group_elements(groups: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
+    out = {}
+    for gid, ips in groups.items():
+        for version in (4, 6):
+            out[_set_name(gid, version)] = tuple(sorted(
+                str(ipaddress.ip_network(ip, strict=False)) for ip in ips
+                if ipaddress.ip_network(ip, strict=False).version == version))
+    return out
+
+
+def _fill_set(table: str, name: str, items: tuple[str, ...]) -> str:
+    text = f"flush set bridge {table} {name}\n"
+    if items:
+        text += f"add element bridge {table} {name} {{ {', '.join(items)} }}\n"
+    return text
+
+
+def _chain_id(port_id: str) -> str:
+    return port_id.replace("-", "")[:20]
+
+
+def _firewall_structure(p: str, table: str, ct_table: str, ports: tuple[FirewallPort, ...],
+                        groups: dict[str, tuple[str, ...]]) -> str:
+    """The whole ruleset but the remote groups' members: replaced atomically when it changes."""
+    lines = [f"table bridge {table}", f"delete table bridge {table}", f"table bridge {table} {{"]
+    for gid in sorted(groups):
+        for version in (4, 6):
+            kind = "ipv4_addr" if version == 4 else "ipv6_addr"
+            lines.append(f"  set {_set_name(gid, version)} {{ type {kind}; flags interval; auto-merge; }}")
+    known = sorted(f'"{port.devname}"' for port in ports)
+    lines.append(f"  set ports {{ type ifname; elements = {{ {', '.join(known)} }}; }}")
+    egress, ingress = [], []
+    for port in ports:
+        if not port.port_security:
+            continue
+        cid = _chain_id(port.id)
+        egress.append(f'"{port.devname}" : jump o_{cid}')
+        ingress.append(f'"{port.devname}" : jump i_{cid}')
+        lines += _port_chains(port, cid, groups)
+    for name, items in (("egress", egress), ("ingress", ingress)):
+        body = f" elements = {{ {', '.join(items)} }};" if items else ""
+        lines.append(f"  map {name} {{ type ifname : verdict;{body} }}")
+    lines += [
+        "  chain forward {",
+        "    type filter hook forward priority 100; policy accept;",
+        # a port device this agent plugged (its group) but has no rules for yet passes nothing:
+        # no window between plugging and filtering
+        f"    iifgroup {device_group(p)} iifname != @ports drop",
+        f"    oifgroup {device_group(p)} oifname != @ports drop",
+        "    iifname vmap @egress",
+        "    oifname vmap @ingress",
+        "  }",
+        "}",
+        f"table inet {ct_table}", f"delete table inet {ct_table}", f"table inet {ct_table} {{",
+        "  chain forward {",
+        "    type filter hook forward priority filter; policy accept;",
+        f'    iifname "{p}b*" meta mark set meta mark & {~(MARK_ESTABLISHED | MARK_INVALID) & 0xFFFFFFFF:#x}',
+        f'    iifname "{p}b*" ct state established,related meta mark set meta mark | {MARK_ESTABLISHED:#x}',
+        f'    iifname "{p}b*" ct state invalid meta mark set meta mark | {MARK_INVALID:#x}',
+        "  }",
+        "}",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _port_chains(port: FirewallPort, cid: str, groups: dict[str, tuple[str, ...]]) -> list[str]:
+    est = f"meta mark & {MARK_ESTABLISHED:#x} == {MARK_ESTABLISHED:#x}"
+    inv = f"meta mark & {MARK_INVALID:#x} == {MARK_INVALID:#x}"
+    own = {4: [], 6: [(_link_local(port.mac), port.mac)]}
+    for ip in port.ips:
+        own[ipaddress.ip_address(ip).version].append((ip, port.mac))
+    for ip, mac in port.allowed_pairs:
+        own[ipaddress.ip_network(ip, strict=False).version].append((str(ipaddress.ip_network(ip, strict=False)), mac))
+    out = []
+    for version, kind in ((4, "ipv4_addr"), (6, "ipv6_addr")):
+        items = ", ".join(f"{mac} . {ip}" for ip, mac in own[version])
+        body = f" elements = {{ {items} }};" if items else ""
+        out.append(f"  set s{version}_{cid} {{ type ether_addr . {kind}; flags interval;{body} }}")
+    # from the port: DHCP/ND before anti-spoofing (no address yet), then its source pairs, then rules
+    o = [
+        "ip saddr 0.0.0.0 ip daddr 255.255.255.255 udp sport 68 udp dport 67 return",
+        "icmpv6 type { nd-router-solicit, nd-neighbor-solicit, nd-neighbor-advert, mld-listener-report, "
+        "mld2-listener-report } return",
+        "ip6 saddr fe80::/10 udp sport 546 udp dport 547 return",
+        f"ether type arp ether saddr . arp saddr ip @s4_{cid} return",
+        "ether type arp drop",
+        f"ether type ip ether saddr . ip saddr != @s4_{cid} drop",
+        f"ether type ip6 ether saddr . ip6 saddr != @s6_{cid} drop",
+        "ether type != { ip, ip6 } drop",
+        "udp sport 67 udp dport 68 drop",
+        "udp sport 547 udp dport 546 drop",
+        "icmpv6 type nd-router-advert drop",
+    ]
+    i = ["ether type arp accept"]
+    if port.stateful:
+        o += [f"{est} return", f"{inv} drop"]
+        i += [f"{est} accept", f"{inv} drop"]
+    i += ["udp sport 67 udp dport 68 accept",
+          "icmpv6 type { mld-listener-query, mld-listener-report, mld-listener-done, nd-router-advert, "
+          "nd-neighbor-solicit, nd-neighbor-advert, nd-redirect, mld2-listener-report } accept",
+          "ip6 saddr fe80::/10 udp sport 547 udp dport 546 accept"]
+    for rule in port.rules:
+        for match in _rule_matches(rule, groups):
+            if rule.direction == "egress":
+                o.append(f"{match} return")
+            else:
+                i.append(f"{match} accept")
+    o.append("drop")
+    i.append("drop")
+    out.append(f"  chain o_{cid} {{")
+    out += [f"    {r}" for r in o]
+    out.append("  }")
+    out.append(f"  chain i_{cid} {{")
+    out += [f"    {r}" for r in i]
+    out.append("  }")
+    return out
+
+
+def _rule_matches(rule: FirewallRule, groups: dict[str, tuple[str, ...]]) -> list[str]:
+    """nft match expressions for one rule ([] when it can match nothing here)."""
+    v6 = rule.ethertype == "IPv6"
+    fam = "ip6" if v6 else "ip"
+    parts = [f"ether type {fam}"]
+    side = "saddr" if rule.direction == "ingress" else "daddr"
+    if rule.remote_ip_prefix:
+        net = ipaddress.ip_network(rule.remote_ip_prefix, strict=False)
+        if net.version != (6 if v6 else 4):
+            return []
+        if net.prefixlen:
+            parts.append(f"{fam} {side} {net}")
+    elif rule.remote_group:
+        if rule.remote_group not in groups:
+            return []
+        parts.append(f"{fam} {side} @{_set_name(rule.remote_group, 6 if v6 else 4)}")
+    if rule.protocol is not None:
+        proto = str(rule.protocol).lower()
+        number = int(proto) if proto.isdigit() else L4.get(proto)
+        if number is None:
+            log.warning("security group rule protocol %r is not known here; rule skipped", rule.protocol)
+            return []
+        if number in (1, 58) and v6:
+            number = 58
+        if number == 1 and not v6 or number == 58 and v6:
+            icmp = "icmpv6" if v6 else "icmp"
+            parts.append(f"meta l4proto {number}")
+            if rule.port_range_min is not None:
+                parts.append(f"{icmp} type {rule.port_range_min}")
+                if rule.port_range_max is not None:
+                    parts.append(f"{icmp} code {rule.port_range_max}")
+        else:
+            parts.append(f"meta l4proto {number}")
+            if number in WITH_PORTS and rule.port_range_min is not None:
                 hi = rule.port_range_max if rule.port_range_max is not None else rule.port_range_min
-                rng = str(rule.port_range_min) if hi == rule.port_range_min else f"{rule.port_range_min}:{hi}"
-                proto += f" --dport {rng}"
-            elif p in ("icmp", "ipv6-icmp") and rule.port_range_min is not None:
-                kind = "--icmpv6-type" if v6 else "--icmp-type"
-                code = f"/{rule.port_range_max}" if rule.port_range_max is not None else ""
-                proto += f" {kind} {rule.port_range_min}{code}"
-        if rule.remote_ips is None:
-            return [proto.strip()]
-        return [f"{proto} {remote_flag} {ip}".strip() for ip in rule.remote_ips]
+                rng = str(rule.port_range_min) if hi == rule.port_range_min else f"{rule.port_range_min}-{hi}"
+                parts.append(f"th dport {rng}")
+    return [" ".join(parts)]
 
 
 def _link_local(mac: str) -> str:
