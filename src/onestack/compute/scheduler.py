@@ -10,19 +10,17 @@ from __future__ import annotations
 
 import logging
 import math
-import random
 import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import func, select, update
 
 from onestack.core.config import Settings
 from onestack.core.db import utcnow
 from onestack.core.reconcile import Requeue
 from onestack.core.uow import UnitOfWorkFactory
-from onestack.placement.client import CandidateQuery
 
 from . import states
 from .model import Aggregate, ComputeNode, Instance, ServerGroup, ServerGroupMember, Service
@@ -34,9 +32,10 @@ log = logging.getLogger(__name__)
 
 NO_VALID_HOST = "No valid host was found. There are not enough hosts available."
 CLAIM_ATTEMPTS = 5
-CANDIDATES = 50  # the most-free providers placement returns; the weighers rank these (Nova: 1000)
 NO_HOST_RETRIES = 3
 MIGRATING = ("resize_prep", "migrating")  # hosts may still be registering right after start
+HOSTS_MAX_AGE = 10.0  # seconds: host liveness is re-evaluated at least this often
+IMAGE_TTL = 30.0  # seconds an image's properties are reused between decisions
 
 
 @dataclass(frozen=True)
@@ -56,25 +55,66 @@ def resources_of(flavor: dict) -> dict[str, int]:
     return {k: v for k, v in out.items() if v > 0}
 
 
+class ImageCache:
+    """Image documents reused for ``IMAGE_TTL`` seconds: every boot of an image reads the same one
+    (the API checked the image exists and the caller may use it)."""
+
+    def __init__(self, clients: dict, ttl: float = IMAGE_TTL, size: int = 1000) -> None:
+        self.clients = clients
+        self.ttl = ttl
+        self.size = size
+        self._items: dict[str, tuple[float, dict]] = {}
+
+    def get(self, image_ref: str) -> dict:
+        """The image document ({} when the image service is absent or the image is gone)."""
+        image_client = self.clients.get("image")
+        if image_client is None or not image_ref:
+            return {}
+        stamp, image = self._items.get(image_ref, (0.0, {}))
+        if time.monotonic() - stamp < self.ttl:
+            return image
+        image = image_client.get_image(None, image_ref) or {}
+        if len(self._items) >= self.size:
+            self._items.clear()
+        self._items[image_ref] = (time.monotonic(), image)
+        return image
+
+
+_REQUEST_COLUMNS = (Instance.id, Instance.project_id, Instance.user_id, Instance.flavor, Instance.requested_az,
+                    Instance.server_group_id, Instance.system_metadata, Instance.image_ref, Instance.task_state,
+                    Instance.host, Instance.deleted)
+
+
 class Scheduler:
+    """Decisions run on an in-memory view: the compute hosts (refreshed when services, nodes or
+    aggregates change, and every ``HOSTS_MAX_AGE`` seconds) and placement's providers (refreshed from
+    the providers that changed).  A decision filters and weighs in memory, then claims in placement,
+    which alone decides: a refused claim re-reads that provider and tries the next best host."""
+
     topic = SCHEDULE
 
-    def __init__(self, settings: Settings, uow: UnitOfWorkFactory, clients: dict, host_cache_ttl: float = 1.0):
+    def __init__(self, settings: Settings, uow: UnitOfWorkFactory, clients: dict):
         self.settings = settings
         self.uow = uow
         self.clients = clients
-        self.ttl = host_cache_ttl
-        self._hosts: tuple[float, dict[str, HostState]] = (0.0, {})
+        self._hosts: tuple[float, tuple, dict[str, HostState]] = (0.0, (), {})
         self._lock = threading.Lock()
         self._no_host: dict[str, int] = {}
-        # Claims this scheduler made in the last moments: concurrent decisions read the same usage
-        # snapshot, so the weigher also counts these to keep spreading (Nova's in-memory consume).
-        self._recent: dict[str, list[tuple[float, int, int]]] = {}
-        self.decisions: list[float] = []  # seconds per decision (bench reads it)
+        self._images = ImageCache(clients)
+        self._view = None
+        self.decisions: list[float] = []  # seconds per decision, claim included (bench reads them)
+        self.selections: list[float] = []  # seconds per decision before the claim (filters + weighers)
+        self.cpu: list[float] = []  # CPU seconds of this thread per decision, claim included (load-independent)
 
     @property
     def placement(self):
         return self.clients["placement"]
+
+    @property
+    def view(self):
+        if self._view is None:
+            self._view = self.placement.view()
+        return self._view
 
     # -- reconciler protocol ----------------------------------------------------------------------
 
@@ -91,90 +131,100 @@ class Scheduler:
 
     def reconcile(self, key: str) -> None:
         with self.uow() as uow:
-            inst = uow.session.get(Instance, key)
-            pending = dict((inst.pending or {}) if inst is not None else {})
-            if inst is not None and not inst.deleted and inst.task_state in MIGRATING and pending.get(
-                    "action") in ("migrate", "live-migration") and not pending.get("moved"):
-                want = _Request(inst.id, inst.project_id, inst.user_id, dict(inst.flavor), None,
-                                inst.server_group_id, pending.get("target"), inst.image_ref, inst.task_state)
-                source, revision = inst.host, inst.revision
-            else:
-                want = None
-        if want is not None:
-            self._migrate(want, source, revision, pending)
+            row = uow.session.execute(select(*_REQUEST_COLUMNS, Instance.pending).where(Instance.id == key)).first()
+        if row is None or row.deleted:
+            self.placement.release(key)  # a claim made just before the server was deleted
             return
-        with self.uow() as uow:
-            inst = uow.session.get(Instance, key)
-            if inst is None or inst.deleted or inst.host is not None or inst.task_state not in (
-                    states.SCHEDULING, "unshelving"):
-                if inst is None or inst.deleted:
-                    self.placement.release(key)  # a claim made just before the server was deleted
-                return
-            want = _Request(inst.id, inst.project_id, inst.user_id, dict(inst.flavor), inst.requested_az,
-                            inst.server_group_id, (inst.system_metadata or {}).get("forced_host") or None,
-                            inst.image_ref, inst.task_state)
-        started = time.perf_counter()
-        chosen = self._schedule(want)
-        self.decisions.append(time.perf_counter() - started)
+        pending = dict(row.pending or {})
+        if row.task_state in MIGRATING and pending.get("action") in ("migrate", "live-migration") \
+                and not pending.get("moved"):
+            self._start_migration(key)
+            return
+        if row.host is not None or row.task_state not in (states.SCHEDULING, "unshelving"):
+            return
+        want = _Request(row.id, row.project_id, row.user_id, dict(row.flavor), row.requested_az,
+                        row.server_group_id, (row.system_metadata or {}).get("forced_host") or None,
+                        row.image_ref, row.task_state)
+        chosen = self._decide(want)
         if chosen is None:
             tries = self._no_host.get(key, 0) + 1
             if tries <= NO_HOST_RETRIES:
                 self._no_host[key] = tries
-                self._hosts = (0.0, {})
+                self._hosts = (0.0, (), {})  # look again with fresh hosts and providers
+                self.view.refresh(force=True)
                 raise Requeue(0.3 * tries)
             self._no_host.pop(key, None)
             self._fail(want, NO_VALID_HOST)
             return
         self._no_host.pop(key, None)
         with self.uow(write=True) as uow:
-            inst = uow.session.get(Instance, key, with_for_update=True)
-            if inst is None or inst.deleted or inst.host is not None:
-                keep = False
-            else:
-                keep = True
-                inst.host, inst.node, inst.node_id = chosen.host, chosen.node, chosen.node_id
-                inst.availability_zone = chosen.zone
-                if inst.task_state == states.SCHEDULING:
-                    inst.task_state = states.SPAWNING
-                inst.updated_at = utcnow()
-                add_event(uow, inst.id, "conductor_schedule_and_build_instances", None, True)
-                uow.emit(INSTANCE, inst.id)
-        if not keep:
+            next_task = states.SPAWNING if want.task_state == states.SCHEDULING else want.task_state
+            assigned = uow.session.execute(update(Instance).where(
+                Instance.id == key, Instance.deleted.is_(False), Instance.host.is_(None),
+                Instance.task_state == want.task_state).values(
+                host=chosen.host, node=chosen.node, node_id=chosen.node_id, availability_zone=chosen.zone,
+                task_state=next_task, updated_at=utcnow())).rowcount == 1
+            if assigned:
+                add_event(uow, key, "conductor_schedule_and_build_instances", None, True)
+                uow.emit(INSTANCE, key)
+        if not assigned:
             self.placement.release(key)
 
-    # -- decisions --------------------------------------------------------------------------------
+    def _start_migration(self, key: str) -> None:
+        with self.uow() as uow:
+            inst = uow.session.get(Instance, key)
+            if inst is None or inst.deleted:
+                return
+            pending = dict(inst.pending or {})
+            want = _Request(inst.id, inst.project_id, inst.user_id, dict(inst.flavor), None,
+                            inst.server_group_id, pending.get("target"), inst.image_ref, inst.task_state)
+            source, revision = inst.host, inst.revision
+        self._migrate(want, source, revision, pending)
+
+    # -- the view -----------------------------------------------------------------------------------
 
     def hosts(self) -> dict[str, HostState]:
-        """Enabled, alive compute hosts (node id -> state), cached for ``ttl`` seconds."""
-        with self._lock:
-            stamp, cached = self._hosts
-            if time.monotonic() - stamp < self.ttl and cached:
-                return cached
-        default_zone = self.settings.compute.default_availability_zone
+        """Enabled, alive compute hosts (node id -> state): re-read when a service, node or aggregate
+        changed (one small statement per decision tells) or every ``HOSTS_MAX_AGE`` seconds."""
         with self.uow() as uow:
-            now = utcnow()
-            services = {s.host: s for s in uow.session.scalars(select(Service).where(
-                Service.binary == "nova-compute"))}
-            aggs = list(uow.session.scalars(select(Aggregate)))
-            found = {}
-            for node in uow.session.scalars(select(ComputeNode)):
-                service = services.get(node.host)
-                if service is None or service.disabled or not hosts_svc.is_up(service, now):
-                    continue
-                mine = tuple(dict(a.metadata_ or {}) for a in aggs if node.host in (a.hosts or ()))
-                zone = next((m["availability_zone"] for m in mine if m.get("availability_zone")), default_zone)
-                found[node.id] = HostState(node.host, node.id, node.hypervisor_hostname, zone,
-                                           node.hypervisor_type, mine)
+            mark = _hosts_fingerprint(uow)
+            stamp, have, cached = self._hosts
+            if cached and have == mark and time.monotonic() - stamp < HOSTS_MAX_AGE:
+                return cached
+            found = self._read_hosts(uow)
         with self._lock:
-            self._hosts = (time.monotonic(), found)
+            self._hosts = (time.monotonic(), mark, found)
+        return found
+
+    def _read_hosts(self, uow) -> dict[str, HostState]:
+        default_zone = self.settings.compute.default_availability_zone
+        now = utcnow()
+        up = set()
+        for s in uow.session.execute(select(Service.host, Service.disabled, Service.forced_down,
+                                            Service.last_seen_up, Service.updated_at, Service.created_at)
+                                     .where(Service.binary == "nova-compute")):
+            if not s.disabled and hosts_svc.is_up(s, now):
+                up.add(s.host)
+        by_host: dict[str, list[dict]] = {}
+        for meta, members in uow.session.execute(select(Aggregate.metadata_, Aggregate.hosts)):
+            for host in members or ():
+                by_host.setdefault(host, []).append(dict(meta or {}))
+        found = {}
+        for node_id, host, name, hv_type in uow.session.execute(select(
+                ComputeNode.id, ComputeNode.host, ComputeNode.hypervisor_hostname, ComputeNode.hypervisor_type)):
+            if host not in up:
+                continue
+            mine = tuple(by_host.get(host, ()))
+            zone = next((m["availability_zone"] for m in mine if m.get("availability_zone")), default_zone)
+            found[node_id] = HostState(host, node_id, name, zone, hv_type, mine)
         return found
 
     def _group(self, group_id: str | None) -> tuple[str | None, set[str], dict[str, int]]:
         if not group_id:
             return None, set(), {}
         with self.uow() as uow:
-            group = uow.session.get(ServerGroup, group_id)
-            if group is None:
+            policy = uow.session.scalar(select(ServerGroup.policy).where(ServerGroup.id == group_id))
+            if policy is None:
                 return None, set(), {}
             counts: dict[str, int] = {}
             for host in uow.session.scalars(select(Instance.host).join(
@@ -182,21 +232,29 @@ class Scheduler:
                     ServerGroupMember.group_id == group_id, Instance.deleted.is_(False),
                     Instance.host.is_not(None))):
                 counts[host] = counts.get(host, 0) + 1
-            return group.policy, set(counts), counts
+            return policy, set(counts), counts
 
     def _image_properties(self, image_ref: str) -> dict:
-        image_client = self.clients.get("image")
-        if image_client is None or not image_ref:
-            return {}
-        image = image_client.get_image(None, image_ref) or {}
-        return image
+        return self._images.get(image_ref)
+
+    # -- decisions --------------------------------------------------------------------------------
+
+    def _decide(self, want: _Request, exclude: str | None = None) -> HostState | None:
+        started, cpu = time.perf_counter(), time.thread_time()
+        try:
+            return self._schedule(want, exclude)
+        finally:
+            self.decisions.append(time.perf_counter() - started)
+            self.cpu.append(time.thread_time() - cpu)
 
     def _schedule(self, want: _Request, exclude: str | None = None) -> HostState | None:
+        started = time.perf_counter()
         hosts = self.hosts()
         policy, group_hosts, group_counts = self._group(want.group_id)
         image = self._image_properties(want.image_ref)
         wanted_specs = {k.split(":", 1)[1]: v for k, v in (want.flavor.get("extra_specs") or {}).items()
                         if k.startswith("aggregate_instance_extra_specs:")}
+        hv = image.get("hypervisor_type") or image.get("img_hv_type")
         allowed = {}
         for node_id, state in hosts.items():
             if want.forced_host and state.host != want.forced_host:
@@ -212,56 +270,44 @@ class Scheduler:
             if wanted_specs and not any(all(str(m.get(k)) == str(v) for k, v in wanted_specs.items())
                                         for m in state.aggregates):
                 continue
-            hv = image.get("hypervisor_type") or image.get("img_hv_type")
             if hv and hv.lower() != (state.hypervisor_type or "").lower():  # canonical, as Nova: QEMU == qemu
                 continue
             allowed[node_id] = state
         if not allowed:
+            self.selections.append(time.perf_counter() - started)
             return None
         resources = resources_of(want.flavor)
-        for _attempt in range(CLAIM_ATTEMPTS):
-            summaries = self.placement.candidates(CandidateQuery(
-                resources=resources, providers=tuple(allowed) if len(allowed) < len(hosts) else None,
-                most_free="MEMORY_MB" if "MEMORY_MB" in resources else None,
-                limit=None if policy == "soft-affinity" else CANDIDATES))
-            summaries = [s for s in summaries if s.uuid in allowed]
-            if not summaries:
-                return None
-            jitter = random.random
-            tried: set[str] = set()
-            for _pick in range(3):
-                with self._lock:  # rank and reserve atomically: concurrent decisions see each other
-                    recent = self._recent_usage_locked()
-
-                    def weight(s, jitter=jitter, recent=recent):
-                        ram = s.resources.get("MEMORY_MB", {})
-                        cpu = s.resources.get("VCPU", {})
-                        pending_ram, pending_cpu = recent.get(s.uuid, (0, 0))
-                        free_ram = ram.get("capacity", 0) - ram.get("used", 0) - pending_ram
-                        free_cpu = cpu.get("capacity", 0) - cpu.get("used", 0) - pending_cpu
-                        members = group_counts.get(allowed[s.uuid].host, 0)
-                        soft = -members if policy == "soft-anti-affinity" else \
-                            members if policy == "soft-affinity" else 0
-                        return (soft, free_ram, free_cpu, jitter())
-
-                    choices = [s for s in summaries if s.uuid not in tried]
-                    if not choices:
-                        break
-                    best = max(choices, key=weight)
-                    entry = (time.monotonic(), resources.get("MEMORY_MB", 0), resources.get("VCPU", 0))
-                    self._recent.setdefault(best.uuid, []).append(entry)
-                tried.add(best.uuid)
-                if self.placement.claim(want.id, {best.uuid: resources}, want.project_id, want.user_id):
-                    return allowed[best.uuid]
-                with self._lock:
-                    if entry in self._recent.get(best.uuid, []):
-                        self._recent[best.uuid].remove(entry)
+        view = self.view
+        view.refresh()
+        soft = {"soft-anti-affinity": -1, "soft-affinity": 1}.get(policy or "", 0)
+        tried: set[str] = set()
+        for attempt in range(CLAIM_ATTEMPTS):
+            with view.lock:  # rank and reserve atomically: concurrent decisions see each other's picks
+                if soft and group_counts:  # the group's members weigh first, then the spreading weighers
+                    best_count = max((soft * group_counts.get(allowed[u].host, 0) for u in allowed
+                                      if u not in tried and view.fits(u, resources)), default=None)
+                    pool = {u for u in allowed if soft * group_counts.get(allowed[u].host, 0) == best_count}
+                    best = view.best(pool, resources, tried) if best_count is not None else None
+                else:
+                    best = view.best(allowed, resources, tried)
+                if best is None:
+                    if attempt == 0:
+                        self.selections.append(time.perf_counter() - started)
+                    return None
+                view.reserve(best, resources)
+            if attempt == 0:
+                self.selections.append(time.perf_counter() - started)
+            generations = self.placement.claim_generations(want.id, {best: resources}, want.project_id,
+                                                           want.user_id)
+            view.settle(best, resources, generations)
+            if generations is not None:
+                return allowed[best]
+            tried.add(best)  # lost a race (or the view was stale): re-read and take the next best
+            view.refresh()
         return None
 
     def _migrate(self, want: _Request, source: str | None, revision: int, pending: dict) -> None:
-        started = time.perf_counter()
-        chosen = self._schedule(want, exclude=source)
-        self.decisions.append(time.perf_counter() - started)
+        chosen = self._decide(want, exclude=source)
         with self.uow(write=True) as uow:
             inst = uow.session.get(Instance, want.id, with_for_update=True)
             if inst is None or inst.deleted or inst.revision != revision:
@@ -279,17 +325,6 @@ class Scheduler:
             inst.updated_at = utcnow()
             add_event(uow, inst.id, "conductor_migrate_server", None, True)
             uow.emit(INSTANCE, inst.id)
-
-    def _recent_usage_locked(self, window: float = 2.0) -> dict[str, tuple[int, int]]:
-        cutoff = time.monotonic() - window
-        out = {}
-        for rp, claims in list(self._recent.items()):
-            claims[:] = [c for c in claims if c[0] >= cutoff]
-            if not claims:
-                del self._recent[rp]
-                continue
-            out[rp] = (sum(c[1] for c in claims), sum(c[2] for c in claims))
-        return out
 
     def _fail(self, want: _Request, message: str) -> None:
         with self.uow(write=True) as uow:
@@ -318,3 +353,14 @@ class _Request:
     forced_host: str | None
     image_ref: str
     task_state: str | None
+
+
+def _hosts_fingerprint(uow) -> tuple:
+    """Changes whenever a compute service, node or aggregate is added, removed or updated."""
+    row = uow.session.execute(select(
+        select(func.count(Service.id)).scalar_subquery(), select(func.max(Service.updated_at)).scalar_subquery(),
+        select(func.count(ComputeNode.id)).scalar_subquery(),
+        select(func.max(ComputeNode.updated_at)).scalar_subquery(),
+        select(func.count(Aggregate.id)).scalar_subquery(), select(func.max(Aggregate.id)).scalar_subquery(),
+        select(func.max(Aggregate.updated_at)).scalar_subquery())).one()
+    return tuple(row)

@@ -2,19 +2,26 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import heapq
+import random
+import threading
+import time
+
 from sqlalchemy import select
 
 from onestack.core.bus import Bus
 from onestack.core.config import Settings
+from onestack.core.db import utcnow
 from onestack.core.errors import Conflict
 from onestack.core.uow import UnitOfWorkFactory
 
 from .model import ResourceProvider
 from .service import allocations as alloc_svc
 from .service import providers as providers_svc
-from .service.allocations import CandidateQuery, Summary
+from .service.allocations import CandidateQuery, ClassState, ProviderState, Summary
 
-__all__ = ["CandidateQuery", "PlacementClient", "Summary"]
+__all__ = ["CandidateQuery", "ClassState", "PlacementClient", "ProviderState", "ProviderView", "Summary"]
 
 
 class PlacementClient:
@@ -62,14 +69,26 @@ class PlacementClient:
     def claim(self, consumer_id: str, allocations: dict[str, dict[str, int]], project_id: str,
               user_id: str) -> bool:
         """Atomically replace the consumer's allocations; False when capacity ran out (a claim race)."""
+        return self.claim_generations(consumer_id, allocations, project_id, user_id) is not None
+
+    def claim_generations(self, consumer_id: str, allocations: dict[str, dict[str, int]], project_id: str,
+                          user_id: str) -> dict[str, int] | None:
+        """``claim``, returning the new generation of every provider it changed (None: refused)."""
         try:
             with self.uow(write=True) as uow:
-                alloc_svc.replace_allocations(uow, [alloc_svc.ConsumerAllocations(
+                return alloc_svc.replace_allocations(uow, [alloc_svc.ConsumerAllocations(
                     consumer_id=consumer_id, allocations=allocations, project_id=project_id, user_id=user_id,
                     consumer_type="INSTANCE")])
         except Conflict:
-            return False
-        return True
+            return None
+
+    def provider_states(self, changed_since: dt.datetime | None = None, also: tuple[str, ...] = (),
+                        known: dict[str, int] | None = None) -> list[ProviderState]:
+        with self.uow() as uow:
+            return alloc_svc.provider_states(uow, changed_since, also, known)
+
+    def view(self) -> ProviderView:
+        return ProviderView(self)
 
     def release(self, consumer_id: str) -> None:
         with self.uow(write=True) as uow:
@@ -82,3 +101,148 @@ class PlacementClient:
     def delete_provider(self, rp_uuid: str) -> None:
         with self.uow(write=True) as uow:
             providers_svc.delete_provider(uow, rp_uuid)
+
+
+class ProviderView:
+    """An in-memory copy of every provider's capacity and usage, for one scheduler process.
+
+    ``refresh()`` re-reads only providers whose row changed recently (every allocation or inventory
+    change bumps the provider's generation and ``updated_at``), plus a full re-read now and then
+    (deleted providers, clock skew).  ``inflight`` counts picks not yet claimed, so concurrent
+    decisions in this process see each other; placement's claim stays the only authority.
+
+    ``best()`` ranks by free RAM, then free vCPU (the spreading weighers): a heap keyed on both,
+    with an entry pushed whenever a provider changes (older entries of it are skipped), so a
+    decision over 1,000 providers looks at a handful of entries instead of all of them.
+    """
+
+    FULL_EVERY = 10.0  # seconds between full re-reads
+    WINDOW = 2.0  # re-read rows updated this long before the previous refresh (commit delays)
+    MIN_INTERVAL = 0.05  # decisions in the meantime share a refresh (our own claims count at once)
+
+    def __init__(self, client: PlacementClient) -> None:
+        self.client = client
+        self.lock = threading.RLock()
+        self.states: dict[str, ProviderState] = {}
+        self.inflight: dict[str, dict[str, int]] = {}
+        self._full_at = 0.0
+        self._at = 0.0
+        self._since: dt.datetime | None = None
+        self._refreshing = threading.Lock()
+        self._stale: set[str] = set()  # re-read these at the next refresh whatever their updated_at
+        self._heap: list[tuple] = []
+        self._version: dict[str, int] = {}
+
+    def refresh(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self._at < self.MIN_INTERVAL:
+            return
+        with self._refreshing:
+            if not force and time.monotonic() - self._at < self.MIN_INTERVAL:
+                return  # another thread refreshed while we waited
+            full = force or self._since is None or time.monotonic() - self._full_at > self.FULL_EVERY
+            started = utcnow()
+            with self.lock:
+                stale, self._stale = tuple(self._stale), set()
+                known = {} if full else {u: st.generation for u, st in self.states.items()}
+            rows = self.client.provider_states(None if full else self._since, stale, known)
+            with self.lock:
+                if full:
+                    self.states = {s.uuid: s for s in rows}
+                    self._rebuild()
+                    self._full_at = time.monotonic()
+                else:
+                    for state in rows:
+                        have = self.states.get(state.uuid)
+                        if have is None or state.generation > have.generation:
+                            self.states[state.uuid] = state
+                            self._touch(state.uuid)
+            self._since = started - dt.timedelta(seconds=self.WINDOW)
+            self._at = time.monotonic()
+
+    # -- ranking (call with ``lock`` held) ----------------------------------------------------------
+
+    def _entry(self, rp_uuid: str) -> tuple:
+        return (-self.free(rp_uuid, "MEMORY_MB"), -self.free(rp_uuid, "VCPU"), random.random(), rp_uuid,
+                self._version.get(rp_uuid, 0))
+
+    def _touch(self, rp_uuid: str) -> None:
+        self._version[rp_uuid] = self._version.get(rp_uuid, 0) + 1
+        heapq.heappush(self._heap, self._entry(rp_uuid))
+        if len(self._heap) > 4 * len(self.states) + 64:
+            self._rebuild()
+
+    def _rebuild(self) -> None:
+        self._heap = [self._entry(u) for u in self.states]
+        heapq.heapify(self._heap)
+
+    def best(self, allowed, resources: dict[str, int], exclude=()) -> str | None:
+        """The provider among ``allowed`` (a container of uuids) with the most free RAM, then vCPU,
+        that fits ``resources``; None when none does."""
+        if len(allowed) * 4 < len(self.states):  # a few candidates (filters, forced host): rank them
+            scored = [(self._entry(u), u) for u in allowed if u not in exclude and self.fits(u, resources)]
+            return min(scored)[1] if scored else None
+        popped, found = [], None
+        while self._heap:
+            entry = heapq.heappop(self._heap)
+            rp_uuid = entry[3]
+            if entry[4] != self._version.get(rp_uuid, 0) or rp_uuid not in self.states:
+                continue  # superseded by a newer entry of the same provider
+            popped.append(entry)
+            if rp_uuid in allowed and rp_uuid not in exclude and self.fits(rp_uuid, resources):
+                found = rp_uuid
+                break
+        for entry in popped:
+            heapq.heappush(self._heap, entry)
+        return found
+
+    def free(self, rp_uuid: str, rc: str) -> int:
+        state = self.states[rp_uuid].resources.get(rc)
+        if state is None:
+            return 0
+        return state.capacity - state.used - self.inflight.get(rp_uuid, {}).get(rc, 0)
+
+    def fits(self, rp_uuid: str, resources: dict[str, int]) -> bool:
+        state = self.states.get(rp_uuid)
+        if state is None:
+            return False
+        for rc, amount in resources.items():
+            inv = state.resources.get(rc)
+            if inv is None or amount < inv.min_unit or amount > inv.max_unit or amount % inv.step_size:
+                return False
+            if self.free(rp_uuid, rc) < amount:
+                return False
+        return True
+
+    def reserve(self, rp_uuid: str, resources: dict[str, int]) -> None:
+        """Count a pick before its claim (call with ``lock`` held)."""
+        mine = self.inflight.setdefault(rp_uuid, {})
+        for rc, amount in resources.items():
+            mine[rc] = mine.get(rc, 0) + amount
+        self._touch(rp_uuid)
+
+    def settle(self, rp_uuid: str, resources: dict[str, int], generations: dict[str, int] | None) -> None:
+        """The claim of a reserved pick finished: count it as used (when we know the provider's
+        exact new state), else re-read the provider at the next refresh."""
+        with self.lock:
+            mine = self.inflight.get(rp_uuid, {})
+            for rc, amount in resources.items():
+                mine[rc] = mine.get(rc, 0) - amount
+                if mine[rc] <= 0:
+                    del mine[rc]
+            if not mine:
+                self.inflight.pop(rp_uuid, None)
+            state = self.states.get(rp_uuid)
+            if state is None:
+                return
+            new = (generations or {}).get(rp_uuid)
+            if generations is not None and new == state.generation + 1:
+                classes = dict(state.resources)
+                for rc, amount in resources.items():
+                    c = classes[rc]
+                    classes[rc] = ClassState(c.capacity, c.used + amount, c.min_unit, c.max_unit, c.step_size)
+                self.states[rp_uuid] = ProviderState(rp_uuid, new, classes)
+            else:  # someone else changed it too, or the claim was refused: the next refresh re-reads it
+                self.states[rp_uuid] = ProviderState(rp_uuid, -1, state.resources)
+                self._stale.add(rp_uuid)
+            self._touch(rp_uuid)

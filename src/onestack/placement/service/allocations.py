@@ -9,14 +9,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import and_, delete, func, insert, or_, select, update
 
+from onestack.core.db import utcnow
 from onestack.core.errors import BadRequest, Conflict
 from onestack.core.uow import UnitOfWork
 
 from ..errors import CONCURRENT_UPDATE
 from ..model import Allocation, Consumer, Inventory, ProviderAggregate, ProviderTrait, ResourceProvider
-from .providers import get_provider
 
 
 class CapacityExceeded(Conflict):
@@ -86,78 +86,95 @@ def _capacity(inv: Inventory) -> int:
     return int((inv.total - inv.reserved) * inv.allocation_ratio)
 
 
-def replace_allocations(uow: UnitOfWork, items: list[ConsumerAllocations]) -> None:
-    """Set each consumer's allocations to exactly what is given (empty deletes), all or nothing."""
-    providers: dict[str, ResourceProvider] = {}
+def replace_allocations(uow: UnitOfWork, items: list[ConsumerAllocations]) -> dict[str, int]:
+    """Set each consumer's allocations to exactly what is given (empty deletes), all or nothing.
+
+    Column statements, no ORM objects: this is the scheduler's claim, on the boot path.  Every
+    provider whose usage changes (new and previous allocations) is locked in id order, re-checked
+    against its inventory and gets a new generation; returns {provider uuid: new generation}.
+    """
+    rp_t, alloc_t, consumer_t = ResourceProvider.__table__, Allocation.__table__, Consumer.__table__
+    wanted = {rp_uuid for item in items for rp_uuid in item.allocations}
+    consumer_ids = [item.consumer_id for item in items]
+    # one statement finds and locks (in id order: concurrent claims on MariaDB/PostgreSQL never
+    # deadlock) the requested providers and those holding the consumers' current allocations
+    previous = select(alloc_t.c.provider_id).where(alloc_t.c.consumer_id.in_(consumer_ids))
+    locked = uow.session.execute(
+        select(rp_t.c.id, rp_t.c.uuid, rp_t.c.generation)
+        .where(or_(rp_t.c.uuid.in_(sorted(wanted)), rp_t.c.id.in_(previous)) if wanted
+               else rp_t.c.id.in_(previous))
+        .order_by(rp_t.c.id).with_for_update()).all()
+    ids = {r.uuid: r.id for r in locked if r.uuid in wanted}
+    for rp_uuid in sorted(wanted):
+        if rp_uuid not in ids:
+            raise BadRequest(f"Allocation for resource provider '{rp_uuid}' that does not exist.")
+    touched = [r.id for r in locked]
+    consumers = {row.uuid: row for row in uow.session.execute(
+        select(consumer_t.c.uuid, consumer_t.c.generation).where(consumer_t.c.uuid.in_(consumer_ids))
+        .with_for_update())}
+    rows = []
     for item in items:
-        for rp_uuid in sorted(item.allocations):
-            if rp_uuid not in providers:
-                try:
-                    providers[rp_uuid] = get_provider(uow, rp_uuid, lock=True)
-                except Exception:
-                    raise BadRequest(f"Allocation for resource provider '{rp_uuid}' that does not exist.") from None
-    for item in items:
-        consumer = uow.session.get(Consumer, item.consumer_id, with_for_update=True)
-        if item.check_generation:
-            have = consumer.generation if consumer is not None else None
-            if have != item.consumer_generation:
-                raise Conflict(f"consumer generation conflict - expected {have} but got "
-                               f"{item.consumer_generation}", type=CONCURRENT_UPDATE)
-        for row in uow.session.scalars(select(Allocation).where(Allocation.consumer_id == item.consumer_id)):
-            uow.session.delete(row)
-        uow.session.flush()
-        if consumer is None and item.allocations:
-            consumer = Consumer(uuid=item.consumer_id, project_id=item.project_id, user_id=item.user_id,
-                                consumer_type=item.consumer_type, generation=0)
-            uow.session.add(consumer)
-        elif consumer is not None:
-            consumer.project_id, consumer.user_id = item.project_id, item.user_id
+        have = consumers.get(item.consumer_id)
+        if item.check_generation and (have.generation if have else None) != item.consumer_generation:
+            raise Conflict(f"consumer generation conflict - expected {have.generation if have else None} but got "
+                           f"{item.consumer_generation}", type=CONCURRENT_UPDATE)
+        if have is None and item.allocations:
+            uow.session.execute(insert(consumer_t).values(
+                uuid=item.consumer_id, project_id=item.project_id, user_id=item.user_id,
+                consumer_type=item.consumer_type, generation=0, created_at=utcnow()))
+        elif have is not None and not item.allocations:
+            uow.session.execute(delete(consumer_t).where(consumer_t.c.uuid == item.consumer_id))
+        elif have is not None:
+            values = {"project_id": item.project_id, "user_id": item.user_id, "generation": have.generation + 1}
             if item.consumer_type:
-                consumer.consumer_type = item.consumer_type
-            consumer.generation += 1
-            if not item.allocations:
-                uow.session.delete(consumer)
-        for rp_uuid, resources in item.allocations.items():
-            rp = providers[rp_uuid]
-            for rc, amount in resources.items():
-                uow.session.add(Allocation(provider_id=rp.id, consumer_id=item.consumer_id, resource_class=rc,
-                                           used=int(amount)))
-    uow.session.flush()
-    for rp in providers.values():
-        _check_capacity(uow, rp)
-        rp.generation += 1
+                values["consumer_type"] = item.consumer_type
+            uow.session.execute(update(consumer_t).where(consumer_t.c.uuid == item.consumer_id).values(**values))
+        rows += [{"provider_id": ids[rp_uuid], "consumer_id": item.consumer_id, "resource_class": rc,
+                  "used": int(amount)} for rp_uuid, resources in item.allocations.items()
+                 for rc, amount in resources.items()]
+    if consumers:  # allocations exist only for existing consumers
+        uow.session.execute(delete(alloc_t).where(alloc_t.c.consumer_id.in_(consumer_ids)))
+    if rows:
+        uow.session.execute(insert(alloc_t), rows)
+    requested: dict[int, dict[str, list[int]]] = {}
+    for row in rows:
+        requested.setdefault(row["provider_id"], {}).setdefault(row["resource_class"], []).append(row["used"])
+    by_id = {v: k for k, v in ids.items()}
+    for rp_id, classes in requested.items():
+        _check_capacity(uow, rp_id, by_id[rp_id], classes)
+    if not touched:
+        return {}
+    uow.session.execute(update(rp_t).where(rp_t.c.id.in_(touched)).values(
+        generation=rp_t.c.generation + 1, updated_at=utcnow()))
+    return {r.uuid: r.generation + 1 for r in locked}  # exact: the rows are locked
 
 
-def _check_capacity(uow: UnitOfWork, rp: ResourceProvider) -> None:
-    invs = {i.resource_class: i for i in uow.session.scalars(select(Inventory).where(Inventory.provider_id == rp.id))}
-    for rc, used in uow.session.execute(select(Allocation.resource_class, func.sum(Allocation.used))
-                                        .where(Allocation.provider_id == rp.id).group_by(Allocation.resource_class)):
+def _check_capacity(uow: UnitOfWork, rp_id: int, rp_uuid: str, requested: dict[str, list[int]]) -> None:
+    """After writing: the provider's total usage of each class fits its capacity, and each requested
+    amount its unit constraints (one statement: inventories with their summed usage)."""
+    inv_t, alloc_t = Inventory.__table__, Allocation.__table__
+    used = (select(func.coalesce(func.sum(alloc_t.c.used), 0)).where(
+        alloc_t.c.provider_id == inv_t.c.provider_id, alloc_t.c.resource_class == inv_t.c.resource_class)
+        .scalar_subquery())
+    invs = {row.resource_class: row for row in uow.session.execute(
+        select(inv_t.c.resource_class, inv_t.c.total, inv_t.c.reserved, inv_t.c.allocation_ratio, inv_t.c.min_unit,
+               inv_t.c.max_unit, inv_t.c.step_size, used.label("used")).where(inv_t.c.provider_id == rp_id))}
+    for rc, amounts in sorted(requested.items()):
         inv = invs.get(rc)
         if inv is None:
             raise CapacityExceeded(f"Unable to allocate inventory: Inventory for '{rc}' on resource provider "
-                                   f"'{rp.uuid}' invalid.")
-        if used > _capacity(inv):
+                                   f"'{rp_uuid}' invalid.")
+        if inv.used > int((inv.total - inv.reserved) * inv.allocation_ratio):
             raise CapacityExceeded(f"Unable to allocate inventory: Unable to create allocation for '{rc}' on "
-                                   f"resource provider '{rp.uuid}'. The requested amount would exceed the capacity.")
-    for row in uow.session.scalars(select(Allocation).where(Allocation.provider_id == rp.id)):
-        inv = invs[row.resource_class]
-        if row.used < inv.min_unit or row.used > inv.max_unit or row.used % inv.step_size:
-            raise CapacityExceeded(f"Unable to allocate inventory: Unable to create allocation for "
-                                   f"'{row.resource_class}' on resource provider '{rp.uuid}'. The requested amount "
-                                   f"would violate inventory constraints.")
+                                   f"resource provider '{rp_uuid}'. The requested amount would exceed the capacity.")
+        if any(a < inv.min_unit or a > inv.max_unit or a % inv.step_size for a in amounts):
+            raise CapacityExceeded(f"Unable to allocate inventory: Unable to create allocation for '{rc}' on "
+                                   f"resource provider '{rp_uuid}'. The requested amount would violate inventory "
+                                   f"constraints.")
 
 
 def delete_consumer(uow: UnitOfWork, consumer_id: str) -> bool:
-    rows = list(uow.session.scalars(select(Allocation).where(Allocation.consumer_id == consumer_id)))
-    rp_ids = {r.provider_id for r in rows}
-    for row in rows:
-        uow.session.delete(row)
-    consumer = uow.session.get(Consumer, consumer_id)
-    if consumer is not None:
-        uow.session.delete(consumer)
-    for rp in uow.session.scalars(select(ResourceProvider).where(ResourceProvider.id.in_(rp_ids))):
-        rp.generation += 1
-    return bool(rows)
+    return bool(replace_allocations(uow, [ConsumerAllocations(consumer_id, {}, "", "")]))
 
 
 def consumer(uow: UnitOfWork, consumer_id: str) -> Consumer | None:
@@ -268,3 +285,50 @@ def candidates(uow: UnitOfWork, q: CandidateQuery) -> list[Summary]:
         traits.setdefault(pid, []).append(trait)
     return [Summary(r.uuid, r.parent_provider_uuid, r.root_provider_uuid, invs.get(r.id, {}),
                     tuple(sorted(traits.get(r.id, ())))) for r in rows]
+
+
+# -- provider states (the scheduler's in-memory view) -----------------------------------------------
+
+
+@dataclass(frozen=True)
+class ClassState:
+    capacity: int
+    used: int
+    min_unit: int
+    max_unit: int
+    step_size: int
+
+
+@dataclass(frozen=True)
+class ProviderState:
+    uuid: str
+    generation: int
+    resources: dict[str, ClassState]
+
+
+def provider_states(uow: UnitOfWork, changed_since=None, also: tuple[str, ...] = (),
+                    known: dict[str, int] | None = None) -> list[ProviderState]:
+    """Every provider (or those updated since ``changed_since``, plus ``also``) with each inventory's
+    capacity and usage, in one statement (usage by a correlated sum over the provider's allocations);
+    providers whose generation is the one in ``known`` are left out."""
+    rp_t, inv_t, alloc_t = ResourceProvider.__table__, Inventory.__table__, Allocation.__table__
+    used = (select(func.coalesce(func.sum(alloc_t.c.used), 0)).where(
+        alloc_t.c.provider_id == inv_t.c.provider_id, alloc_t.c.resource_class == inv_t.c.resource_class)
+        .scalar_subquery())
+    query = (select(rp_t.c.uuid, rp_t.c.generation, inv_t.c.resource_class, inv_t.c.total, inv_t.c.reserved,
+                    inv_t.c.allocation_ratio, inv_t.c.min_unit, inv_t.c.max_unit, inv_t.c.step_size,
+                    used.label("used"))
+             .select_from(rp_t).outerjoin(inv_t, inv_t.c.provider_id == rp_t.c.id))
+    if changed_since is not None:
+        query = query.where(or_(rp_t.c.updated_at >= changed_since, rp_t.c.uuid.in_(also)) if also
+                            else rp_t.c.updated_at >= changed_since)
+    out: dict[str, tuple[int, dict]] = {}
+    known = known or {}
+    for r in uow.session.execute(query):
+        if known.get(r.uuid) == r.generation:
+            continue
+        _, classes = out.setdefault(r.uuid, (r.generation, {}))
+        if r.resource_class is not None:
+            classes[r.resource_class] = ClassState(int((r.total - r.reserved) * r.allocation_ratio), int(r.used),
+                                                   r.min_unit, r.max_unit, r.step_size)
+    return [ProviderState(uuid, gen, classes) for uuid, (gen, classes) in out.items()]
