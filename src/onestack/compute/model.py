@@ -108,7 +108,8 @@ class Instance(TimestampMixin, ReconciledMixin, Base):
     terminated_at: Mapped[dt.datetime | None] = mapped_column(default=None)
     deleted: Mapped[bool] = mapped_column(Boolean, default=False)
     deleted_at: Mapped[dt.datetime | None] = mapped_column(default=None)
-    tags: Mapped[list[InstanceTag]] = relationship(cascade="all, delete-orphan", lazy="selectin",
+    # loaded when used: most reads of a server (scheduler, agent) never look at its tags
+    tags: Mapped[list[InstanceTag]] = relationship(cascade="all, delete-orphan", lazy="select",
                                                    order_by="InstanceTag.tag")
 
 

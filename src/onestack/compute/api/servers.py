@@ -112,8 +112,10 @@ def _render(req: ApiRequest, uow, rows, detail: bool, who: svc.Caller) -> list[d
     specs = req.allowed("os_compute_api:servers:show:flavor-extra-specs", target(req.ctx.project_id))
     show_status = who.admin and req.version.matches("2.16")
     services = hosts_svc.services_by_host(uow) if show_status else {}
+    tags = svc.tags_of(uow, [r.id for r in rows]) if req.version.matches("2.26") else {}
     return [views.server(r, req.base_url, req.version, admin=who.admin, extra_specs=specs,
-                         show_host_status=show_status, host_status=_host_status(services, r.host)) for r in rows]
+                         show_host_status=show_status, host_status=_host_status(services, r.host),
+                         tags=tags.get(r.id, [])) for r in rows]
 
 
 def _list(req: ApiRequest, detail: bool):
@@ -124,7 +126,7 @@ def _list(req: ApiRequest, detail: bool):
     if limit is None:
         limit = MAX_LIMIT
     with req.deps.uow() as uow:
-        rows = svc.list_servers(uow, flt, limit, req.query.get("marker"), _sort(req, who.admin))
+        rows = svc.list_servers(uow, flt, limit, req.query.get("marker"), _sort(req, who.admin), rows=True)
         body: dict = {"servers": _render(req, uow, rows, detail, who)}
         last = rows[-1].id if rows else None
     if rows and len(rows) == limit:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TypeVar
 
+from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 
 from onestack.core.errors import Conflict, NotFound
@@ -38,15 +39,20 @@ def lock(uow: UnitOfWork, key: str) -> None:
     """Serialize quota checks of one project/user: SELECT ... FOR UPDATE on its lock row.
 
     On SQLite every writing unit of work already holds the database write lock (BEGIN IMMEDIATE);
-    on MariaDB/PostgreSQL the row lock makes count-then-insert exact under concurrency.
+    on MariaDB/PostgreSQL the row lock makes count-then-insert exact under concurrency.  A missing
+    row is created in a short transaction of its own first: two units of work that both lock a
+    missing row and then insert it deadlock on InnoDB's gap locks.
     """
     session = uow.session
-    if session.get(QuotaLock, key, with_for_update=True) is not None:
-        return
-    try:
-        with session.begin_nested():
+    bind = session.get_bind()
+    if bind.dialect.name == "sqlite":
+        if session.get(QuotaLock, key) is None:
             session.add(QuotaLock(key=key))
             session.flush()
-    except IntegrityError:
-        pass
+    elif session.scalar(select(QuotaLock.key).where(QuotaLock.key == key)) is None:  # a plain read: no lock
+        try:
+            with bind.engine.begin() as conn:
+                conn.execute(insert(QuotaLock).values(key=key))
+        except IntegrityError:
+            pass  # created meanwhile by another request
     session.get(QuotaLock, key, with_for_update=True, populate_existing=True)

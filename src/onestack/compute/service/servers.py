@@ -13,7 +13,7 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, func, insert, or_, select, update
 
 from onestack.core.db import utcnow
 from onestack.core.errors import BadRequest, Conflict, Forbidden, NotFound
@@ -110,13 +110,25 @@ class ServerFilter:
     ip: str | None = None
 
 
+# What a server document shows: listing reads these columns only (no ORM objects, and not the large
+# system_metadata with its console log).
+VIEW_COLUMNS = ("id", "name", "project_id", "user_id", "image_ref", "flavor_id", "flavor", "host", "node",
+                "availability_zone", "requested_az", "vm_state", "task_state", "power_state", "key_name",
+                "user_data", "metadata_", "description", "hostname", "config_drive", "access_ip_v4",
+                "access_ip_v6", "security_groups", "block_devices", "addresses", "reservation_id", "launch_index",
+                "locked", "locked_reason", "progress", "launched_at", "terminated_at", "created_at", "updated_at",
+                "fault", "deleted")
+
+
 def list_servers(uow: UnitOfWork, flt: ServerFilter, limit: int | None, marker: str | None,
-                 sort_keys: tuple[tuple[str, str], ...] = (("created_at", "desc"),)) -> list[Instance]:
-    query = select(Instance)
+                 sort_keys: tuple[tuple[str, str], ...] = (("created_at", "desc"),), rows: bool = False) -> list:
+    """Matching servers in order; ``rows``: plain rows of ``VIEW_COLUMNS`` instead of ORM objects."""
+    base = select(*[getattr(Instance, k).label(k) for k in VIEW_COLUMNS]) if rows else select(Instance)
+    query = base
     if not flt.deleted:
         query = query.where(Instance.deleted.is_(False))
     if flt.changes_since is not None:
-        query = select(Instance).where(Instance.updated_at >= flt.changes_since)  # includes deleted, as Nova
+        query = base.where(Instance.updated_at >= flt.changes_since)  # includes deleted, as Nova
     if flt.changes_before is not None:
         query = query.where(Instance.updated_at <= flt.changes_before)
     if flt.project_id is not None:
@@ -160,11 +172,22 @@ def list_servers(uow: UnitOfWork, flt: ServerFilter, limit: int | None, marker: 
             pattern = re.compile(flt.name)
         except re.error:
             raise BadRequest(f"Invalid regular expression for name filter: {flt.name}") from None
-        rows = [r for r in uow.session.scalars(query) if pattern.search(r.name)]
-        return rows[:limit] if limit is not None else rows
+        found = [r for r in (uow.session.execute(query) if rows else uow.session.scalars(query))
+                 if pattern.search(r.name)]
+        return found[:limit] if limit is not None else found
     if limit is not None:
         query = query.limit(limit)
-    return list(uow.session.scalars(query))
+    return list(uow.session.execute(query) if rows else uow.session.scalars(query))
+
+
+def tags_of(uow: UnitOfWork, server_ids: list[str]) -> dict[str, list[str]]:
+    """server id -> its tags (sorted), for a page of servers in one statement."""
+    out: dict[str, list[str]] = {}
+    for start in range(0, len(server_ids), 500):
+        for server_id, tag in uow.session.execute(select(InstanceTag.instance_id, InstanceTag.tag).where(
+                InstanceTag.instance_id.in_(server_ids[start:start + 500])).order_by(InstanceTag.tag)):
+            out.setdefault(server_id, []).append(tag)
+    return out
 
 
 _SORT_COLUMNS = {"created_at": "created_at", "updated_at": "updated_at", "display_name": "name",
@@ -453,17 +476,21 @@ def get_action(uow: UnitOfWork, caller: Caller, server_id: str, request_id: str)
 
 def add_event(uow: UnitOfWork, instance_id: str, event: str, host: str | None, ok: bool,
               details: str | None = None, action_name: str | None = None) -> None:
-    """Record a finished event on the instance's latest action (optionally of a given name)."""
-    query = select(InstanceAction).where(InstanceAction.instance_id == instance_id)
+    """Record a finished event on the instance's latest action (optionally of a given name).
+
+    Column statements, no objects loaded: every build records two of these."""
+    uow.session.flush()  # an action added in this unit of work counts
+    query = select(InstanceAction.id, InstanceAction.start_time).where(InstanceAction.instance_id == instance_id)
     if action_name:
         query = query.where(InstanceAction.action == action_name)
-    action = uow.session.scalars(query.order_by(InstanceAction.id.desc())).first()
+    action = uow.session.execute(query.order_by(InstanceAction.id.desc()).limit(1)).first()
     if action is None:
         return
     now = utcnow()
-    action.events.append(InstanceActionEvent(event=event, start_time=action.start_time, finish_time=now,
-                                             result="Success" if ok else "Error", host=host, details=details,
-                                             traceback=None if ok else details))
-    action.finish_time = now
+    uow.session.execute(insert(InstanceActionEvent).values(
+        action_id=action.id, event=event, start_time=action.start_time, finish_time=now,
+        result="Success" if ok else "Error", host=host, details=details, traceback=None if ok else details))
+    values: dict = {"finish_time": now, "updated_at": now}
     if not ok:
-        action.message = "Error"
+        values["message"] = "Error"
+    uow.session.execute(update(InstanceAction).where(InstanceAction.id == action.id).values(**values))

@@ -7,21 +7,20 @@ import hashlib
 from onestack.core.microversion import Version
 
 from .. import states
-from ..model import Instance
 from .common import isotime, links
 
 
-def host_id(instance: Instance) -> str:
+def host_id(instance) -> str:
     if not instance.host:
         return ""
     return hashlib.sha224((instance.project_id + instance.host).encode()).hexdigest()
 
 
-def summary(row: Instance, base: str) -> dict:
+def summary(row, base: str) -> dict:
     return {"id": row.id, "name": row.name, "links": links(base, "servers", row.id)}
 
 
-def _flavor(row: Instance, base: str, v: Version, extra_specs: bool) -> dict:
+def _flavor(row, base: str, v: Version, extra_specs: bool) -> dict:
     f = row.flavor or {}
     if not v.matches("2.47"):
         return {"id": row.flavor_id, "links": [{"rel": "bookmark", "href": f"{base}/compute/flavors/{row.flavor_id}"}]}
@@ -32,7 +31,7 @@ def _flavor(row: Instance, base: str, v: Version, extra_specs: bool) -> dict:
     return body
 
 
-def fault(row: Instance, admin: bool) -> dict | None:
+def fault(row, admin: bool) -> dict | None:
     if not row.fault or row.vm_state not in (states.ERROR, states.DELETED):
         return None
     body = {"code": row.fault.get("code", 500), "created": (row.fault.get("created") or "")[:19] + "Z",
@@ -42,10 +41,11 @@ def fault(row: Instance, admin: bool) -> dict | None:
     return body
 
 
-def server(row: Instance, base: str, v: Version, *, admin: bool = False, extra_specs: bool = False,
+def server(row, base: str, v: Version, *, admin: bool = False, extra_specs: bool = False,
            show_host_status: bool = False, host_status: str = "", group_ids: list[str] | None = None,
-           minimal: bool = False) -> dict:
-    """``minimal``: the reduced document Nova returns from update and rebuild before 2.75."""
+           minimal: bool = False, tags: list[str] | None = None) -> dict:
+    """``row``: an ``Instance`` or a row of ``VIEW_COLUMNS`` (then ``tags`` given).  ``minimal``: the
+    reduced document Nova returns from update and rebuild before 2.75."""
     status = states.status(row.vm_state, row.task_state)
     body: dict = {
         "id": row.id,
@@ -102,7 +102,7 @@ def server(row: Instance, base: str, v: Version, *, admin: bool = False, extra_s
     if v.matches("2.19"):
         body["description"] = row.description
     if v.matches("2.26"):
-        body["tags"] = [t.tag for t in row.tags]
+        body["tags"] = tags if tags is not None else [t.tag for t in row.tags]
     if v.matches("2.63"):
         body["trusted_image_certificates"] = None
     if v.matches("2.71") and group_ids is not None:
