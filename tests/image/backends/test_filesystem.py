@@ -22,9 +22,23 @@ def tiny_fs(tmp_path):
 
 
 class TestFilesystemStore(StoreContract):
-    @pytest.fixture
-    def store(self, tmp_path):
-        return FilesystemImageStore(tmp_path / "images")
+    @pytest.fixture(params=[True, False], ids=["direct", "buffered"])
+    def store(self, tmp_path, request):
+        return FilesystemImageStore(tmp_path / "images", direct=request.param)
+
+    def test_large_odd_sized_writes_round_trip(self, store):
+        data = os.urandom(9 * (1 << 20) + 4095)
+        cuts = [0, 1, 4097, 65536 * 3 + 5, 4 << 20, (4 << 20) + 1, 8 << 20, len(data)]
+        image_id = new_id()
+        writer = store.writer(image_id)
+        for a, b in zip(cuts, cuts[1:], strict=False):
+            writer.writelines([data[a:b]])
+        writer.commit()
+        assert store.size(image_id) == len(data) and writer.written == len(data)
+        assert b"".join(store.get(image_id)) == data
+        for offset, length in ((1, 5 << 20), (4095, 4097), ((1 << 20) - 1, None), (len(data) - 3, 10)):
+            end = None if length is None else offset + length
+            assert b"".join(store.get(image_id, offset, length)) == data[offset:end]
 
     @pytest.fixture
     def full_store(self, tiny_fs):
