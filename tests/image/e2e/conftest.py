@@ -21,8 +21,11 @@ from tests.e2e.conftest import (  # noqa: F401  (fixtures)
 @pytest.fixture(scope="session")
 def server(tmp_path_factory):
     base = tmp_path_factory.mktemp("image-e2e")
-    proc = ServerProcess(base / "data", env={**SERVER_ENV, "ONESTACK_NETWORK_DRIVER": "fake"},
-                         log_path=base / "server.log")
+    env = {**SERVER_ENV, "ONESTACK_NETWORK_DRIVER": "fake",
+           # web-download from the loopback origin a test starts (any port on 127.0.0.1 only)
+           "ONESTACK_IMAGE_ENABLED_IMPORT_METHODS": "glance-direct,web-download",
+           "ONESTACK_IMAGE_WEB_DOWNLOAD_ALLOWED_HOSTS": "127.0.0.1", "ONESTACK_IMAGE_WEB_DOWNLOAD_ALLOWED_PORTS": ""}
+    proc = ServerProcess(base / "data", env=env, log_path=base / "server.log")
     proc.start()
     try:
         yield proc

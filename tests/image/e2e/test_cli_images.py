@@ -85,6 +85,37 @@ def test_image_import_glance_direct_with_cli(cli, name, tmp_path):
         cli.run("image", "delete", name, check=False)
 
 
+def test_image_import_web_download_with_cli(cli, sdk, name, tmp_path):
+    import functools
+    import threading
+    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+    src = tmp_path / "web.img"
+    src.write_bytes(os.urandom(2 * (1 << 20) + 7))
+    handler = functools.partial(SimpleHTTPRequestHandler, directory=str(tmp_path))
+    handler.log_message = lambda *args: None  # type: ignore[method-assign]
+    origin = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=origin.serve_forever, daemon=True).start()
+    def queued(image_name: str) -> dict:  # the CLI would upload its (non-tty) stdin as the data
+        resp = sdk.image.post("/images", json={"name": image_name, "disk_format": "raw", "container_format": "bare"})
+        assert resp.status_code == 201, resp.text
+        return resp.json()
+
+    image = queued(name)
+    try:
+        cli.ok("image", "import", "--method", "web-download", "--wait",
+               "--uri", f"http://127.0.0.1:{origin.server_address[1]}/web.img", image["id"])
+        shown = cli("image", "show", image["id"])
+        assert shown["status"] == "active" and shown["checksum"] == md5(src), shown
+        out = tmp_path / "web.out"
+        cli.ok("image", "save", "--file", str(out), image["id"])
+        assert out.read_bytes() == src.read_bytes()
+    finally:
+        origin.shutdown()
+        origin.server_close()
+        cli.run("image", "delete", image["id"], check=False)
+
+
 def test_image_round_trip_200mb_with_cli(cli, name, tmp_path):
     src = tmp_path / "big.img"
     with open(src, "wb") as fh:
