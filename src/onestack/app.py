@@ -67,7 +67,8 @@ class Cloud:
             if client is not self.identity and hasattr(client, "bootstrap"):
                 client.bootstrap()
         if self.settings.compute.bootstrap_image and "image" in self.clients:  # as devstack registers cirros
-            bootstrap_test_image(self.clients["image"], self.settings.data_path / "compute" / "test-images")
+            bootstrap_test_image(self.clients["image"], self.settings.data_path / "compute" / "test-images",
+                                 vm=self.settings.compute.driver == "qemu")
         self.uow.relay_outbox()
         return passwords
 

@@ -82,8 +82,14 @@ def ensure_busybox_image(image_client, cache_dir: Path, name: str = NAME, force:
     return image
 
 
-def bootstrap(image_client, cache_dir: Path) -> dict | None:
-    """At first start: the busybox image, or a logged warning when this host cannot build it."""
+def bootstrap(image_client, cache_dir: Path, vm: bool = False) -> dict | None:
+    """At first start: the busybox image (and with ``vm``, for the QEMU driver, ``busybox-vm``), or a
+    logged warning when this host cannot build it."""
+    if vm:
+        try:
+            ensure_vm_image(image_client, cache_dir)
+        except TestImageUnavailable as exc:
+            log.warning("no %s test image registered: %s", VM_NAME, exc)
     try:
         return ensure_busybox_image(image_client, cache_dir)
     except TestImageUnavailable as exc:

@@ -28,7 +28,7 @@ from onestack.compute.drivers.base import (
     VolumeAttachment,
 )
 from onestack.compute.drivers.container.rootfs import sniff
-from onestack.compute.drivers.qemu import accel, vmimage
+from onestack.compute.drivers.qemu import accel, process, vmimage
 from onestack.compute.drivers.qemu.driver import QemuGuestDriver
 from tests.compute.drivers.contract import GuestDriverContract, make_guest
 
@@ -75,6 +75,13 @@ def qemu_driver(tmp_path_factory, vm_images):
 def vm_guest(vm_images, **kw):
     kw.setdefault("flavor", FlavorSpec(vcpus=1, memory_mb=128, root_gb=1))
     return make_guest(image=vm_images["bbvm-root"], **kw)
+
+
+def alive(pid: int | None) -> bool:
+    try:
+        return pid is not None and Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
 
 
 def wait_console(driver: QemuGuestDriver, uid: str, text: str, deadline: float = BOOT_DEADLINE) -> str:
@@ -184,7 +191,15 @@ def test_guest_boots_applies_config_drive_and_lives_through_actions(qemu_driver,
         qemu_driver.suspend(guest.uuid)
         restarted = QemuGuestDriver(qemu_driver.state_dir, prefix=qemu_driver.prefix, accel_mode="tcg",
                                     resolve_image=vm_images.get)
-        assert restarted.adopt({guest.uuid}) == [other.uuid]
+        stray = vm_guest(vm_images)  # a QEMU whose guest directory vanished (crash in the middle of a delete)
+        qemu_driver.spawn(stray)
+        stray_pid = process.pid_of(qemu_driver._require(stray.uuid))
+        shutil.rmtree(qemu_driver.state_dir / "guests" / stray.uuid)
+        assert set(restarted.adopt({guest.uuid})) == {other.uuid, stray.uuid}
+        end = time.monotonic() + 30
+        while alive(stray_pid):
+            assert time.monotonic() < end, "the stray QEMU still runs"
+            time.sleep(0.1)
         assert restarted.info(guest.uuid).power_state == PowerState.SUSPENDED
         restarted.resume(guest.uuid)
 

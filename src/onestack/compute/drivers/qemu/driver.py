@@ -35,6 +35,7 @@ import json
 import logging
 import os
 import shutil
+import signal
 import stat
 import threading
 import time
@@ -187,10 +188,30 @@ class QemuGuestDriver(GuestDriver):
         for d in self.guests_dir.iterdir():  # half-built guests of a crashed spawn
             if d.is_dir() and not (d / "spec.json").exists() and d.name not in known:
                 self._remove_dir(d.name)
+        removed += self._kill_strays(set(self.list_guests()))
         for sock in self.run_dir.glob(f"{self.prefix}*.qmp"):
             if not (self.guests_dir / sock.name[len(self.prefix):-4]).exists():
                 sock.unlink(missing_ok=True)
         return removed
+
+    def _kill_strays(self, guests: set[str]) -> list[str]:
+        """QEMU processes of this driver (found by their QMP socket path) whose guest is gone."""
+        marker = f"unix:{self.run_dir / self.prefix}".encode()
+        killed = []
+        for proc in Path("/proc").iterdir():
+            if not proc.name.isdigit():
+                continue
+            try:
+                args = (proc / "cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            qmp = next((a.decode(errors="replace") for a in args if a.startswith(marker)), None)
+            uuid = qmp[len(marker):].split(".qmp", 1)[0] if qmp else None
+            if uuid and uuid not in guests:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(int(proc.name), signal.SIGKILL)
+                killed.append(uuid)
+        return killed
 
     # ------------------------------------------------------------------ lifecycle
 
