@@ -217,6 +217,24 @@ def test_guest_boots_applies_config_drive_and_lives_through_actions(qemu_driver,
         qemu_driver.destroy(other.uuid)
 
 
+def test_boot_guest_from_volume(qemu_driver, vm_images, tmp_path):
+    root = vm_images["bbvm-root"]
+    volume = tmp_path / "boot.img"
+    subprocess.run(["qemu-img", "convert", "-q", "-f", "qcow2", "-O", "raw", root.path, str(volume)], check=True)
+    boot = VolumeAttachment(volume_id=str(uuid.uuid4()), device="/dev/vda", boot_index=0, image=root,
+                            connection_info={"driver_volume_type": "file", "path": str(volume),
+                                             "data": {"access_mode": "rw"}})
+    guest = make_guest(image=None, volumes=(boot,), hostname="vm-bfv",
+                       flavor=FlavorSpec(vcpus=1, memory_mb=128, root_gb=0))
+    qemu_driver.spawn(guest)
+    try:
+        assert "onestack-init: hostname vm-bfv" in wait_console(qemu_driver, guest.uuid, "onestack-init: ready")
+        assert qemu_driver._require(guest.uuid).disk == str(volume)
+    finally:
+        qemu_driver.destroy(guest.uuid)
+    assert volume.exists()  # the volume belongs to block storage
+
+
 @pytest.fixture
 def lan(vm_images):
     """A bridge with an address and a dnsmasq serving fixed DHCP leases, all prefixed for this run."""

@@ -29,11 +29,12 @@ class VmSpec:
     name: str
     vcpus: int
     memory_mb: int
-    disk: str  # the guest's qcow2 overlay
+    disk: str  # the guest's qcow2 overlay (or its boot volume)
     serial_log: str
     qmp: str
     pidfile: str
     accel: str = "tcg"
+    disk_format: str = "qcow2"
     kernel: str = ""  # direct kernel boot when set, else the BIOS boots the disk
     initrd: str = ""
     append: str = ""
@@ -90,7 +91,7 @@ def argv(spec: VmSpec, binary: str = "qemu-system-x86_64") -> list[str]:
         if spec.append:
             args += ["-append", spec.append]
     boot = "" if spec.kernel else ",bootindex=0"  # -kernel claims boot index 0 itself
-    args += ["-drive", f"file={_drive(spec.disk)},if=none,id=root,format=qcow2,discard=unmap",
+    args += ["-drive", f"file={_drive(spec.disk)},if=none,id=root,format={spec.disk_format},discard=unmap",
              "-device", f"virtio-blk-pci,drive=root,id=root-disk{boot}"]
     if spec.config_drive:
         args += ["-drive", f"file={_drive(spec.config_drive)},if=none,id=config,format=raw,readonly=on",

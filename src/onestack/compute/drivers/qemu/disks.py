@@ -36,10 +36,10 @@ def grow(path: Path, size: int) -> None:
         _run(["qemu-img", "resize", "-q", "-f", "qcow2", str(path), str(size)])
 
 
-def convert(src: Path, dest: Path, fmt: str = "raw") -> None:
+def convert(src: Path, dest: Path, fmt: str = "raw", src_fmt: str = "qcow2") -> None:
     """A standalone copy of the guest's disk (backing chain flattened); ``-U``: QEMU may hold the lock
     of a paused guest whose writes it has flushed."""
-    _run(["qemu-img", "convert", "-U", "-q", "-f", "qcow2", "-O", fmt, str(src), str(dest)], timeout=3600)
+    _run(["qemu-img", "convert", "-U", "-q", "-f", src_fmt, "-O", fmt, str(src), str(dest)], timeout=3600)
 
 
 def make_iso(tree: Path, dest: Path) -> None:

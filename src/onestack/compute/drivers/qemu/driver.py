@@ -12,7 +12,9 @@ Images: the root image is a raw or qcow2 disk holding one filesystem (the cache 
 raw base, as Nova's ``force_raw_images``).  With ``kernel_id``/``ramdisk_id`` properties (AMI-style,
 as upstream; a snapshot finds them through its ``base_image_ref``) QEMU boots that kernel directly
 with ``os_command_line`` (default ``console=ttyS0 root=/dev/vda rw``); without, the BIOS boots the disk.
-Root filesystem tarballs boot only on the container driver.
+Root filesystem tarballs boot only on the container driver.  Boot from volume: the volume with
+``boot_index`` 0 is the root disk itself (never deleted here), booted with the kernel of the image it
+was made from.
 
 Power: stop = ACPI power button for ``timeout`` seconds, then QMP ``quit``; soft reboot = stop +
 start (as Nova's libvirt driver); hard reboot = QMP ``system_reset``; pause = QMP ``stop``/``cont``.
@@ -89,6 +91,7 @@ class QemuGuestDriver(GuestDriver):
     supports_console_output = True
     supports_interface_attach = True
     supports_volume_attach = True
+    supports_boot_from_volume = True
 
     def __init__(self, state_dir: str | Path, prefix: str = "oq", *, accel_mode: str = "auto",
                  binary: str = "qemu-system-x86_64", fetch_image: Callable[[ImageSpec], Iterable[bytes]] | None = None,
@@ -236,49 +239,58 @@ class QemuGuestDriver(GuestDriver):
     def _create(self, guest: Guest) -> None:
         gdir = self._dir(guest.uuid)
         gdir.mkdir(parents=True, exist_ok=True)
-        root, kernel, initrd, append = self._boot_files(guest.uuid, guest.image)
-        disks.create_overlay(root, gdir / "disk.qcow2", guest.flavor.root_gb << 30)
+        boot_volume = None
+        if guest.image is None:  # boot from volume: the volume is the root disk, used in place
+            boot_volume = next((v for v in guest.volumes if v.boot_index == 0 and v.connection_info), None)
+            if boot_volume is None:
+                raise GuestDriverError("the server has neither an image nor a boot volume")
+            root_disk = self._disk(boot_volume)
+            disk, disk_format = root_disk.path, root_disk.format
+            kernel, initrd, append = self._kernel_files(guest.uuid, boot_volume.image)
+        else:
+            root = self._cached(self._bootable(guest.image), guest.uuid)
+            disk, disk_format = str(gdir / "disk.qcow2"), "qcow2"
+            disks.create_overlay(root, Path(disk), guest.flavor.root_gb << 30)
+            kernel, initrd, append = self._kernel_files(guest.uuid, guest.image)
         tree = write_config_drive(gdir / "config", guest)
         disks.make_iso(tree, gdir / "config.iso")
         shutil.rmtree(tree)
         spec = VmSpec(uuid=guest.uuid, name=guest.name or guest.hostname or guest.uuid,
                       vcpus=max(1, guest.flavor.vcpus), memory_mb=max(64, guest.flavor.memory_mb),
-                      disk=str(gdir / "disk.qcow2"), serial_log=str(gdir / "console.log"),
+                      disk=disk, disk_format=disk_format, serial_log=str(gdir / "console.log"),
                       qmp=str(self.run_dir / f"{self.prefix}{guest.uuid}.qmp"), pidfile=str(gdir / "qemu.pid"),
                       accel=self.accelerator(str(kernel) if kernel else None),
                       kernel=str(kernel or ""), initrd=str(initrd or ""), append=append if kernel else "",
                       config_drive=str(gdir / "config.iso"), nics=tuple(self._nic(i) for i in guest.interfaces),
-                      volumes=tuple(self._disk(v) for v in guest.volumes if v.connection_info))
+                      volumes=tuple(self._disk(v) for v in guest.volumes if v.connection_info and v is not boot_volume))
         self._save(spec)
         self._start(spec)
 
-    def _boot_files(self, uuid: str, image: ImageSpec | None) -> tuple[Path, Path | None, Path | None, str]:
-        """(raw root base, kernel, initrd, command line), each held in the image cache for ``uuid``."""
-        if image is None:
-            raise GuestDriverError("the QEMU driver cannot boot from a volume yet")
+    @staticmethod
+    def _bootable(image: ImageSpec) -> ImageSpec:
         if image.container_format == "compressed":
             raise GuestDriverError(f"image {image.id} is a root filesystem tarball, which only the container "
                                    "driver boots; use a disk image (e.g. onestack image build busybox-vm)")
         if image.disk_format in ("aki", "ari"):
             raise GuestDriverError(f"image {image.id} is a {image.disk_format} image, not a bootable disk")
-        props = dict(image.properties)
+        return image
+
+    def _kernel_files(self, uuid: str, image: ImageSpec | None) -> tuple[Path | None, Path | None, str]:
+        """(kernel, initrd, command line) named by the image's ``kernel_id``/``ramdisk_id`` (None, None:
+        the BIOS boots the disk), held in the image cache for ``uuid``."""
+        props = dict(image.properties) if image is not None else {}
         if not props.get("kernel_id") and props.get("base_image_ref") and self.resolve_image:
             base = self.resolve_image(props["base_image_ref"])  # a snapshot boots like its original
             if base is not None:
                 for key in ("kernel_id", "ramdisk_id", "os_command_line"):
                     if base.properties.get(key) and not props.get(key):
                         props[key] = base.properties[key]
-        held = [image.id]
-        root = self._cached(image, uuid)
         kernel = initrd = None
         if props.get("kernel_id"):
             kernel = self._cached(self._lookup(props["kernel_id"], "aki"), uuid)
-            held.append(props["kernel_id"])
             if props.get("ramdisk_id"):
                 initrd = self._cached(self._lookup(props["ramdisk_id"], "ari"), uuid)
-                held.append(props["ramdisk_id"])
-        (self._dir(uuid) / "images.json").write_text(json.dumps(held))
-        return root, kernel, initrd, props.get("os_command_line") or DEFAULT_COMMAND_LINE
+        return kernel, initrd, props.get("os_command_line") or DEFAULT_COMMAND_LINE
 
     def _lookup(self, image_id: str, disk_format: str) -> ImageSpec:
         spec = self.resolve_image(image_id) if self.resolve_image else None
@@ -289,6 +301,12 @@ class QemuGuestDriver(GuestDriver):
         return spec
 
     def _cached(self, image: ImageSpec, user: str) -> Path:
+        """The cached file of ``image``, held for guest ``user`` (recorded before it is acquired, so a
+        failed spawn's cleanup releases it)."""
+        held_file = self._dir(user) / "images.json"
+        held = json.loads(held_file.read_text()) if held_file.exists() else []
+        if image.id not in held:
+            held_file.write_text(json.dumps([*held, image.id]))
         props = image.properties
         if image.path:
             fetch = _chunks(image.path)
@@ -477,6 +495,8 @@ class QemuGuestDriver(GuestDriver):
             size = flavor.root_gb << 30
 
             def grow() -> None:
+                if spec.disk_format != "qcow2" or Path(spec.disk).parent != self._dir(uuid):
+                    return  # a boot volume: its size is the block storage service's
                 if not self._running(spec):
                     disks.grow(Path(spec.disk), size)
                     return
@@ -501,7 +521,7 @@ class QemuGuestDriver(GuestDriver):
                         if q.execute("query-status")["status"] == "running":
                             q.execute("stop")  # drains and flushes the guest's disk writes
                             resume = True
-                disks.convert(Path(spec.disk), Path(path), "raw")
+                disks.convert(Path(spec.disk), Path(path), "raw", spec.disk_format)
             except QemuError as exc:
                 raise GuestDriverError(f"snapshot failed: {exc}") from exc
             finally:
