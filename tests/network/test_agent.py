@@ -71,3 +71,18 @@ def test_agent_builds_router_with_snat_and_floating_ip(agent, admin):
     admin.put(f"{N}/routers/{router['id']}/remove_router_interface", json={"subnet_id": sub["id"]})
     admin.delete(f"{N}/routers/{router['id']}")
     wait_for(lambda: router["id"] not in agent.driver.routers)
+
+
+def test_agent_advertises_ipv6_prefixes_and_serves_dhcpv6_hosts(agent, admin):
+    net = create(admin, "networks", {"name": uid()})
+    sub = create(admin, "subnets", {"network_id": net["id"], "ip_version": 6, "cidr": "fd62:1::/64",
+                                    "ipv6_ra_mode": "dhcpv6-stateful", "ipv6_address_mode": "dhcpv6-stateful"})
+    router = create(admin, "routers", {"name": uid()})
+    admin.put(f"{N}/routers/{router['id']}/add_router_interface", json={"subnet_id": sub["id"]})
+    port = create(admin, "ports", {"network_id": net["id"]})
+    ip = port["fixed_ips"][0]["ip_address"]
+    spec = wait_for(lambda: (s := agent.driver.routers.get(router["id"])) and s.interfaces and s)
+    assert [(a.prefix, a.mode) for a in spec.interfaces[0].advertisements] == [("fd62:1::/64", "dhcpv6-stateful")]
+    dhcp = wait_for(lambda: (s := agent.driver.dhcp.get(net["id"])) and any(h.ip == ip for h in s.hosts) and s)
+    assert dhcp.subnets[0].ipv6_address_mode == "dhcpv6-stateful"
+    assert [h.hostname for h in dhcp.hosts if h.ip == ip] == ["host-" + ip.replace(":", "-")]

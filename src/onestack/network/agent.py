@@ -48,6 +48,7 @@ from .drivers.base import (
     NetworkDriver,
     NetworkSpec,
     PortSpec,
+    RouterAdvertisement,
     RouterInterface,
     RouterSpec,
 )
@@ -60,6 +61,7 @@ from .service.common import (
     TOPIC_PORT,
     TOPIC_ROUTER,
 )
+from .service.networks import serves_dhcp
 from .views.ports import devname
 
 log = logging.getLogger(__name__)
@@ -215,7 +217,7 @@ class NetworkReconciler(_Base):
                 self.driver.delete_dhcp(net.id)
 
     def _dhcp_spec(self, uow, net: m.Network) -> DhcpSpec | None:
-        subnets = {s.id: s for s in net.subnets if s.enable_dhcp and s.ip_version == 4}
+        subnets = {s.id: s for s in net.subnets if serves_dhcp(s)}
         port = uow.session.scalar(select(m.Port).where(m.Port.network_id == net.id,
                                                        m.Port.device_owner == DEVICE_OWNER_DHCP))
         if not subnets or port is None:
@@ -226,12 +228,16 @@ class NetworkReconciler(_Base):
         if not addresses:
             return None
         # columns, not ORM rows: this runs after every port change on the network
+        # (stateless DHCPv6 subnets only answer options: their addresses come from SLAAC)
+        leased = {sid for sid in served if subnets[sid].ipv6_address_mode != "dhcpv6-stateless"}
         q = select(m.Port.mac_address, m.IPAllocation.ip_address).join(
             m.IPAllocation, m.IPAllocation.port_id == m.Port.id).where(
-            m.IPAllocation.network_id == net.id, m.IPAllocation.subnet_id.in_(served), m.Port.id != port.id)
-        hosts = [DhcpHost(mac, ip, "host-" + ip.replace(".", "-")) for mac, ip in uow.session.execute(q)]
+            m.IPAllocation.network_id == net.id, m.IPAllocation.subnet_id.in_(leased), m.Port.id != port.id)
+        hosts = [DhcpHost(mac, ip, "host-" + ip.replace(".", "-").replace(":", "-"))
+                 for mac, ip in uow.session.execute(q)]
         specs = tuple(DhcpSubnet(s.id, s.cidr, s.gateway_ip, tuple(s.dns_nameservers or ()),
-                                 tuple((r["destination"], r["nexthop"]) for r in s.host_routes or ()))
+                                 tuple((r["destination"], r["nexthop"]) for r in s.host_routes or ()),
+                                 s.ipv6_address_mode if s.ip_version == 6 else None)
                       for sid, s in subnets.items() if sid in served)
         return DhcpSpec(network_id=net.id, port_id=port.id, mac=port.mac_address, addresses=addresses,
                         subnets=specs, hosts=tuple(sorted(hosts, key=lambda h: h.ip)), mtu=net.mtu,
@@ -303,13 +309,16 @@ class RouterReconciler(_Base):
                 if fip is not None and fip.port_id and fip.status != "ACTIVE":
                     fip.status = "ACTIVE"
 
-    def _iface(self, uow, port: m.Port) -> RouterInterface:
-        addrs = []
+    def _iface(self, uow, port: m.Port, advertise: bool = False) -> RouterInterface:
+        addrs, ras = [], []
         for a in port.fixed_ips:
             subnet = uow.session.get(m.Subnet, a.subnet_id)
             addrs.append(Address(a.ip_address, _prefixlen(subnet.cidr)))
+            if advertise and subnet.ip_version == 6 and subnet.ipv6_ra_mode:
+                ras.append(RouterAdvertisement(subnet.cidr, subnet.ipv6_ra_mode, tuple(subnet.dns_nameservers or ())))
         net = uow.session.get(m.Network, port.network_id)
-        return RouterInterface(port.id, port.network_id, port.mac_address, tuple(addrs), net.mtu if net else 1500)
+        return RouterInterface(port.id, port.network_id, port.mac_address, tuple(addrs), net.mtu if net else 1500,
+                               tuple(ras))
 
     def _spec(self, uow, router: m.Router) -> RouterSpec:
         s = uow.session
@@ -319,7 +328,7 @@ class RouterReconciler(_Base):
         subnet_ids = set()
         for p in ports if router.admin_state_up else []:
             self.state.ensure_network(uow, p.network_id)
-            interfaces.append(self._iface(uow, p))
+            interfaces.append(self._iface(uow, p, advertise=True))
             subnet_ids |= {a.subnet_id for a in p.fixed_ips}
         gateway = gateway_ip = None
         gw = s.get(m.Port, router.gw_port_id) if router.gw_port_id else None

@@ -397,3 +397,122 @@ def test_dhcp_address_reused_by_a_new_port_is_offered_at_once(tmp_path):
         for ns in sh("ip", "netns", "list").stdout.split():
             if ns.startswith(prefix):
                 sh("ip", "netns", "del", ns, check=False)
+
+
+DHCP6 = textwrap.dedent("""
+    # a minimal DHCPv6 client: Solicit (rapid commit) / Request for an address, or Information-Request
+    import os, select, socket, struct, sys
+    mac, mode = bytes.fromhex(sys.argv[1].replace(":", "")), sys.argv[2]
+    def opt(code, data=b""):
+        return struct.pack("!HH", code, len(data)) + data
+    def options(data):
+        out, i = {}, 0
+        while i + 4 <= len(data):
+            code, n = struct.unpack("!HH", data[i:i + 4])
+            out.setdefault(code, []).append(data[i + 4:i + 4 + n])
+            i += 4 + n
+        return out
+    s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind(("::", 546))
+    dst = ("ff02::1:2", 547, 0, socket.if_nametoindex("eth0"))
+    duid = opt(1, struct.pack("!HH", 3, 1) + mac)
+    ia = opt(3, struct.pack("!III", 1, 0, 0))
+    msg = (bytes([1]) + os.urandom(3) + duid + ia + opt(8, b"\\0\\0") + opt(14) if mode == "address"
+           else bytes([11]) + os.urandom(3) + duid + opt(8, b"\\0\\0") + opt(6, struct.pack("!H", 23)))
+    for _ in range(20):
+        s.sendto(msg, dst)
+        while select.select([s], [], [], 0.5)[0]:
+            data, _ = s.recvfrom(4096)
+            if data[1:4] != msg[1:4]:
+                continue
+            opts = options(data[4:])
+            if data[0] == 2:  # Advertise: request what was offered
+                msg = bytes([3]) + os.urandom(3) + duid + opt(2, opts[2][0]) + opt(3, opts[3][0]) + opt(8, b"\\0\\0")
+                break
+            if data[0] == 7 and mode == "address":
+                addr = options(opts[3][0][12:])[5][0][:16]
+                print(socket.inet_ntop(socket.AF_INET6, addr)); sys.exit(0)
+            if data[0] == 7:
+                dns = opts[23][0]
+                print(" ".join(socket.inet_ntop(socket.AF_INET6, dns[i:i + 16]) for i in range(0, len(dns), 16)))
+                sys.exit(0)
+    sys.exit(1)
+""")
+
+
+def guest6(world, port: dict, host_ns: str, name: str) -> str:
+    """A namespace plugged into ``port`` that configures IPv6 from router advertisements."""
+    ns = f"{world['p']}-{name}"
+    sh("ip", "netns", "add", ns)
+    world["ns"].insert(0, ns)
+    dev = port["binding:vif_details"]["devname"]
+    # before eth0 exists (it takes the defaults): soliciting often, no tentative addresses
+    for key, value in (("accept_ra", 1), ("autoconf", 1), ("router_solicitation_interval", 1),
+                       ("router_solicitations", 30), ("accept_dad", 0)):
+        sh("sh", "-c", f"echo {value} > /proc/sys/net/ipv6/conf/default/{key}", ns=ns)
+    sh("ip", "link", "add", dev, "netns", host_ns, "type", "veth", "peer", "name", "eth0", "netns", ns)
+    sh("ip", "link", "set", "eth0", "address", port["mac_address"], "mtu", "1450", "up", ns=ns)
+    sh("ip", "link", "set", "lo", "up", ns=ns)
+    return ns
+
+
+def global6(ns: str) -> list[str]:
+    out = sh("ip", "-6", "-o", "addr", "show", "dev", "eth0", "scope", "global", ns=ns).stdout
+    return [line.split()[3].split("/")[0] for line in out.splitlines()]
+
+
+@pytest.mark.skipif(not shutil.which("radvd"), reason="needs radvd")
+def test_linux_ipv6_slaac_stateless_and_stateful_dhcpv6_with_ipv6_security_groups(world):
+    host_a = world["host_a"]
+    host = world["agent_a"].state.host
+    net1 = api(world, "POST", "/networks", {"network": {"name": "v6-auto"}}, 201)["network"]
+    sub1 = api(world, "POST", "/subnets", {"subnet": {
+        "network_id": net1["id"], "ip_version": 6, "cidr": "fd61:1::/64", "ipv6_ra_mode": "dhcpv6-stateless",
+        "ipv6_address_mode": "dhcpv6-stateless", "dns_nameservers": ["fd61:1::53"]}}, 201)["subnet"]
+    net2 = api(world, "POST", "/networks", {"network": {"name": "v6-dhcp"}}, 201)["network"]
+    sub2 = api(world, "POST", "/subnets", {"subnet": {
+        "network_id": net2["id"], "ip_version": 6, "cidr": "fd61:2::/64", "ipv6_ra_mode": "dhcpv6-stateful",
+        "ipv6_address_mode": "dhcpv6-stateful"}}, 201)["subnet"]
+    router = api(world, "POST", "/routers", {"router": {"name": "r6"}}, 201)["router"]
+    for sub in (sub1, sub2):
+        api(world, "PUT", f"/routers/{router['id']}/add_router_interface", {"subnet_id": sub["id"]}, 200)
+    web = api(world, "POST", "/security-groups", {"security_group": {"name": "web6"}}, 201)["security_group"]
+    api(world, "POST", "/security-group-rules", {"security_group_rule": {
+        "security_group_id": web["id"], "direction": "ingress", "ethertype": "IPv6", "protocol": "tcp",
+        "port_range_min": 8001, "port_range_max": 8001}}, 201)
+
+    def port(net, groups=None):
+        body = {"network_id": net["id"], "binding:host_id": host, "device_owner": "compute:nova",
+                "device_id": str(uuid.uuid4())}
+        if groups is not None:
+            body["security_groups"] = groups
+        return api(world, "POST", "/ports", {"port": body}, 201)["port"]
+
+    vm1, vm2, vm3 = port(net1, [web["id"]]), port(net1), port(net2)
+    g1, g2, g3 = (guest6(world, vm, host_a, name) for vm, name in ((vm1, "v1"), (vm2, "v2"), (vm3, "v3")))
+
+    # SLAAC from the router's advertisements: exactly the EUI-64 address the API assigned
+    ip1, ip2 = vm1["fixed_ips"][0]["ip_address"], vm2["fixed_ips"][0]["ip_address"]
+    assert wait_for(lambda: ip1 in global6(g1), timeout=40, what="SLAAC address of vm1")
+    assert wait_for(lambda: ip2 in global6(g2), timeout=40, what="SLAAC address of vm2")
+    # stateless DHCPv6: the options (DNS) from dnsmasq
+    dns = wait_for(lambda: sh(PY, "-c", DHCP6, vm1["mac_address"], "info", ns=g1, check=False, timeout=30).stdout,
+                   timeout=40, what="DHCPv6 Information-Request answer")
+    assert dns.split() == ["fd61:1::53"]
+    # stateful DHCPv6: the lease is the address the API assigned
+    ip3 = vm3["fixed_ips"][0]["ip_address"]
+    lease = wait_for(lambda: sh(PY, "-c", DHCP6, vm3["mac_address"], "address", ns=g3, check=False,
+                                timeout=30).stdout.strip(), timeout=40, what="DHCPv6 lease")
+    assert lease == ip3
+
+    # IPv6 security group: TCP 8001 open on vm1, 8002 closed; both ways across the router too
+    serve6 = SERVER.replace("socket.socket()", "socket.socket(socket.AF_INET6)").replace('"0.0.0.0"', '"::"')
+    proc = subprocess.Popen(["ip", "netns", "exec", g1, PY, "-c", serve6, "8001", "8002"], stdout=subprocess.PIPE,
+                            text=True)
+    world["procs"].append(proc)
+    assert proc.stdout.readline().strip() == "ready"
+    assert wait_for(lambda: tcp(g2, ip1, 8001), timeout=30, what="vm2 -> [vm1]:8001") == ip2
+    assert tcp(g2, ip1, 8002, timeout=1.5) is None
+    sh("ip", "addr", "add", f"{ip3}/64", "dev", "eth0", ns=g3)
+    assert wait_for(lambda: tcp(g3, ip1, 8001), timeout=30, what="vm3 -> [vm1]:8001 via the router") == ip3

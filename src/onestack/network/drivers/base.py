@@ -44,6 +44,7 @@ class DhcpSubnet:
     gateway_ip: str | None
     dns_nameservers: tuple[str, ...] = ()
     host_routes: tuple[tuple[str, str], ...] = ()
+    ipv6_address_mode: str | None = None  # IPv6: dhcpv6-stateful (addresses) | dhcpv6-stateless (options)
 
 
 @dataclass(frozen=True)
@@ -66,12 +67,22 @@ class DhcpSpec:
 
 
 @dataclass(frozen=True)
+class RouterAdvertisement:
+    """An IPv6 prefix the router advertises on an interface (the subnet's ``ipv6_ra_mode``)."""
+
+    prefix: str
+    mode: str  # slaac | dhcpv6-stateless | dhcpv6-stateful
+    dns_nameservers: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class RouterInterface:
     port_id: str
     network_id: str
     mac: str
     addresses: tuple[Address, ...]
     mtu: int = 1500
+    advertisements: tuple[RouterAdvertisement, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -202,6 +202,7 @@ class LinuxNetworkDriver(NetworkDriver):
         self.lock = threading.RLock()
         self.dnsmasq: dict[str, subprocess.Popen] = {}
         self.proxies: dict[str, MetadataProxy] = {}
+        self.radvd: dict[str, subprocess.Popen] = {}
         self.applied_fips: dict[str, tuple] = {}
         self.fw_lock = threading.Lock()
         self.applied_firewall: tuple[str, dict[str, tuple[str, ...]]] | None = None
@@ -232,11 +233,18 @@ class LinuxNetworkDriver(NetworkDriver):
     def _host(self):
         return NetNS(self.host_ns) if self.host_ns else IPRoute()
 
-    def _ensure_ns(self, name: str) -> None:
+    def _ensure_ns(self, name: str, router: bool = False) -> None:
         if name not in netns.listnetns():
             netns.create(name)
             with NetNS(name) as ns:
                 ns.link("set", index=ns.link_lookup(ifname="lo")[0], state="up")
+            # before any interface exists: the addresses the API assigned are ours, no duplicate
+            # address detection delay; only routers forward (and never take RAs themselves)
+            keys = {"net/ipv6/conf/default/accept_dad": 0, "net/ipv6/conf/all/accept_dad": 0,
+                    "net/ipv6/conf/default/accept_ra": 0, "net/ipv6/conf/all/accept_ra": 0}
+            if router:
+                keys.update({"net/ipv4/ip_forward": 1, "net/ipv6/conf/all/forwarding": 1})
+            _run(["sh", "-c", "; ".join(f"echo {v} > /proc/sys/{k}" for k, v in keys.items())], name)
 
     @staticmethod
     def _idx(ipr, name: str) -> int | None:
@@ -293,6 +301,11 @@ class LinuxNetworkDriver(NetworkDriver):
                 self._stop_dnsmasq(net_id)
             for rid in list(self.proxies):
                 self.proxies.pop(rid).stop()
+            for rid in list(self.radvd):
+                proc = self.radvd.pop(rid)
+                if proc.poll() is None:
+                    proc.terminate()
+                    proc.wait(5)
 
     # -- networks ----------------------------------------------------------------------------------
 
@@ -397,7 +410,7 @@ class LinuxNetworkDriver(NetworkDriver):
             d = self._dhcp_dir(spec.network_id)
             d.mkdir(parents=True, exist_ok=True)
             files = {
-                "hosts": "".join(f"{h.mac},{h.hostname}.{spec.domain},{h.ip}\n" for h in spec.hosts),
+                "hosts": "".join(f"{h.mac},{h.hostname}.{spec.domain},{_dhcp_addr(h.ip)}\n" for h in spec.hosts),
                 "addn_hosts": "".join(f"{h.ip}\t{h.hostname}.{spec.domain} {h.hostname}\n" for h in spec.hosts),
                 "opts": self._dhcp_opts(spec),
             }
@@ -480,9 +493,15 @@ class LinuxNetworkDriver(NetworkDriver):
 
     def _dhcp_opts(self, spec: DhcpSpec) -> str:
         lines = []
-        dhcp_ip = spec.addresses[0].ip
+        dhcp_ip = next((a.ip for a in spec.addresses if ":" not in a.ip), "")
         for i, s in enumerate(spec.subnets):
             tag = f"tag:s{i}"
+            if ipaddress.ip_network(s.cidr).version == 6:
+                # DNS: the subnet's servers, else this dnsmasq ([::] is "my own address")
+                dns = ",".join(f"[{d}]" for d in s.dns_nameservers) if s.dns_nameservers else "[::]"
+                lines.append(f"{tag},option6:dns-server,{dns}")
+                lines.append(f"{tag},option6:domain-search,{spec.domain}")
+                continue
             routes = [f"{d},{n}" for d, n in s.host_routes]
             if s.gateway_ip:
                 lines.append(f"{tag},option:router,{s.gateway_ip}")
@@ -506,7 +525,12 @@ class LinuxNetworkDriver(NetworkDriver):
                 "--log-dhcp", "--port=53"]
         for i, s in enumerate(spec.subnets):
             net = ipaddress.ip_network(s.cidr)
-            args.append(f"--dhcp-range=set:s{i},{net.network_address},static,{net.netmask},86400s")
+            if net.version == 6:
+                # static: addresses only for the ports' MACs (stateful); Information-Requests
+                # (stateless) are answered on the link all the same
+                args.append(f"--dhcp-range=set:s{i},{net.network_address},static,{net.prefixlen},86400s")
+            else:
+                args.append(f"--dhcp-range=set:s{i},{net.network_address},static,{net.netmask},86400s")
         return args
 
     def _stop_dnsmasq(self, net_id: str) -> None:
@@ -555,8 +579,7 @@ class LinuxNetworkDriver(NetworkDriver):
     def ensure_router(self, spec: RouterSpec) -> None:
         with self.lock:
             ns = self.router_ns(spec.id)
-            self._ensure_ns(ns)
-            _sysctl("net.ipv4.ip_forward", "1", ns)
+            self._ensure_ns(ns, router=True)
             wanted: dict[str, RouterInterface] = {}
             for iface in spec.interfaces:
                 wanted[_trunc(f"qr-{iface.port_id}", 14)] = iface
@@ -580,6 +603,7 @@ class LinuxNetworkDriver(NetworkDriver):
             self._routes(ns, spec, gw_dev)
             self._nat(ns, spec, gw_dev)
             self._metadata(ns, spec)
+            self._advertise(ns, spec)
 
     def _routes(self, ns: str, spec: RouterSpec, gw_dev: str | None) -> None:
         wanted = {d: n for d, n in spec.routes}
@@ -629,8 +653,59 @@ class LinuxNetworkDriver(NetworkDriver):
             proxy = self.proxies[spec.id] = MetadataProxy(ns, self.metadata_url, self.metadata_secret)
         proxy.targets = {t.ip: (t.instance_id, t.project_id) for t in spec.metadata}
 
+    # IPv6 router advertisements: radvd in the router namespace, as Neutron's L3 agent (the router
+    # is the default gateway the RA announces; dnsmasq in the DHCP namespace serves DHCPv6)
+
+    def _radvd_dir(self, router_id: str) -> Path:
+        return self.state / "radvd" / router_id
+
+    def _advertise(self, ns: str, spec: RouterSpec) -> None:
+        conf = radvd_config(spec)
+        d = self._radvd_dir(spec.id)
+        proc = self.radvd.get(spec.id)
+        if not conf:
+            self._stop_radvd(spec.id)
+            return
+        if not shutil.which("radvd"):
+            log.warning("router %s advertises IPv6 prefixes but radvd is not installed", spec.id)
+            return
+        d.mkdir(parents=True, exist_ok=True)
+        path = d / "radvd.conf"
+        changed = not path.exists() or path.read_text() != conf
+        if changed:
+            path.write_text(conf)
+            path.chmod(0o644)
+        if proc is None or proc.poll() is not None:
+            self._stop_radvd(spec.id, keep_config=True)
+            log_file = open(d / "radvd.log", "ab")  # noqa: SIM115 - handed to the child
+            self.radvd[spec.id] = subprocess.Popen(
+                ["ip", "netns", "exec", ns, "radvd", "--nodaemon", "-C", str(path), "-p", str(d / "pid"),
+                 "-m", "stderr"], stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                preexec_fn=_die_with_parent)
+            log_file.close()
+        elif changed:
+            proc.send_signal(signal.SIGHUP)
+
+    def _stop_radvd(self, router_id: str, keep_config: bool = False) -> None:
+        proc = self.radvd.pop(router_id, None)
+        if proc is not None and proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(5)
+        d = self._radvd_dir(router_id)
+        with contextlib.suppress(OSError, ValueError):  # one an earlier agent process started
+            pid = int((d / "pid").read_text().strip())
+            if str(d).encode() in Path(f"/proc/{pid}/cmdline").read_bytes():
+                os.kill(pid, signal.SIGTERM)
+        if d.exists() and not keep_config:
+            shutil.rmtree(d, ignore_errors=True)
+
     def delete_router(self, router_id: str) -> None:
         with self.lock:
+            self._stop_radvd(router_id)
             proxy = self.proxies.pop(router_id, None)
             if proxy is not None:
                 proxy.stop()
@@ -876,6 +951,41 @@ def _rule_matches(rule: FirewallRule, groups: dict[str, tuple[str, ...]]) -> lis
                 rng = str(rule.port_range_min) if hi == rule.port_range_min else f"{rule.port_range_min}-{hi}"
                 parts.append(f"th dport {rng}")
     return [" ".join(parts)]
+
+
+def _dhcp_addr(ip: str) -> str:
+    return f"[{ip}]" if ":" in ip else ip
+
+
+RA_FLAGS = {  # ipv6_ra_mode -> (managed, other config, autonomous), as upstream's radvd template
+    "slaac": (False, False, True),
+    "dhcpv6-stateless": (False, True, True),
+    "dhcpv6-stateful": (True, True, False),
+}
+
+
+def radvd_config(spec: RouterSpec) -> str:
+    """radvd.conf for the router's interfaces on subnets with ``ipv6_ra_mode`` ("" when none)."""
+    blocks = []
+    for iface in spec.interfaces:
+        if not iface.advertisements:
+            continue
+        managed = any(RA_FLAGS[a.mode][0] for a in iface.advertisements)
+        other = any(RA_FLAGS[a.mode][1] for a in iface.advertisements)
+        onoff = {True: "on", False: "off"}
+        lines = [f"interface {_trunc(f'qr-{iface.port_id}', 14)}", "{", "    AdvSendAdvert on;",
+                 "    IgnoreIfMissing on;", "    MinRtrAdvInterval 3;", "    MaxRtrAdvInterval 10;",
+                 f"    AdvLinkMTU {iface.mtu};", f"    AdvManagedFlag {onoff[managed]};",
+                 f"    AdvOtherConfigFlag {onoff[other]};"]
+        for a in iface.advertisements:
+            lines += [f"    prefix {a.prefix}", "    {", "        AdvOnLink on;",
+                      f"        AdvAutonomous {onoff[RA_FLAGS[a.mode][2]]};", "    };"]
+        dns = sorted({d for a in iface.advertisements for d in a.dns_nameservers if ":" in d})
+        if dns:
+            lines += [f"    RDNSS {' '.join(dns)}", "    {", "    };"]
+        lines.append("};")
+        blocks.append("\n".join(lines))
+    return "\n".join(blocks) + "\n" if blocks else ""
 
 
 def _link_local(mac: str) -> str:

@@ -492,10 +492,17 @@ def create_subnet(uow: UnitOfWork, caller: Caller, limits: Limits, body: dict) -
     uow.session.add(subnet)
     uow.session.flush()
     _auto_addresses(uow, subnet)
-    if subnet.enable_dhcp and version == 4:
+    if serves_dhcp(subnet):
         ensure_dhcp_port(uow, net, subnet)
     uow.emit(TOPIC_NETWORK, net.id)
     return subnet
+
+
+def serves_dhcp(subnet: m.Subnet) -> bool:
+    """DHCPv4, or DHCPv6 (stateful addresses, or stateless options next to SLAAC)."""
+    if not subnet.enable_dhcp:
+        return False
+    return subnet.ip_version == 4 or subnet.ipv6_address_mode in ("dhcpv6-stateful", "dhcpv6-stateless")
 
 
 def _auto_addresses(uow: UnitOfWork, subnet: m.Subnet) -> None:
@@ -522,7 +529,8 @@ def ensure_dhcp_port(uow: UnitOfWork, net: m.Network, subnet: m.Subnet) -> None:
     if any(a.subnet_id == subnet.id for a in port.fixed_ips):
         return
     try:
-        ip = ipam.allocate(uow, subnet)
+        ip = ipam.eui64(subnet.cidr, port.mac_address) if ipam.is_auto_address(subnet) else \
+            ipam.allocate(uow, subnet)
     except Conflict:
         return  # a full subnet still gets created; DHCP is served once an address frees up
     port.fixed_ips.append(m.IPAllocation(subnet_id=subnet.id, network_id=net.id, ip_address=ip,
@@ -553,7 +561,7 @@ def update_subnet(uow: UnitOfWork, caller: Caller, subnet_id: str, body: dict, i
     for key in ("name", "description", "enable_dhcp", "dns_nameservers", "host_routes"):
         if key in body and body[key] is not None:
             setattr(subnet, key, list(body[key]) if isinstance(body[key], list) else body[key])
-    if subnet.enable_dhcp and subnet.ip_version == 4:
+    if serves_dhcp(subnet):
         ensure_dhcp_port(uow, subnet.network, subnet)
     apply_tags(subnet, body.get("tags"))
     bump(subnet)
