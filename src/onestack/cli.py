@@ -204,7 +204,7 @@ def admin_fernet_rotate(data_dir: str | None, config_file: str | None) -> None:
 
 @admin.group("image-cache")
 def admin_image_cache() -> None:
-    """This host's image cache (container driver): images downloaded once, shared by guests."""
+    """This host's image cache (container or qemu driver): images downloaded once, shared by guests."""
 
 
 def _image_cache(data_dir: str | None, config_file: str | None):
@@ -213,6 +213,10 @@ def _image_cache(data_dir: str | None, config_file: str | None):
 
     settings = _settings(data_dir, None, config_file)
     age = float(settings.compute.remove_unused_original_minimum_age_seconds)
+    if settings.compute.driver == "qemu":  # the QEMU driver's cache: verified raw bases, never mounted
+        from onestack.compute.drivers.container.imagecache import ImageCache
+
+        return ImageCache(Path(container_state_dir(settings)) / "qemu" / "images", max_unused_age=age, mount=False)
     driver = ContainerGuestDriver(container_state_dir(settings), container_prefix(settings), image_cache_max_age=age)
     return driver.cache
 
