@@ -166,6 +166,8 @@ def test_stage_then_glance_direct_import(admin, images, cloud):
     body = admin.get(f"{V2}/images/{image['id']}").json()
     assert body["status"] == "active" and body["checksum"] == hashlib.md5(data).hexdigest()
     assert body["os_hash_value"] == hashlib.sha512(data).hexdigest()
+    assert body["os_glance_importing_to_stores"] == "" and body["os_glance_failed_import"] == ""
+    assert "os_glance_import_task" not in body
     assert admin.get(f"{V2}/images/{image['id']}/file").content == data
     assert not cloud.clients["image"].staging.exists(image["id"])
 

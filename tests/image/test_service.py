@@ -342,3 +342,18 @@ def test_lane_runs_in_order_and_reports_errors(deps):
     assert seen == [n for n in range(20) if n != 5]
     assert isinstance(all_of(futures[4:7]).exception(timeout=10), ValueError)
     assert all_of(futures[6:9]).result(timeout=10) is None
+
+
+def test_recover_interrupted_import_is_a_failed_import(deps):
+    from onestack.image.service import importing
+
+    owner = uuid.uuid4().hex
+    image = deps.create_image(ctx(owner), disk_format="raw", container_format="bare")
+    with deps.uow(write=True) as uow:
+        row = uow.session.get(Image, image["id"])
+        row.status = "importing"
+        importing.begin(row, deps.store.id)
+    data.recover(deps)
+    body = deps.get_image(None, image["id"])
+    assert body["status"] == "queued" and "os_glance_import_task" not in body
+    assert body["os_glance_failed_import"] == "file" and body["os_glance_importing_to_stores"] == ""

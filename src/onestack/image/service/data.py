@@ -33,7 +33,7 @@ from onestack.core.errors import (
 from .. import states
 from ..backends import ImageStore, StoreError, StoreFull, StoreNotFound
 from ..model import Image
-from . import formats, quotas, web_download
+from . import formats, importing, quotas, web_download
 from .common import Deps
 from .images import get_image, not_found
 from .lanes import Lane, all_of
@@ -372,16 +372,27 @@ def _import_staged(deps: Deps, ctx: RequestContext | None, image_id: str) -> Non
             raise BadRequest(reason)
         usage = quotas.stored_bytes(uow.session, image.owner, exclude=image.id) if image.owner else 0
         quotas.check_size(image.owner, "image_size_total", size_limit, usage, staged.size)
+        if importing.TASK in image.extra():
+            raise Conflict(f"New operation on image '{image_id}' is not permitted as prior operation is still "
+                           "in progress")
         image.status = states.IMPORTING
+        importing.begin(image, deps.store.id)
+
+    def failed(row: Image, ok: bool) -> None:
+        importing.settle(row, deps.store.id, ok)
+
     try:
         deps.store.add(image_id, deps.staging.get(image_id))
     except StoreNotFound:
-        restore_queued(deps, image_id, states.IMPORTING)
+        restore_queued(deps, image_id, states.IMPORTING, failed)
         raise Conflict("Image needs to be staged before 'glance-direct' method can be used") from None
     except StoreFull as exc:
-        restore_queued(deps, image_id, states.IMPORTING)
+        restore_queued(deps, image_id, states.IMPORTING, failed)
         deps.staging.delete(image_id)
         raise RequestEntityTooLarge(f"Image storage media is full: {exc}") from None
+    except BaseException:
+        restore_queued(deps, image_id, states.IMPORTING, failed)
+        raise
     gone = False
     with deps.uow(write=True) as uow:
         image = uow.session.scalar(select(Image).where(Image.id == image_id).with_for_update())
@@ -396,6 +407,7 @@ def _import_staged(deps: Deps, ctx: RequestContext | None, image_id: str) -> Non
             image.store = deps.store.id
             image.staged = None
             image.status = states.ACTIVE
+            importing.settle(image, deps.store.id, ok=True)
     deps.staging.delete(image_id)
     if gone:
         deps.store.delete(image_id)
@@ -435,7 +447,7 @@ def recover(deps: Deps) -> dict:
                 image.status = states.QUEUED
                 image.size = None
                 image.staged = None
-                web_download.recover(image, deps.store.id)
+                importing.recover(image, deps.store.id)
                 known_staged.discard(image.id)
                 report["requeued"] += 1
             elif image.status == states.SAVING:

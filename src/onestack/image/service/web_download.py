@@ -4,17 +4,15 @@ As upstream: the import call is checked (method enabled, image ``queued`` with b
 import in progress, the URL passes the ``web_download_*`` filters -- upstream's
 ``[import_filtering_opts]`` with the same defaults and precedence: an allow list, when set, wins over
 its deny list; a port is checked only when the URL names one) and answered 202; the download runs
-on the import pool.  The image is ``importing`` with ``os_glance_import_task`` (the lock) and
-``os_glance_importing_to_stores`` set; it ends ``active``, or back in ``queued`` with the store in
-``os_glance_failed_import`` and no data kept.  Redirects are followed only to URLs that pass the same
-filters.  Bytes go through a ``DataSession``: hashes, format inspection, size cap and quota as for
-an upload.
+on the import pool.  The image is ``importing`` (with the properties of ``importing.py``) and ends
+``active``, or back in ``queued`` with the store in ``os_glance_failed_import`` and no data kept.
+Redirects are followed only to URLs that pass the same filters.  Bytes go through a
+``DataSession``: hashes, format inspection, size cap and quota as for an upload.
 """
 
 from __future__ import annotations
 
 import logging
-import uuid
 from collections.abc import Iterator
 from concurrent.futures import Future
 from urllib.parse import urlsplit
@@ -25,17 +23,14 @@ from onestack.core.context import RequestContext
 from onestack.core.errors import BadRequest, Conflict
 
 from .. import states
-from ..model import Image, ImageProperty
 from . import quotas
 from .common import Deps
 from .images import get_image
+from .importing import TASK, begin, settle
 
 log = logging.getLogger(__name__)
 
 METHOD = "web-download"
-TASK = "os_glance_import_task"
-IMPORTING_TO = "os_glance_importing_to_stores"
-FAILED = "os_glance_failed_import"
 MAX_REDIRECTS = 5
 
 
@@ -68,33 +63,6 @@ def uri_allowed(settings, uri: str | None) -> bool:
     allowed_ports = [int(p) for p in _items(settings.web_download_allowed_ports)]
     denied_ports = [] if allowed_ports else [int(p) for p in _items(settings.web_download_disallowed_ports)]
     return not (port and ((allowed_ports and port not in allowed_ports) or port in denied_ports))
-
-
-def _set_property(image: Image, name: str, value: str | None) -> None:
-    kept = [p for p in image.properties if p.name != name]
-    if value is not None:
-        kept.append(ImageProperty(name=name, value=value))
-    image.properties = kept
-
-
-def _without(value: str, store_id: str) -> list[str]:
-    return [s for s in _items(value) if s != store_id]
-
-
-def begin(image: Image, store_id: str) -> None:
-    """Import properties while importing (kept afterwards with empty values, as upstream shows them)."""
-    _set_property(image, TASK, str(uuid.uuid4()))
-    _set_property(image, IMPORTING_TO, store_id)
-    _set_property(image, FAILED, ",".join(_without(image.extra().get(FAILED, ""), store_id)))
-
-
-def settle(image: Image, store_id: str, ok: bool) -> None:
-    """Import properties once the import ended, in the transaction that sets the final status."""
-    extra = image.extra()
-    failed = _without(extra.get(FAILED, ""), store_id) + ([] if ok else [store_id])
-    _set_property(image, TASK, None)
-    _set_property(image, IMPORTING_TO, ",".join(_without(extra.get(IMPORTING_TO, ""), store_id)))
-    _set_property(image, FAILED, ",".join(failed))
 
 
 def start(deps: Deps, ctx: RequestContext | None, image_id: str, uri: str | None) -> Future:
@@ -171,9 +139,3 @@ def fetch(settings, uri: str) -> Iterator[bytes]:
                 yield from resp.iter_raw()
                 return
         raise DownloadError(f"more than {MAX_REDIRECTS} redirects")
-
-
-def recover(image: Image, store_id: str) -> None:
-    """An import interrupted by a restart ends as a failed one."""
-    if TASK in image.extra():
-        settle(image, store_id, ok=False)
