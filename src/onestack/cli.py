@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -45,12 +46,13 @@ def _logging(verbose: bool = False) -> None:
     logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
 
 
-def _migrate(engine) -> None:
+def _migrate(engine) -> tuple[tuple[str, ...], tuple[str, ...]]:
     from onestack import migrations
 
     before, after = migrations.upgrade(engine)
     if before != after:
         log.info("database migrated: %s -> %s", ",".join(before) or "empty", ",".join(after))
+    return before, after
 
 
 def write_clouds_yaml(path: Path, base_url: str, region: str, passwords: dict[str, str]) -> None:
@@ -95,11 +97,19 @@ def up(data_dir: str | None, listen: str | None, config_file: str | None, verbos
     started = time.perf_counter()
     _logging(verbose)
     settings = _settings(data_dir, listen, config_file)
-    from onestack.app import build
+    from onestack.app import add_services, build_identity
 
-    cloud = build(settings)
-    _migrate(cloud.engine)
-    passwords = cloud.bootstrap()
+    cloud = build_identity(settings)
+    before, after = _migrate(cloud.engine)
+    # An existing cloud serves identity at once and imports, builds and bootstraps the other services
+    # (most of the start-up time) in the background; requests for them wait until they are mounted.
+    staged = bool(before) and before == after and (settings.data_path / "passwords.json").exists()
+    if staged:
+        passwords = cloud.identity.bootstrap([])  # the catalog is refreshed with the other services
+    else:
+        cloud.asgi.add_mounts(add_services(cloud), complete=True)
+        passwords = cloud.bootstrap()
+        cloud.start_agents()
     base = settings.server.base_url
     clouds_yaml = settings.data_path / "clouds.yaml"
     write_clouds_yaml(clouds_yaml, base, settings.server.region, passwords)
@@ -113,11 +123,38 @@ onestack is starting ({(time.perf_counter() - started) * 1000:.0f} ms to ready)
 """,
         err=True,
     )
-    cloud.start_agents()
+    server = _server(cloud.asgi, settings)
+    stopped = threading.Event()
+    finishing = None
+    if staged:
+        finishing = threading.Thread(target=_start_services, args=(cloud, server, add_services, stopped),
+                                     name="start-up", daemon=True)
+        finishing.start()
     try:
-        _serve(cloud.asgi, settings)
+        server.run()
     finally:
+        stopped.set()
+        if finishing is not None:
+            finishing.join(60)
         cloud.close()
+
+
+def _start_services(cloud, server, add_services, stopped: threading.Event) -> None:
+    """The second half of a staged start: every service but identity, then their agents."""
+    while not server.started:  # let the server answer first
+        if stopped.wait(0.01):
+            return  # it never served (e.g. the port is taken)
+    started = time.perf_counter()
+    try:
+        mounts = add_services(cloud)
+        cloud.bootstrap()
+        cloud.start_agents()
+        cloud.asgi.add_mounts(mounts, complete=True)
+    except Exception:
+        log.exception("start-up failed")
+        server.should_exit = True
+        return
+    log.info("every service is up (%.0f ms after identity)", (time.perf_counter() - started) * 1000)
 
 
 @main.command()
@@ -134,6 +171,10 @@ def api(data_dir: str | None, listen: str | None, config_file: str | None) -> No
 
 
 def _serve(asgi, settings) -> None:
+    _server(asgi, settings).run()
+
+
+def _server(asgi, settings):
     import uvicorn
 
     config = uvicorn.Config(
@@ -144,7 +185,7 @@ def _serve(asgi, settings) -> None:
         access_log=False,  # onestack logs one line per request itself
         lifespan="off",
     )
-    uvicorn.Server(config).run()
+    return uvicorn.Server(config)
 
 
 @main.group()

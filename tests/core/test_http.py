@@ -230,3 +230,22 @@ def test_dispatch_nul_in_body_is_400(client):
 def test_dispatch_nul_in_path_or_query_is_400(client):
     assert client.get("/thing/v1/things/a%00b", headers=ADMIN).status_code == 400
     assert client.get("/thing/v1/things", params={"name": "a\u0000b"}).status_code == 400
+
+
+def test_request_for_a_service_still_starting_waits_for_its_mount():
+    import threading
+
+    other = ServiceSpec(type="other", name="other", prefix="/other", endpoint_path="/other",
+                        routes=[Route("GET", "/v1/ping", lambda req: json_response({"pong": True}), public=True)],
+                        rules={"x": ""}, error_format=keystone_format)
+    app = ApiApp([Mount(SPEC, None, Enforcer(SPEC.rules))], authenticate=_authenticate, log_requests=False,
+                 complete=False)
+    with TestClient(app) as http:
+        assert http.get("/thing/v1/things").status_code == 200  # served while the rest starts
+        mounted = threading.Timer(0.2, app.add_mounts, args=([Mount(other, None, Enforcer(other.rules))],),
+                                  kwargs={"complete": True})
+        mounted.start()
+        resp = http.get("/other/v1/ping")  # waits instead of failing with 404
+        mounted.join()
+        assert resp.status_code == 200 and resp.json() == {"pong": True}
+        assert http.get("/nothing/here").status_code == 404  # complete now: unknown paths fail at once

@@ -65,6 +65,11 @@ def test_rerunning_up_keeps_passwords_keys_and_rows(own_server):
     keys_before = sorted(p.name for p in (own_server.data_dir / "fernet-keys").iterdir())
 
     own_server.restart()
+    # Ready means identity answers; the other services may still be starting in the background, and
+    # a request for them waits for them instead of failing.
+    flavors = httpx.get(base + "/compute/v2.1/flavors", headers={"X-Auth-Token": token}, timeout=60)
+    assert flavors.status_code == 200, flavors.text
+    assert httpx.get(base + "/volume/v3", timeout=60).status_code in (200, 300)
 
     assert _admin_password(own_server) == password
     assert sorted(p.name for p in (own_server.data_dir / "fernet-keys").iterdir()) == keys_before

@@ -9,10 +9,12 @@ thread pool; ``stream=True`` handlers are coroutines that read/write the body th
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import json
 import logging
 import re
+import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
@@ -207,6 +209,7 @@ class ApiApp:
         log_requests: bool = True,
         root: Mount | None = None,
         authenticate_cached: Callable[[str, str], RequestContext | None] | None = None,
+        complete: bool = True,
     ) -> None:
         # Longest prefix first so "/identity" never swallows "/identity-admin"-style siblings.
         self.mounts = sorted(mounts, key=lambda m: len(m.spec.prefix), reverse=True)
@@ -216,6 +219,23 @@ class ApiApp:
         self.public_url = public_url.rstrip("/")
         self.log_requests = log_requests
         self.root = root  # serves "/" (version discovery), usually the identity mount
+        # False while services are still being mounted (start-up): requests for paths no mount serves
+        # yet wait for ``add_mounts(..., complete=True)`` instead of failing with 404.
+        self._complete = threading.Event()
+        if complete:
+            self._complete.set()
+
+    def add_mounts(self, mounts: Sequence[Mount], complete: bool = False) -> None:
+        self.mounts = sorted([*self.mounts, *mounts], key=lambda m: len(m.spec.prefix), reverse=True)
+        if complete:
+            self._complete.set()
+
+    async def _mount_for(self, path: str) -> tuple[Mount | None, str]:
+        mount, rest = self._find(path)
+        while mount is None and not self._complete.is_set():
+            await asyncio.sleep(0.02)  # start-up only: the services are being imported and built
+            mount, rest = self._find(path)
+        return mount, rest
 
     def _find(self, path: str) -> tuple[Mount | None, str]:
         for mount in self.mounts:
@@ -242,7 +262,7 @@ class ApiApp:
         request = Request(scope, receive)
         request_id = "req-" + str(uuid.uuid4())
         ctx = RequestContext(request_id=request_id)
-        mount, rest = self._find(scope["path"])
+        mount, rest = await self._mount_for(scope["path"])
         base_url = public_base_url(request, self.public_url)
         extra_headers: dict = {}
         try:
