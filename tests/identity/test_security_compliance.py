@@ -137,3 +137,27 @@ def test_change_password_of_disabled_user_is_401(strict):
     user = make.user(enabled=False)
     body = {"user": {"original_password": user["password"], "password": "new-password-1"}}
     assert http.post(f"{V3}/users/{user['id']}/password", json=body).status_code == 401
+
+
+def test_lockout_counts_every_concurrent_failed_attempt(tmp_path):
+    """Failed logins racing each other are all counted: the counter is incremented in SQL."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from onestack.core.errors import Unauthorized
+
+    settings = make_settings(str(tmp_path), identity={"lockout_failure_attempts": 100, "lockout_duration": 600})
+    with running_cloud(settings) as (cloud, http, passwords):
+        factory = Factory(login(http, "admin", passwords["admin"], "admin"))
+        user = factory.user()
+
+        def fail(_):
+            with pytest.raises(Unauthorized):
+                cloud.identity.tokens.issue(password_auth(user["name"], "wrong")["auth"])
+
+        with ThreadPoolExecutor(8) as pool:
+            list(pool.map(fail, range(16)))
+        with cloud.uow() as uow:
+            assert uow.session.get(User, user["id"]).failed_auth_count == 16
+        assert _auth(http, user).status_code == 201  # below the threshold: the right password works
+        with cloud.uow() as uow:
+            assert uow.session.get(User, user["id"]).failed_auth_count == 0

@@ -1,41 +1,65 @@
-"""Request body validation against JSON Schema; failures become 400s naming the invalid field."""
+"""Request body validation against JSON Schema; failures become 400s naming the invalid field.
+
+A valid body (nearly every request) is recognised by a check compiled to Python (fastjsonschema, ~20x
+faster than walking the schema); only a body it rejects goes to jsonschema, whose errors name the
+field best.  fastjsonschema also checks ``format``s that jsonschema ignores here: such a body gets the
+second opinion and passes when jsonschema finds nothing wrong.
+"""
 
 from __future__ import annotations
 
 import functools
 import json
+from collections.abc import Callable
 from typing import Any
 
-from jsonschema import Draft4Validator
-from jsonschema.exceptions import best_match
+import fastjsonschema
 
 from .errors import BadRequest
 
 
 @functools.cache
-def _validator(schema_json: str) -> Draft4Validator:
-    return Draft4Validator(json.loads(schema_json))
+def _compiled(schema_json: str) -> Callable | None:
+    schema = {"$schema": "http://json-schema.org/draft-04/schema#", **json.loads(schema_json)}
+    try:
+        return fastjsonschema.compile(schema, use_default=False)  # never fills in defaults
+    except fastjsonschema.JsonSchemaDefinitionException:
+        return None  # something it cannot compile: jsonschema alone decides
 
 
-_BY_ID: dict[int, tuple[dict, Draft4Validator]] = {}
+_BY_ID: dict[int, tuple[dict, Callable | None]] = {}
 
 
-def _validator_for(schema: dict) -> Draft4Validator:
-    """Schemas are module constants: look their validator up by identity, then by content."""
+def _compiled_for(schema: dict) -> Callable | None:
+    """Schemas are module constants: look their check up by identity, then by content."""
     found = _BY_ID.get(id(schema))
     if found is not None and found[0] is schema:
         return found[1]
-    validator = _validator(json.dumps(schema, sort_keys=True))
+    compiled = _compiled(json.dumps(schema, sort_keys=True))
     if len(_BY_ID) >= 4096:  # schemas built per request would otherwise pile up
         _BY_ID.clear()
-    _BY_ID[id(schema)] = (schema, validator)  # keeps ``schema`` alive, so its id stays unique
-    return validator
+    _BY_ID[id(schema)] = (schema, compiled)  # keeps ``schema`` alive, so its id stays unique
+    return compiled
+
+
+@functools.cache
+def _validator(schema_json: str):
+    from jsonschema import Draft4Validator  # only for bodies the fast check rejects
+
+    return Draft4Validator(json.loads(schema_json))
 
 
 def validate(schema: dict, body: Any) -> Any:
-    validator = _validator_for(schema)
-    if validator.is_valid(body):
-        return body
+    check = _compiled_for(schema)
+    if check is not None:
+        try:
+            check(body)
+            return body
+        except fastjsonschema.JsonSchemaException:
+            pass
+    from jsonschema.exceptions import best_match
+
+    validator = _validator(json.dumps(schema, sort_keys=True))
     error = best_match(validator.iter_errors(body))
     if error is not None:
         path = "/".join(str(p) for p in error.absolute_path)

@@ -17,8 +17,8 @@ from .common import body_of, flag
 def create_token(req: ApiRequest):
     auth = body_of(req, AUTH, "auth")
     token, info = req.deps.tokens.issue(auth)
-    catalog = None if flag(req, "nocatalog") else req.deps.tokens.catalog()
-    return json_response(info.body(catalog), 201, {"X-Subject-Token": token})
+    body = req.deps.tokens.dump(info, not flag(req, "nocatalog"))
+    return json_response(body, 201, {"X-Subject-Token": token})
 
 
 def _subject(req: ApiRequest, rule: str):

@@ -118,12 +118,26 @@ class KeyRepository:
                 self.generation += 1
         return self._fernet  # type: ignore[return-value]
 
+    def _keys(self) -> MultiFernet:
+        """The key set, the directory looked at no more than once a second (not a stat per token)."""
+        if self._fernet is None:
+            return self.fernet()
+        self.current_generation()
+        return self._fernet
+
     def encrypt(self, payload: TokenPayload) -> str:
-        return self.fernet().encrypt(payload.encode()).decode().rstrip("=")
+        return self._keys().encrypt(payload.encode()).decode().rstrip("=")
 
     def decrypt(self, token: str) -> TokenPayload:
         padded = token + "=" * (-len(token) % 4)
+        keys = self._keys()
         try:
-            return TokenPayload.decode(self.fernet().decrypt(padded.encode()))
+            try:
+                return TokenPayload.decode(keys.decrypt(padded.encode()))
+            except InvalidToken:
+                if self.fernet() is keys:  # the directory did not change: the token is bad
+                    raise
+                # Encrypted with a key another process rotated in within the last second.
+                return TokenPayload.decode(self.fernet().decrypt(padded.encode()))
         except (InvalidToken, ValueError, TypeError):
             raise InvalidTokenError("token is invalid") from None

@@ -44,6 +44,10 @@ class TrackedUnitOfWorkFactory:
     def __call__(self, write: bool = False):
         return _TrackedScope(self.inner(write)) if write else self.inner(write)
 
+    def untracked(self, write: bool = False):
+        """A unit of work that is not an identity change (e.g. lockout counters)."""
+        return self.inner(write)
+
     def relay_outbox(self) -> int:
         return self.inner.relay_outbox()
 

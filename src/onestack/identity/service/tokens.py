@@ -20,6 +20,8 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass
 
+from sqlalchemy import update
+
 from onestack.core.context import RequestContext
 from onestack.core.errors import BadRequest, NotFound, Unauthorized
 from onestack.core.uow import UnitOfWork, UnitOfWorkFactory
@@ -46,6 +48,11 @@ def _from_ms(ms: int) -> dt.datetime:
 
 def isotime(when: dt.datetime | None) -> str | None:
     return when.strftime("%Y-%m-%dT%H:%M:%S.%f") + "Z" if when else None
+
+
+def _isotime_ms(ms: int) -> str:
+    """``isotime(_from_ms(ms))`` without building a datetime (twice per token issued)."""
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ms // 1000)) + f".{ms % 1000:03d}000Z"
 
 
 @dataclass(frozen=True)
@@ -90,7 +97,7 @@ class TokenInfo:
             audit_ids=self.payload.audit_ids,
             methods=self.payload.methods,
             application_credential_id=self.payload.app_cred_id,
-            expires_at=isotime(self.expires_at),
+            expires_at=_isotime_ms(self.payload.expires_at_ms),
         )
 
     def body(self, catalog: list | None) -> dict:
@@ -98,8 +105,8 @@ class TokenInfo:
             "methods": list(self.payload.methods),
             "user": self.user,
             "audit_ids": list(self.payload.audit_ids),
-            "expires_at": isotime(self.expires_at),
-            "issued_at": isotime(self.issued_at),
+            "expires_at": _isotime_ms(self.payload.expires_at_ms),
+            "issued_at": _isotime_ms(self.payload.issued_at_ms),
         }
         if self.project:
             token["project"] = self.project
@@ -149,6 +156,7 @@ class TokenService:
         self._resolved: dict[tuple, TokenInfo] = {}  # (user, scope kind, scope id, app cred) -> info
         self._scopes: dict[tuple, tuple[str | None, str | None]] = {}  # (user, requested scope) -> scope
         self._catalog: list | None = None
+        self._catalog_json: bytes | None = None
         self._lock = threading.Lock()
         self._refresh_lock = threading.Lock()
         self._revocations_at = 0  # the generation the in-memory revocation list reflects
@@ -167,6 +175,7 @@ class TokenService:
             self._resolved.clear()
             self._scopes.clear()
             self._catalog = None
+            self._catalog_json = None
 
     def _ensure_revocations(self) -> None:
         wanted = self.generation.value
@@ -192,6 +201,16 @@ class TokenService:
 
     def cached_catalog(self) -> list | None:
         return self._catalog
+
+    def _catalog_bytes(self) -> bytes:
+        cached = self._catalog_json
+        if cached is None:
+            generation = self.generation.value
+            cached = json.dumps(self.catalog(), separators=(",", ":")).encode()
+            with self._lock:
+                if generation == self.generation.value:
+                    self._catalog_json = cached
+        return cached
 
     # -- validate ------------------------------------------------------------------------------
 
@@ -224,7 +243,15 @@ class TokenService:
         return self._dump(info, with_catalog)
 
     def _dump(self, info: TokenInfo, with_catalog: bool) -> bytes:
-        return json.dumps(info.body(self.catalog() if with_catalog else None), separators=(",", ":")).encode()
+        """The JSON body; the catalog (most of it, the same in every token) is spliced in pre-rendered."""
+        body = json.dumps(info.body(None), separators=(",", ":")).encode()
+        if with_catalog and info.scoped:
+            body = body[:-2] + b',"catalog":' + self._catalog_bytes() + b"}}"
+        return body
+
+    def dump(self, info: TokenInfo, with_catalog: bool) -> bytes:
+        """The JSON body of a token just issued."""
+        return self._dump(info, with_catalog)
 
     def validate(self, token: str, allow_expired: bool = False) -> TokenInfo:
         """Return the token's info or raise ``InvalidTokenError``."""
@@ -421,25 +448,25 @@ class TokenService:
             if not user.enabled or not domain.enabled:
                 raise Unauthorized("The request you have made requires authentication.")
             uow.session.expunge(user)
+        before, failed = user.failed_auth_count, True
         try:
             users.verify_password(user, password, self.password_policy)
             failed = False
-        except Unauthorized:
-            failed = True
-            raise
         finally:
-            self._record_attempt(user, failed)
+            self._record_attempt(user, before, failed)
         return user.id
 
-    def _record_attempt(self, user: User, failed: bool) -> None:
-        """Persist lockout counters when they moved (only with lockout configured)."""
-        if not self.password_policy.lockout_failure_attempts:
+    def _record_attempt(self, user: User, before: int, failed: bool) -> None:
+        """Persist the lockout counter when it moved (only with lockout configured).  A failure adds
+        one in SQL, so concurrent failed logins are each counted (no lost update)."""
+        after = user.failed_auth_count
+        if not self.password_policy.lockout_failure_attempts or after == before:
             return
-        with self.uow(write=True) as uow:
-            row = uow.session.get(User, user.id)
-            if row is not None and (row.failed_auth_count != user.failed_auth_count or failed):
-                row.failed_auth_count = user.failed_auth_count
-                row.failed_auth_at = user.failed_auth_at
+        count = User.failed_auth_count + 1 if failed and after == before + 1 else after  # else: reset
+        # Not an identity change any cache depends on: a failed login must not drop every cached token.
+        with getattr(self.uow, "untracked", self.uow)(write=True) as uow:
+            uow.session.execute(update(User).where(User.id == user.id)
+                                .values(failed_auth_count=count, failed_auth_at=user.failed_auth_at))
 
     def _app_cred_method(self, ref) -> ApplicationCredential:
         if not isinstance(ref, dict) or not isinstance(ref.get("secret"), str):
