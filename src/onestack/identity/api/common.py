@@ -38,6 +38,20 @@ def query_filters(req: ApiRequest, names: Iterable[str], bools: Iterable[str] = 
     return filters
 
 
+def domain_list_target(req: ApiRequest, filters: dict) -> dict:
+    """As keystone: a domain-scoped token lists its own domain's users, groups or projects -- the
+    policy target is that domain and the list is filtered to it (another ``domain_id`` asked for then
+    matches nothing).  Mutates ``filters``; returns the policy target."""
+    scope = req.ctx.domain_id
+    if not scope:
+        return {"target.domain_id": filters.get("domain_id")}
+    if filters.get("domain_id", scope) != scope:
+        filters["domain_id"] = None  # matches no row
+    else:
+        filters["domain_id"] = scope
+    return {"target.domain_id": scope}
+
+
 def flag(req: ApiRequest, name: str) -> bool:
     """Keystone's presence flags (``?effective``, ``?include_names=true``)."""
     if name not in req.query:

@@ -9,7 +9,7 @@ from ..service.common import split_extra
 from ..service.resources import DEFAULT_DOMAIN_ID
 from ..views.users import group as view
 from ..views.users import user as user_view
-from .common import body_of, list_response, query_filters
+from .common import body_of, domain_list_target, list_response, query_filters
 
 
 def _target(group) -> dict:
@@ -18,7 +18,7 @@ def _target(group) -> dict:
 
 def list_groups(req: ApiRequest):
     filters = query_filters(req, ("domain_id", "name"))
-    req.enforce("identity:list_groups", {"target.domain_id": filters.get("domain_id")})
+    req.enforce("identity:list_groups", domain_list_target(req, filters))
     with req.deps.uow() as uow:
         return list_response(req, "groups", svc.list_groups(uow, filters), view)
 

@@ -11,7 +11,7 @@ from ..service.users import get_user
 from ..views.common import collection
 from ..views.domains import domain as domain_view
 from ..views.projects import project as view
-from .common import body_of, query_filters
+from .common import body_of, domain_list_target, query_filters
 
 FILTERS = ("domain_id", "name", "parent_id")
 TAG_FILTERS = ("tags", "tags-any", "not-tags", "not-tags-any")
@@ -19,7 +19,7 @@ TAG_FILTERS = ("tags", "tags-any", "not-tags", "not-tags-any")
 
 def _list_key(req: ApiRequest) -> tuple:
     filters = query_filters(req, FILTERS, ("enabled", "is_domain"), TAG_FILTERS)
-    req.enforce("identity:list_projects", {"target.domain_id": filters.get("domain_id")})
+    req.enforce("identity:list_projects", domain_list_target(req, filters))
     # The answer depends on the filters and the public URL only (policy above decides who may ask).
     return filters, ("projects", req.base_url, tuple(sorted((k, str(v)) for k, v in filters.items())))
 

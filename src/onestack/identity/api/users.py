@@ -9,12 +9,12 @@ from ..service.common import split_extra
 from ..service.resources import DEFAULT_DOMAIN_ID
 from ..views.users import group as group_view
 from ..views.users import user as view
-from .common import body_of, list_response, query_filters
+from .common import body_of, domain_list_target, list_response, query_filters
 
 
 def list_users(req: ApiRequest):
     filters = query_filters(req, ("domain_id", "name"), ("enabled",))
-    req.enforce("identity:list_users", {"target.domain_id": filters.get("domain_id")})
+    req.enforce("identity:list_users", domain_list_target(req, filters))
     with req.deps.uow() as uow:
         return list_response(req, "users", svc.list_users(uow, filters), view)
 
