@@ -52,10 +52,11 @@ def test_list_projects_cached_is_still_authorized_per_caller(make, admin):
 
 
 @pytest.fixture
-def other_process(cloud, db_url):
+def other_process(cloud):
     """A second API process on the same database and key repository, scaled-out style (it checks the
     database's change counter), with a bus of its own that never hears the first process's notices."""
-    settings = make_settings(str(cloud.settings.data_path), db_url, bus={"url": "amqp://not-used.invalid/"})
+    settings = make_settings(str(cloud.settings.data_path), cloud.settings.database_url,
+                             bus={"url": "amqp://not-used.invalid/"})
     second = build(settings, bus=InProcessBus())
     assert second.identity.generation.shared
     try:
