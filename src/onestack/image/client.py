@@ -10,7 +10,7 @@ from pathlib import Path
 
 from onestack.core.config import Settings
 from onestack.core.context import RequestContext
-from onestack.core.errors import NotFound
+from onestack.core.errors import Forbidden, NotFound
 from onestack.core.uow import UnitOfWorkFactory
 
 from .backends import FilesystemImageStore, ImageStore
@@ -102,3 +102,31 @@ class ImageClient:
         session = data_svc.begin_upload(self, None, image_id)
         data_svc.write_all(session, chunks)
         return self.get_image(None, image_id) or {}
+
+    # -- the compute API's image proxy (deprecated upstream, served up to compute 2.35) ---------------
+
+    def delete_image(self, ctx: RequestContext | None, image_id: str) -> None:
+        """As DELETE /v2/images/{id} by ``ctx``: NotFound when it may not see the image, Forbidden
+        unless it owns it (or is an administrator) or when the image is protected."""
+        with self.uow(write=True) as uow:
+            image = images_svc.get_image(uow, ctx, image_id, lock=True)
+            _check_owner(ctx, image)
+            images_svc.delete_image(uow, image, lambda gone: data_svc.delete_data(self, gone))
+
+    def set_image_properties(self, ctx: RequestContext | None, image_id: str, properties: dict[str, str],
+                             replace: bool = False, remove: tuple[str, ...] = ()) -> dict:
+        """Add or change custom properties (``replace``: exactly these; ``remove``: drop those keys)."""
+        with self.uow(write=True) as uow:
+            image = images_svc.get_image(uow, ctx, image_id, lock=True)
+            _check_owner(ctx, image)
+            current = image.extra()
+            changes = [images_svc.Change("remove", key) for key in current
+                       if key in remove or (replace and key not in properties)]
+            changes += [images_svc.Change("add", key, str(value)) for key, value in properties.items()]
+            image = images_svc.update_image(uow, self.settings, image, changes)
+            return image_view(image)
+
+
+def _check_owner(ctx: RequestContext | None, image) -> None:
+    if ctx is not None and not ctx.is_admin and image.owner != ctx.project_id:
+        raise Forbidden(f"You are not authorized to modify image {image.id}.")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 from onestack.core.errors import BadRequest
 from onestack.core.http import ApiRequest
 from onestack.core.pagination import page, parse_limit
@@ -64,3 +66,13 @@ def paginate(req: ApiRequest, items: list, key=lambda item: item.id, not_found=N
 
 def target(project_id: str | None, user_id: str | None = None) -> dict:
     return {"project_id": project_id, "user_id": user_id}
+
+
+def parse_time(name: str, value: str) -> dt.datetime:
+    try:
+        parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise BadRequest(f"Invalid filter field: {name}. Value {value!r} is not an ISO 8601 time.") from None
+    if parsed.tzinfo is not None:
+        parsed = parsed.astimezone(dt.UTC).replace(tzinfo=None)
+    return parsed
