@@ -141,3 +141,26 @@ def _wait_status(session, server_id: str, status: str, timeout: float = 30.0) ->
             return body
         assert time.monotonic() < deadline, (body["status"], body["OS-EXT-STS:task_state"])
         time.sleep(0.05)
+
+
+def test_revert_resize_after_migrate_moves_server_back(fresh):
+    cloud, http, passwords = fresh
+    admin = login(http, "admin", passwords["admin"], "admin")
+    _reconciler(cloud).register_hosts()
+    resp = admin.post(f"{C}/servers", headers=mv(), json={"server": {
+        "name": "back", "imageRef": _image(admin), "flavorRef": "c1", "networks": "none"}})
+    server_id = resp.json()["server"]["id"]
+    (server,) = _wait_all(admin, 1)
+    source = server["OS-EXT-SRV-ATTR:host"]
+    assert admin.post(f"{C}/servers/{server_id}/action", json={"migrate": None}, headers=mv()).status_code == 202
+    moved = _wait_status(admin, server_id, "VERIFY_RESIZE")
+    assert moved["OS-EXT-SRV-ATTR:host"] != source
+    assert admin.post(f"{C}/servers/{server_id}/action", json={"revertResize": None}).status_code == 202
+    back = _wait_status(admin, server_id, "ACTIVE")
+    assert back["OS-EXT-SRV-ATTR:host"] == source
+    node = next(h["id"] for h in admin.get(f"{C}/os-hypervisors").json()["hypervisors"]
+                if h["hypervisor_hostname"] == source)
+    assert list(admin.get(f"/placement/allocations/{server_id}").json()["allocations"]) == [node]
+    events = admin.get(f"{C}/servers/{server_id}/os-instance-actions", headers=mv()).json()["instanceActions"]
+    assert events[0]["action"] == "revertResize"
+    assert admin.post(f"{C}/servers/{server_id}/action", json={"confirmResize": None}).status_code == 409

@@ -1,13 +1,13 @@
 """Servers on networks through the network client: ports are created at build and freed at delete."""
 
-from tests.compute.conftest import C, boot, wait_gone
+import pytest
+
+from tests.compute.conftest import IMAGE, C, boot, mv, wait_gone
 
 
 def test_create_server_on_network_gets_port_and_addresses(demo, uniq):
     net = demo.post("/network/v2.0/networks", json={"network": {"name": uniq("net")}})
     if net.status_code == 404:
-        import pytest
-
         pytest.skip("no network service in this cloud")
     net_id = net.json()["network"]["id"]
     subnet = demo.post("/network/v2.0/subnets", json={"subnet": {
@@ -27,7 +27,41 @@ def test_create_server_on_network_gets_port_and_addresses(demo, uniq):
     demo.delete(f"/network/v2.0/networks/{net_id}")
 
 
-def test_create_server_on_unknown_network_ends_in_error(demo, servers, uniq):
-    server = boot(demo, uniq("badnet"), networks=[{"uuid": "5f0fd7b5-0000-4000-8000-000000000000"}])
-    servers.append(server["id"])
-    assert server["status"] == "ERROR" and server["fault"]["message"]
+def test_create_server_on_unknown_network_is_400(demo, uniq):
+    body = {"server": {"name": uniq("badnet"), "imageRef": IMAGE[0], "flavorRef": "c1",
+                       "networks": [{"uuid": "5f0fd7b5-0000-4000-8000-000000000000"}]}}
+    resp = demo.post(f"{C}/servers", json=body, headers=mv())
+    assert resp.status_code == 400, resp.text
+    assert "5f0fd7b5-0000-4000-8000-000000000000 could not be found" in resp.json()["badRequest"]["message"]
+    body["server"]["networks"] = [{"uuid": "a-b-c-d-e-f-g-h-i-j", "fixed_ip": "10.0.1.1"}]  # as Tempest sends
+    assert demo.post(f"{C}/servers", json=body, headers=mv()).status_code == 400
+    body["server"]["networks"] = [{"port": "5f0fd7b5-0000-4000-8000-000000000001"}]
+    resp = demo.post(f"{C}/servers", json=body, headers=mv())
+    assert resp.status_code == 400 and "Port id" in resp.json()["badRequest"]["message"]
+    servers = demo.get(f"{C}/servers?name={body['server']['name']}").json()["servers"]
+    assert servers == []  # nothing was created
+
+
+def test_list_servers_filtered_by_ip(demo, uniq):
+    net = demo.post("/network/v2.0/networks", json={"network": {"name": uniq("net")}})
+    if net.status_code == 404:
+        pytest.skip("no network service in this cloud")
+    net_id = net.json()["network"]["id"]
+    demo.post("/network/v2.0/subnets", json={"subnet": {
+        "network_id": net_id, "cidr": "10.78.0.0/24", "ip_version": 4, "name": uniq("sub")}})
+    first = boot(demo, uniq("ip"), networks=[{"uuid": net_id}])
+    second = boot(demo, uniq("ip"), networks=[{"uuid": net_id}])
+    try:
+        addr = next(iter(first["addresses"].values()))[0]["addr"]
+        found = [s["id"] for s in demo.get(f"{C}/servers", params={"ip": f"^{addr}$"}).json()["servers"]]
+        assert found == [first["id"]]
+        both = {s["id"] for s in demo.get(f"{C}/servers/detail", params={"ip": r"^10\.78\.0\."}).json()["servers"]}
+        assert both == {first["id"], second["id"]}
+        assert demo.get(f"{C}/servers", params={"ip6": "10.78"}, headers=mv()).json()["servers"] == []
+        assert demo.get(f"{C}/servers", params={"ip": "("}).status_code == 400
+    finally:
+        for server in (first, second):
+            demo.delete(f"{C}/servers/{server['id']}")
+        for server in (first, second):
+            wait_gone(demo, server["id"])
+        demo.delete(f"/network/v2.0/networks/{net_id}")

@@ -401,7 +401,7 @@ class InstanceReconciler:
         if name in ("migrate", "live-migration") and not work.pending.get("moved"):
             return  # the scheduler has not picked the target host yet
         changes: dict = {}
-        event = f"compute_{_EVENTS.get(name, name)}"
+        event = f"compute_{_EVENTS.get('revertResize' if work.pending.get('revert') else name, name)}"
         try:
             changes = self._run(work, driver, name) or {}
             power = int(driver.info(work.id).power_state) if name not in ("shelve", "shelveOffload") else \
@@ -485,8 +485,11 @@ class InstanceReconciler:
             driver.spawn(self._guest(work, self._interfaces(uid)))
             if work.pending.get("was_stopped"):
                 driver.power_off(uid)
-            if name == "migrate":
-                return {"vm_state": states.RESIZED, "old_flavor": work.flavor}
+            if name == "migrate" and work.pending.get("revert"):  # back on the source host: as before the move
+                vm = states.STOPPED if work.pending.get("was_stopped") else states.ACTIVE
+                return {"vm_state": vm, "old_flavor": None, "migrated_from": None}
+            if name == "migrate":  # revertResize moves it back to ``source``
+                return {"vm_state": states.RESIZED, "old_flavor": work.flavor, "migrated_from": source}
             return None
         if name in ("shelve", "shelveOffload"):
             driver.destroy(uid)
@@ -523,10 +526,14 @@ class InstanceReconciler:
             if row.revision != work.revision:
                 return
             console = changes.pop("console_log", None)
+            extra = {k: changes.pop(k) for k in ("migrated_from",) if k in changes}  # kept in system_metadata
             for key, value in changes.items():
                 setattr(row, key, value)
             if console is not None:
-                row.system_metadata = {**(row.system_metadata or {}), "console_log": console}
+                extra["console_log"] = console
+            if extra:
+                merged = {**(row.system_metadata or {}), **extra}
+                row.system_metadata = {k: v for k, v in merged.items() if v is not None}
             row.task_state = None
             row.pending = None
             row.observed_revision = row.revision

@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 NO_VALID_HOST = "No valid host was found. There are not enough hosts available."
 CLAIM_ATTEMPTS = 5
 NO_HOST_RETRIES = 3
-MIGRATING = ("resize_prep", "migrating")  # hosts may still be registering right after start
+MIGRATING = ("resize_prep", "migrating", "resize_reverting")  # with a pending (live-)migrate: hosts to pick
 HOSTS_MAX_AGE = 10.0  # seconds: host liveness is re-evaluated at least this often
 IMAGE_TTL = 30.0  # seconds an image's properties are reused between decisions
 

@@ -163,6 +163,19 @@ class NetworkClient:
             raise
         return self.ports_for_server(server_id)
 
+    def check_requested_networks(self, ctx: RequestContext, requested: list[dict]) -> None:
+        """Before a server is created: each requested network and port exists and ``ctx`` may use it
+        (NotFound names the first one missing), and each port is free (Conflict), as Nova checks."""
+        caller = Caller.of(ctx)
+        with self.uow() as uow:
+            for item in requested:
+                if item.get("port"):
+                    port = port_svc.get_port(uow, caller, item["port"])
+                    if port.device_id:
+                        raise Conflict(f"Port {port.id} is still in use.", type="PortInUse")
+                elif item.get("uuid"):
+                    net_svc.get_network(uow, caller, item["uuid"])
+
     def _auto_network(self, caller: Caller) -> str:
         with self.uow() as uow:
             nets = [n for n in net_svc.list_networks(uow, caller) if not n.external]

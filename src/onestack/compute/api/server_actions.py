@@ -142,12 +142,17 @@ def _confirm_resize(req, uow, who, row, tgt, body):
     svc.check_state(inst, states.ACTIONS["confirmResize"])
     inst.vm_state = states.STOPPED if inst.power_state == states.SHUTDOWN else states.ACTIVE
     inst.old_flavor = None
+    if (inst.system_metadata or {}).get("migrated_from"):  # the move is final: nothing to revert to
+        inst.system_metadata = {k: v for k, v in inst.system_metadata.items() if k != "migrated_from"}
     svc.record_action(uow, inst, "confirmResize", who, finished=True)
     return empty_response(204)
 
 
 def _revert_resize(req, uow, who, row, tgt, body):
     req.enforce("os_compute_api:servers:revert_resize", tgt)
+    if (row.system_metadata or {}).get("migrated_from"):  # a cold migration: back to the source host
+        svc.revert_migration(uow, who, row.id)
+        return empty_response(202)
     svc.start_action(uow, who, row.id, "revertResize",
                      {"was_stopped": row.power_state == states.SHUTDOWN})
     return empty_response(202)
@@ -161,6 +166,7 @@ def _create_image(req, who, server_id, body):
         svc.check_locked(row, who)
         svc.check_state(row, states.ACTIONS["createImage"])
         image_ref = row.image_ref
+        root_gb = int((row.flavor or {}).get("disk") or 0)
     validate(schemas.CREATE_IMAGE, body)
     args = body["createImage"]
     image_client = req.deps.image
@@ -170,8 +176,11 @@ def _create_image(req, who, server_id, body):
     extra = {"instance_uuid": server_id, "image_type": "snapshot", "base_image_ref": image_ref, **props}
     for reserved in ("name", "disk_format", "container_format"):
         extra.pop(reserved, None)
+    base = (image_client.get_image(None, image_ref) or {}) if image_ref else {}
+    # as Nova: the snapshot needs what its base image needed, and at least the flavor's root disk
     image = image_client.create_image(req.ctx, name=args["name"], disk_format="raw", container_format="bare",
-                                      **extra)
+                                      min_ram=int(base.get("min_ram") or 0),
+                                      min_disk=max(int(base.get("min_disk") or 0), root_gb), **extra)
     with req.deps.uow(write=True) as uow:
         svc.start_action(uow, who, server_id, "createImage", {"image_id": image["id"]})
     location = {"Location": f"{req.base_url}/image/v2/images/{image['id']}"}

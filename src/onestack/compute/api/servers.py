@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import base64
 import binascii
-import datetime as dt
 import ipaddress
 import secrets
+import uuid
 from urllib.parse import urlencode
 
 from sqlalchemy import select
@@ -22,22 +22,12 @@ from ..service import servers as svc
 from ..views import servers as views
 from ..views.common import V21, links
 from . import boot_volumes
-from .common import MAX_LIMIT, body_of, by_version, parse_bool, target
+from .common import MAX_LIMIT, body_of, by_version, parse_bool, parse_time, target
 
 
 def caller(req: ApiRequest) -> svc.Caller:
     return svc.Caller(project_id=req.ctx.project_id or "", user_id=req.ctx.user_id or "",
                       request_id=req.ctx.request_id, admin=req.allowed("context_is_admin"), roles=req.ctx.roles)
-
-
-def _parse_time(name: str, value: str) -> dt.datetime:
-    try:
-        parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise BadRequest(f"Invalid filter field: {name}. Value {value!r} is not an ISO 8601 time.") from None
-    if parsed.tzinfo is not None:
-        parsed = parsed.astimezone(dt.UTC).replace(tzinfo=None)
-    return parsed
 
 
 def _csv(req: ApiRequest, name: str) -> tuple[str, ...]:
@@ -74,11 +64,12 @@ def _filters(req: ApiRequest, who: svc.Caller, detail: bool) -> svc.ServerFilter
         flavor = flavor.rstrip("/").rsplit("/", 1)[1]
     return svc.ServerFilter(
         project_id=project, name=q.get("name") or q.get("display_name"), status=status,
-        changes_since=_parse_time("changes-since", q["changes-since"]) if "changes-since" in q else None,
-        changes_before=_parse_time("changes-before", q["changes-before"]) if "changes-before" in q
+        changes_since=parse_time("changes-since", q["changes-since"]) if "changes-since" in q else None,
+        changes_before=parse_time("changes-before", q["changes-before"]) if "changes-before" in q
         and req.version.matches("2.66") else None,
         image=image, flavor=flavor, availability_zone=q.get("availability_zone"), key_name=q.get("key_name"),
-        reservation_id=q.get("reservation_id"), locked=locked, **tags, **admin_only)
+        reservation_id=q.get("reservation_id"), locked=locked, ip=q.get("ip") or None,
+        ip6=(q.get("ip6") or None) if who.admin or req.version.matches("2.5") else None, **tags, **admin_only)
 
 
 def _sort(req: ApiRequest, admin: bool) -> tuple[tuple[str, str], ...]:
@@ -210,8 +201,33 @@ def _networks(req: ApiRequest, raw):
     for item in raw:
         if not item.get("uuid") and not item.get("port"):
             raise BadRequest("Bad networks format: network uuid is not in proper format")
+        for key in ("uuid", "port"):
+            if item.get(key) and not _is_uuid(item[key]):
+                raise BadRequest(f"Bad networks format: {'network uuid' if key == 'uuid' else 'port id'} "
+                                 f"{item[key]!r} is not in proper format")
+        if item.get("fixed_ip"):
+            try:
+                ipaddress.ip_address(item["fixed_ip"])
+            except ValueError:
+                raise BadRequest(f"Invalid fixed IP address ({item['fixed_ip']})") from None
         out.append({k: v for k, v in item.items() if v is not None})
+    try:  # as Nova: an unknown network or port is the request's fault, not a failed build
+        req.deps.network.check_requested_networks(req.ctx, out)
+    except NotFound as exc:
+        item = next((i for i in out if i.get("port") and i["port"] in str(exc)), None)
+        if item is not None:
+            raise BadRequest(f"Port id {item['port']} could not be found.") from None
+        item = next((i for i in out if i.get("uuid") and i["uuid"] in str(exc)), out[0])
+        raise BadRequest(f"Network {item.get('uuid') or item.get('port')} could not be found.") from None
     return out
+
+
+def _is_uuid(value: str) -> bool:
+    try:
+        uuid.UUID(str(value))
+    except ValueError:
+        return False
+    return True
 
 
 def create_server(req: ApiRequest):

@@ -107,7 +107,8 @@ class ServerFilter:
     not_tags_any: tuple[str, ...] = ()
     deleted: bool = False
     user_id: str | None = None
-    ip: str | None = None
+    ip: str | None = None  # regular expressions matched against the server's IPv4 / IPv6 addresses
+    ip6: str | None = None
 
 
 # What a server document shows: listing reads these columns only (no ORM objects, and not the large
@@ -167,17 +168,28 @@ def list_servers(uow: UnitOfWork, flt: ServerFilter, limit: int | None, marker: 
             raise BadRequest(f"marker [{marker}] not found")
         query = query.where(_after(columns, anchor))
     query = query.order_by(*[c.desc() if d == "desc" else c.asc() for c, d in columns])
-    if flt.name:
-        try:
-            pattern = re.compile(flt.name)
-        except re.error:
-            raise BadRequest(f"Invalid regular expression for name filter: {flt.name}") from None
+    checks = []  # filters on values the database cannot match (regular expressions)
+    for pattern, what in ((flt.name, "name"), (flt.ip, "ip"), (flt.ip6, "ip6")):
+        if pattern:
+            try:
+                checks.append((re.compile(pattern), what))
+            except re.error:
+                raise BadRequest(f"Invalid regular expression for {what} filter: {pattern}") from None
+    if checks:
         found = [r for r in (uow.session.execute(query) if rows else uow.session.scalars(query))
-                 if pattern.search(r.name)]
+                 if all(_matches(r, regex, what) for regex, what in checks)]
         return found[:limit] if limit is not None else found
     if limit is not None:
         query = query.limit(limit)
     return list(uow.session.execute(query) if rows else uow.session.scalars(query))
+
+
+def _matches(row, regex: re.Pattern, what: str) -> bool:
+    if what == "name":
+        return regex.search(row.name or "") is not None
+    version = 6 if what == "ip6" else 4
+    return any(regex.search(a.get("addr") or "") for addrs in (row.addresses or {}).values() for a in addrs
+               if a.get("version") == version)
 
 
 def tags_of(uow: UnitOfWork, server_ids: list[str]) -> dict[str, list[str]]:
@@ -335,6 +347,22 @@ def start_migration(uow: UnitOfWork, caller: Caller, server_id: str, live: bool,
                         "was_stopped": instance.vm_state == states.STOPPED}
     instance.revision += 1
     record_action(uow, instance, name, caller)
+    uow.emit(SCHEDULE, instance.id)
+    return instance
+
+
+def revert_migration(uow: UnitOfWork, caller: Caller, server_id: str) -> Instance:
+    """revertResize of a cold migration: the scheduler moves the allocation back to the source host
+    (where the agent rebuilds the guest) instead of the agent resizing in place."""
+    instance = get_server(uow, caller, server_id, lock=True)
+    check_locked(instance, caller)
+    check_state(instance, states.ACTIONS["revertResize"])
+    source = (instance.system_metadata or {}).get("migrated_from")
+    instance.task_state = states.ACTIONS["revertResize"].task_state
+    instance.pending = {"action": "migrate", "target": source, "source": instance.host, "revert": True,
+                        "request_id": caller.request_id, "was_stopped": instance.power_state == states.SHUTDOWN}
+    instance.revision += 1
+    record_action(uow, instance, "revertResize", caller)
     uow.emit(SCHEDULE, instance.id)
     return instance
 
