@@ -59,6 +59,9 @@ def test_list_servers_filtered_by_ip(demo, uniq):
         assert both == {first["id"], second["id"]}
         assert demo.get(f"{C}/servers", params={"ip6": "10.78"}, headers=mv()).json()["servers"] == []
         assert demo.get(f"{C}/servers", params={"ip": "("}).status_code == 400
+        updated = demo.put(f"{C}/servers/{first['id']}", json={"server": {"name": "renamed"}},
+                           headers=mv("2.1")).json()["server"]
+        assert next(iter(updated["addresses"].values())) == [{"version": 4, "addr": addr}]  # reduced before 2.75
     finally:
         for server in (first, second):
             demo.delete(f"{C}/servers/{server['id']}")

@@ -119,4 +119,6 @@ def server(row, base: str, v: Version, *, admin: bool = False, extra_specs: bool
             del body[key]
         for key in ("config_drive", "key_name", "security_groups", "host_status", "server_groups"):
             body.pop(key, None)
+        body["addresses"] = {net: [{"version": a.get("version"), "addr": a.get("addr")} for a in addrs]
+                             for net, addrs in body["addresses"].items()}  # without the OS-EXT-IPS keys
     return body
