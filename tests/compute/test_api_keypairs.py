@@ -1,4 +1,5 @@
-from cryptography.hazmat.primitives import serialization
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from tests.compute.conftest import C, mv
@@ -59,3 +60,14 @@ def test_create_keypair_invalid_name_is_400(demo):
 def test_show_keypair_of_other_user_is_403_for_member(admin, demo, uniq):
     resp = demo.get(f"{C}/os-keypairs/x?user_id={admin.user_id}", headers=mv("2.10"))
     assert resp.status_code == 403
+
+
+def test_create_keypair_x509_generated_before_2_92(demo, uniq):
+    name = uniq("kp")
+    resp = demo.post(f"{C}/os-keypairs", json={"keypair": {"name": name, "type": "x509"}}, headers=mv("2.2"))
+    assert resp.status_code == 201, resp.text
+    body = resp.json()["keypair"]
+    assert body["type"] == "x509" and "PRIVATE KEY" in body["private_key"]
+    cert = x509.load_pem_x509_certificate(body["public_key"].encode())
+    assert body["fingerprint"] == ":".join(f"{b:02x}" for b in cert.fingerprint(hashes.SHA1()))
+    assert demo.delete(f"{C}/os-keypairs/{name}").status_code in (202, 204)

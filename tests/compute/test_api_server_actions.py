@@ -75,7 +75,23 @@ def test_resize_confirm_and_revert_server(demo, server):
 def test_rebuild_server_keeps_it_active(demo, server):
     resp = _act(demo, server["id"], {"rebuild": {"imageRef": server["image"]["id"], "name": "rebuilt"}})
     assert resp.status_code == 202 and resp.json()["server"]["name"] == "rebuilt"
+    assert resp.json()["server"]["image"]["id"] == server["image"]["id"]
     assert wait_server(demo, server["id"])["status"] == "ACTIVE"
+
+
+def test_rebuild_server_shows_new_image_at_once(admin, demo, server, uniq):
+    image = admin.post("/image/v2/images", json={"name": uniq("alt"), "disk_format": "raw",
+                                                 "container_format": "bare", "visibility": "public"})
+    if image.status_code != 201:
+        pytest.skip("no image service in this cloud")
+    alt = image.json()["id"]
+    admin.put(f"/image/v2/images/{alt}/file", content=b"alt", headers={"Content-Type": "application/octet-stream"})
+    try:
+        resp = _act(demo, server["id"], {"rebuild": {"imageRef": alt}}, version="2.1")
+        assert resp.status_code == 202 and resp.json()["server"]["image"]["id"] == alt
+        assert wait_server(demo, server["id"])["image"]["id"] == alt
+    finally:
+        admin.delete(f"/image/v2/images/{alt}")
 
 
 def test_shelve_unshelve_server(admin, demo, server):

@@ -100,6 +100,7 @@ def _rebuild(req, uow, who, row, tgt, body):
         if image is None:
             raise BadRequest(f"Image {image_id} could not be found.")
     inst = svc.start_action(uow, who, row.id, "rebuild", {"image_ref": image_id})
+    inst.image_ref = image_id  # as Nova: the server shows its new image from the rebuild's response on
     for key, attr in (("name", "name"), ("accessIPv4", "access_ip_v4"), ("accessIPv6", "access_ip_v6")):
         if key in args:
             setattr(inst, attr, args[key])

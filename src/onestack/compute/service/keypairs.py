@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import hashlib
 from dataclasses import dataclass
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from sqlalchemy import select
 
 from onestack.core.errors import BadRequest, Conflict, NotFound
@@ -59,13 +61,27 @@ def generate() -> tuple[str, str]:
     return private, public + " Generated-by-Nova"
 
 
+def generate_x509(user_id: str) -> tuple[str, str]:
+    """(private key PEM, self-signed client certificate PEM for ``user_id``), as Nova's x509 key pairs
+    (WinRM certificate authentication): ten years, clientAuth."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, user_id or "nova")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now)
+            .not_valid_after(now + dt.timedelta(days=3650))
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+            .sign(key, hashes.SHA256()))
+    private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
+                                serialization.NoEncryption()).decode()
+    return private, cert.public_bytes(serialization.Encoding.PEM).decode()
+
+
 def create_keypair(uow: UnitOfWork, cmd: CreateKeyPair, limits: quotas.Limits) -> tuple[KeyPair, str | None]:
     private = None
     public = cmd.public_key
     if public is None:
-        if cmd.type == "x509":
-            raise BadRequest("Generating x509 key pairs is not supported; import a certificate.")
-        private, public = generate()
+        private, public = generate_x509(cmd.user_id) if cmd.type == "x509" else generate()
     fingerprint = x509_fingerprint(public) if cmd.type == "x509" else ssh_fingerprint(public)
     quotas.check_key_pairs(uow, limits, cmd.project_id, cmd.user_id)
     if find_keypair(uow, cmd.user_id, cmd.name) is not None:
