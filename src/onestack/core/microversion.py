@@ -38,9 +38,17 @@ class Version:
 
     def matches(self, low: str | None = None, high: str | None = None) -> bool:
         """True when low <= self <= high (either bound optional)."""
-        if low is not None and self < Version.parse(low):
+        mine = (self.major, self.minor)
+        if low is not None and mine < _bound(low):
             return False
-        return not (high is not None and Version.parse(high) < self)
+        return not (high is not None and _bound(high) < mine)
+
+
+@functools.lru_cache(maxsize=512)
+def _bound(text: str) -> tuple[int, int]:
+    """A version literal of the code, parsed once (views test a dozen per item of a long list)."""
+    parsed = Version.parse(text)
+    return parsed.major, parsed.minor
 
 
 @dataclass(frozen=True)
