@@ -7,7 +7,10 @@ token validate over many distinct tokens (GET /v3/auth/tokens), token issue by p
 token method (POST /v3/auth/tokens), GET /v3/projects -- requests/s, p50 and p99 at each
 concurrency -- plus idle and loaded RSS of the server process and start-up time to the first 200
 (on a fresh and on an existing data dir).  The load generator is a small keep-alive HTTP/1.1 client
-on asyncio (one connection per concurrent caller), so its own overhead stays low.
+on asyncio (one connection per concurrent caller), so its own overhead stays low.  Every rate is
+printed with the server's and the client's CPU time per request and next to a baseline measured in
+the same run (the smallest ASGI app on the same server stack): on a machine shared with other work
+the rates move with the load, the CPU per request much less.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import asyncio
 import itertools
 import json
 import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -121,6 +125,48 @@ def measure(name: str, server_pid: int, port: int, requests, concurrency: int, d
                   cpu_seconds(server_pid) - server0, time.process_time() - client0)
 
 
+# -- a baseline: what this machine serves right now ---------------------------------------------
+
+# The smallest ASGI app on the same server stack (uvicorn with httptools and uvloop), answering every
+# request with a body of a validation's size: its rate, measured in the same run, shows what the
+# machine's load leaves for any Python web server; onestack's figures read relative to it.
+BASELINE_APP = """
+import sys, uvicorn
+BODY = b"x" * 4700
+START = {"type": "http.response.start", "status": 200,
+         "headers": [(b"content-type", b"application/json"), (b"content-length", b"4700")]}
+async def app(scope, receive, send):
+    if scope["type"] == "http":
+        await send(START)
+        await send({"type": "http.response.body", "body": BODY})
+uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning", lifespan="off")
+"""
+
+
+def baseline(duration: float) -> Result:
+    from onestack.core.testing.process import free_port
+
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-c", BASELINE_APP, str(port)], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2):
+                    break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+        request = request_bytes("GET", IDENTITY + "/auth/tokens", {"X-Auth-Token": "x" * 180,
+                                                                    "X-Subject-Token": "y" * 180})
+        return measure("baseline: minimal ASGI app", proc.pid, port, itertools.repeat(request), 8, duration, 200)
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
 # -- the server and its data ------------------------------------------------------------------------
 
 
@@ -187,9 +233,19 @@ def main(argv: list[str] | None = None) -> int:
                   f"{rerun_startup * 1000:.0f} ms on an existing one (CPU time used: {fresh_cpu * 1000:.0f} ms "
                   f"and {rerun_cpu * 1000:.0f} ms; wall time exceeds it when other processes compete)")
             print(f"RSS idle: {idle_rss:.1f} MiB")
+            load = os.getloadavg()
+            print(f"load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f} (other processes share the "
+                  f"{os.cpu_count()} CPUs: read rates next to the baseline, CPU per request is steadier)")
+            base = baseline(args.duration)
+            print(base.line(), flush=True)
             results = run_all(server, args, levels, only)
             rss, peak = rss_mib(server.pid)
             print(f"RSS loaded: {rss:.1f} MiB (peak {peak:.1f} MiB)")
+            for result in results:
+                if result.concurrency == max(levels) and result.count and result.server_cpu and base.rps:
+                    print(f"{result.name:<34} {result.rps / base.rps:6.2f}x the baseline's rate; "
+                          f"{1e6 / (result.server_cpu * 1e6 / result.count):7.0f} req/s if the server had a core "
+                          f"to itself ({result.server_cpu * 1e6 / result.count:.0f} us CPU each)")
         finally:
             server.stop()
     return 0 if all(r.errors == 0 for r in results) else 1
