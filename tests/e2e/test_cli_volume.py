@@ -125,3 +125,42 @@ def test_volume_create_from_busybox_image(cli, name):
     assert shown["bootable"] in (True, "true") and shown["volume_image_metadata"]["image_name"] == "busybox"
     cli.ok("volume", "delete", vol["id"])
     wait_gone(cli, ["volume"], vol["id"])
+
+
+def test_server_volumes_attach_detach_and_boot_from_volume(cli, name, tmp_path: Path):
+    """``server add/remove volume``, ``server volume list/update``, ``server create --volume`` and
+    ``--boot-from-volume`` on the fake guest driver (the container driver's are in tests/compute/e2e)."""
+    raw = tmp_path / "disk.raw"
+    raw.write_bytes(b"root-disk" + bytes(4096))
+    image = cli("image", "create", "--file", str(raw), "--disk-format", "raw", "--container-format", "bare", name)
+    server = cli("server", "create", "--image", image["id"], "--flavor", "c1.tiny", "--nic", "none", "--wait", name)
+    vol = cli("volume", "create", "--size", "1", name + "-data")
+    wait_status(cli, ["volume"], vol["id"])
+    cli.ok("server", "add", "volume", "--device", "/dev/vdc", "--tag", "data", name, vol["id"])
+    shown = wait_status(cli, ["volume"], vol["id"], "in-use")
+    assert shown["attachments"][0]["server_id"] == server["id"] and shown["attachments"][0]["device"] == "/dev/vdc"
+    (listed,) = cli("server", "volume", "list", name)
+    assert listed["Volume ID"] == vol["id"] and listed["Device"] == "/dev/vdc" and listed["Tag"] == "data"
+    cli.ok("server", "volume", "update", "--delete-on-termination", name, vol["id"])
+    assert cli("server", "volume", "list", name)[0]["Delete On Termination?"] is True
+    cli.fails("volume", "delete", vol["id"])
+    cli.ok("server", "remove", "volume", name, vol["id"])
+    wait_status(cli, ["volume"], vol["id"])
+    assert cli("server", "volume", "list", name) == []
+
+    # boot from the existing volume, then from a volume made from the image for the server
+    bfv = cli("server", "create", "--volume", vol["id"], "--flavor", "c1.tiny", "--nic", "none", "--wait",
+              name + "-bfv")
+    assert bfv["status"] == "ACTIVE" and wait_status(cli, ["volume"], vol["id"], "in-use")
+    assert cli("server", "show", name + "-bfv")["image"] in ("", "N/A (booted from volume)")
+    bfi = cli("server", "create", "--image", image["id"], "--boot-from-volume", "1", "--flavor", "c1.tiny",
+              "--nic", "none", "--wait", name + "-bfi")
+    assert bfi["status"] == "ACTIVE"
+    (root,) = cli("server", "volume", "list", name + "-bfi")
+    assert root["Device"] == "/dev/vda"
+    assert wait_status(cli, ["volume"], root["Volume ID"], "in-use")["bootable"] in (True, "true")
+    cli.ok("server", "delete", "--wait", name, name + "-bfv", name + "-bfi")
+    wait_status(cli, ["volume"], vol["id"])
+    wait_status(cli, ["volume"], root["Volume ID"])  # --boot-from-volume keeps the volume (not delete_on_termination)
+    cli.ok("volume", "delete", vol["id"], root["Volume ID"])
+    cli.ok("image", "delete", image["id"])
