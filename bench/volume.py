@@ -7,7 +7,11 @@ Measures against ``onestack up`` on a fresh data dir (file driver, run as root):
   for empty 1 GiB volumes, and for clones of a volume with data;
 - loop attach/detach of a volume file (what a container attach costs on the host): p50;
 - sequential write and read MB/s with O_DIRECT (dd, 1 MiB blocks) through the loop device next to the
-  same on the volume's host file.
+  same on the volume's host file;
+- with the container guest driver (root with lxc): attach -> visible in the guest p50 (POST
+  os-volume_attachments until ``/dev/vdb`` is a block device inside the server, polled with lxc-attach
+  every 5 ms), detach -> gone, and sequential write/read MB/s by ``dd`` inside the guest on /dev/vdb
+  (wall time of the lxc-attach'ed dd minus that of an empty lxc-attach).
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import argparse
 import json
 import os
 import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -26,6 +31,8 @@ from pathlib import Path
 
 import yaml
 
+from onestack.compute.agent import container_prefix, container_state_dir
+from onestack.core import config
 from onestack.core.testing.process import ServerProcess
 from onestack.volume.drivers.file import FileVolumeDriver
 
@@ -41,7 +48,7 @@ class Api:
         data = json.dumps(body).encode() if body is not None else None
         req = urllib.request.Request(self.base + path, data=data, method=method, headers={
             "X-Auth-Token": self.token, "Content-Type": "application/json",
-            "OpenStack-API-Version": "volume 3.71"})
+            "OpenStack-API-Version": "volume 3.71, compute 2.100"})
         try:
             with urllib.request.urlopen(req) as resp:
                 raw = resp.read()
@@ -108,19 +115,23 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--volumes", type=int, default=30)
     parser.add_argument("--io-mib", type=int, default=256)
+    parser.add_argument("--attaches", type=int, default=10)
     args = parser.parse_args()
     if os.geteuid() != 0:
         print("run as root: the file driver's loop devices need it", file=sys.stderr)
         return 1
     with tempfile.TemporaryDirectory(prefix="bench-volume-") as tmp:
         data = Path(tmp) / "data"
+        containers = bool(shutil.which("lxc-start") and shutil.which("busybox"))
         server = ServerProcess(data, env={"ONESTACK_VOLUME_DRIVER": "file", "ONESTACK_NETWORK_DRIVER": "fake",
-                                          "ONESTACK_SERVER_LOG_REQUESTS": "false"})
+                                          "ONESTACK_SERVER_LOG_REQUESTS": "false",
+                                          "ONESTACK_COMPUTE_DRIVER": "container" if containers else "fake"})
         server.start()
         try:
             api = Api(server.base_url, login(server.base_url, server.clouds_yaml))
             api.call("PUT", f"{V3}/os-quota-sets/{_project(api)}", {"quota_set": {
                 "volumes": -1, "gigabytes": -1}})
+            print("load average: {:.1f} {:.1f} {:.1f} on {} CPUs".format(*os.getloadavg(), os.cpu_count()))
             empty, ids = create_latencies(api, args.volumes)
             driver = FileVolumeDriver(data / "volumes")
             driver.write(ids[0], 0, os.urandom(4 << 20))
@@ -139,8 +150,7 @@ def main() -> int:
                 driver.detach(vid)
                 detach_ms.append((time.perf_counter() - started) * 1000)
             print(f"loop attach (losetup) p50 {statistics.median(attach_ms):.1f} ms, "
-                  f"detach p50 {statistics.median(detach_ms):.1f} ms  (attach->visible-in-guest needs compute: "
-                  "see bench/boot.py)")
+                  f"detach p50 {statistics.median(detach_ms):.1f} ms")
 
             vid = ids[1]
             host_file = str(driver.volume_path(vid))
@@ -155,6 +165,10 @@ def main() -> int:
             print(f"sequential {args.io_mib} MiB, 1 MiB blocks, O_DIRECT:")
             print(f"  through the loop device {conn.device}: write {dev_w:.0f} MB/s  read {dev_r:.0f} MB/s")
             print(f"  on the host file:                   write {file_w:.0f} MB/s  read {file_r:.0f} MB/s")
+            if containers:
+                in_guest(api, data, ids[2:2 + args.attaches], args.io_mib)
+            else:
+                print("attach -> visible in guest: skipped (needs lxc and busybox for the container driver)")
             for vid in ids + clone_ids:
                 api.call("DELETE", f"{V3}/volumes/{vid}")
         finally:
@@ -164,6 +178,86 @@ def main() -> int:
                 for line in out.splitlines():
                     subprocess.run(["losetup", "-d", line.split(":", 1)[0]], check=False)
     return 0
+
+
+def in_guest(api: Api, data: Path, volume_ids: list[str], mib: int) -> None:
+    """A busybox server (container driver): attach -> /dev/vdb in the guest, and dd on it in there."""
+    settings = config.load(env={}, data_dir=str(data))
+    guests, name_prefix = Path(container_state_dir(settings)) / "guests", container_prefix(settings)
+    _, images = api.call("GET", "/image/v2/images?name=busybox")
+    status, body = api.call("POST", "/compute/v2.1/servers", {"server": {
+        "name": "bench-vol", "imageRef": images["images"][0]["id"], "flavorRef": "c1", "networks": "none"}})
+    if status != 202:
+        raise RuntimeError(f"server create failed: {status} {body}")
+    server_id = body["server"]["id"]
+    while (s := api.call("GET", f"/compute/v2.1/servers/{server_id}")[1]["server"])["status"] != "ACTIVE":
+        if s["status"] == "ERROR":
+            raise RuntimeError(f"server failed: {s.get('fault')}")
+        time.sleep(0.05)
+    try:
+        _measure_in_guest(api, server_id, guests, name_prefix + server_id, volume_ids, mib)
+    finally:
+        api.call("DELETE", f"/compute/v2.1/servers/{server_id}")
+        deadline = time.monotonic() + 120
+        while api.call("GET", f"/compute/v2.1/servers/{server_id}")[0] != 404 and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+
+def _measure_in_guest(api: Api, server_id: str, guests: Path, name: str, volume_ids: list[str], mib: int) -> None:
+    def guest(script: str) -> subprocess.CompletedProcess:
+        return subprocess.run(["lxc-attach", "-P", str(guests), "-n", name, "--clear-env", "--", "/bin/sh", "-c",
+                               script], capture_output=True, text=True, timeout=600)
+
+    attach_ms, detach_ms = [], []
+    url = f"/compute/v2.1/servers/{server_id}/os-volume_attachments"
+    for vid in volume_ids:
+        started = time.perf_counter()
+        status, body = api.call("POST", url, {"volumeAttachment": {"volumeId": vid}})
+        if status != 200:
+            raise RuntimeError(f"attach failed: {status} {body}")
+        device = body["volumeAttachment"]["device"]
+        while guest(f"test -b {device}").returncode != 0:
+            time.sleep(0.005)
+        attach_ms.append((time.perf_counter() - started) * 1000)
+        wait_in_use(api, vid)
+        started = time.perf_counter()
+        status, body = api.call("DELETE", f"{url}/{vid}")
+        if status != 202:
+            raise RuntimeError(f"detach failed: {status} {body}")
+        while guest(f"test -e {device}").returncode == 0:
+            time.sleep(0.005)
+        detach_ms.append((time.perf_counter() - started) * 1000)
+        wait_available(api, vid)
+    print(f"attach -> /dev/vdb visible in the guest (container driver, n={len(attach_ms)}): "
+          f"p50 {statistics.median(attach_ms):.0f} ms  max {max(attach_ms):.0f} ms; "
+          f"detach -> gone p50 {statistics.median(detach_ms):.0f} ms")
+
+    vid = volume_ids[0]
+    device = api.call("POST", url, {"volumeAttachment": {"volumeId": vid}})[1]["volumeAttachment"]["device"]
+    while guest(f"test -b {device}").returncode != 0:
+        time.sleep(0.005)
+    empty = min(_timed(lambda: guest("true")) for _ in range(5))
+    w = _timed(lambda: guest(f"dd if=/dev/zero of={device} bs=1M count={mib} oflag=direct conv=fsync")) - empty
+    r = _timed(lambda: guest(f"dd if={device} of=/dev/null bs=1M count={mib} iflag=direct")) - empty
+    print(f"  inside the guest on {device} ({mib} MiB, busybox dd): write {mib / w:.0f} MB/s  read {mib / r:.0f} MB/s")
+    api.call("DELETE", f"{url}/{vid}")
+    wait_available(api, vid)
+
+
+def _timed(fn) -> float:
+    started = time.perf_counter()
+    proc = fn()
+    if proc.returncode != 0:
+        raise RuntimeError(f"in the guest: {proc.stderr.strip()}")
+    return time.perf_counter() - started
+
+
+def wait_in_use(api: Api, volume_id: str, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while api.call("GET", f"{V3}/volumes/{volume_id}")[1]["volume"]["status"] != "in-use":
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"volume {volume_id} did not become in-use")
+        time.sleep(0.005)
 
 
 def _project(api: Api) -> str:

@@ -13,7 +13,7 @@ V3 = "/volume/v3"
 VOL = {"OpenStack-API-Version": "volume 3.71"}
 
 
-def poll(fetch, predicate, timeout: float = 20.0):
+def poll(fetch, predicate, timeout: float = 60.0):
     deadline = time.monotonic() + timeout
     while True:
         value = fetch()
@@ -56,7 +56,8 @@ def attach(session, server_id, volume_id, version="2.100", **extra):
 
 
 def test_attach_list_show_detach_volume(demo, servers, volumes, uniq):
-    server = boot(demo, uniq("att"))
+    server = boot(demo, uniq("att"), wait=False)
+    server = wait_server(demo, server["id"], timeout=60)
     servers.append(server["id"])
     vol = volumes()
     resp = attach(demo, server["id"], vol["id"], tag="data", delete_on_termination=False)
@@ -92,7 +93,8 @@ def test_attach_list_show_detach_volume(demo, servers, volumes, uniq):
 
 
 def test_attach_refusals(demo, admin, servers, volumes, uniq):
-    server = boot(demo, uniq("att"))
+    server = boot(demo, uniq("att"), wait=False)
+    server = wait_server(demo, server["id"], timeout=60)
     servers.append(server["id"])
     missing = "6d9c3c5e-0d5e-4c8e-9c1b-6d6f0a1d2e3f"
     assert attach(demo, server["id"], missing).status_code == 404
@@ -112,7 +114,8 @@ def test_attach_refusals(demo, admin, servers, volumes, uniq):
 
 
 def test_update_delete_on_termination_and_delete_server_deletes_volume(demo, servers, volumes, uniq):
-    server = boot(demo, uniq("dot"))
+    server = boot(demo, uniq("dot"), wait=False)
+    server = wait_server(demo, server["id"], timeout=60)
     vol = volumes()
     assert attach(demo, server["id"], vol["id"]).status_code == 200
     wait_volume(demo, vol["id"], "in-use")
@@ -132,7 +135,8 @@ def test_update_delete_on_termination_and_delete_server_deletes_volume(demo, ser
 
 
 def test_delete_server_detaches_kept_volume(demo, servers, volumes, uniq):
-    server = boot(demo, uniq("keep"))
+    server = boot(demo, uniq("keep"), wait=False)
+    server = wait_server(demo, server["id"], timeout=60)
     vol = volumes()
     assert attach(demo, server["id"], vol["id"]).status_code == 200
     wait_volume(demo, vol["id"], "in-use")
@@ -141,26 +145,28 @@ def test_delete_server_detaches_kept_volume(demo, servers, volumes, uniq):
 
 
 def test_failed_attach_releases_volume(demo, servers, volumes, uniq):
-    server = boot(demo, uniq("fail"), metadata={"fake_fail": "attach_volume"})
+    server = boot(demo, uniq("fail"), wait=False, metadata={"fake_fail": "attach_volume"})
+    server = wait_server(demo, server["id"], timeout=60)
     servers.append(server["id"])
     vol = volumes()
     assert attach(demo, server["id"], vol["id"]).status_code == 200
     wait_volume(demo, vol["id"], "available")
     poll(lambda: demo.get(f"{C}/servers/{server['id']}/os-volume_attachments").json()["volumeAttachments"],
          lambda items: items == [])
-    assert wait_server(demo, server["id"])["status"] == "ACTIVE"
+    assert wait_server(demo, server["id"], timeout=60)["status"] == "ACTIVE"
 
 
 def test_attach_to_stopped_server_survives_start(demo, servers, volumes, uniq, cloud):
-    server = boot(demo, uniq("stop"))
+    server = boot(demo, uniq("stop"), wait=False)
+    server = wait_server(demo, server["id"], timeout=60)
     servers.append(server["id"])
     demo.post(f"{C}/servers/{server['id']}/action", json={"os-stop": None})
-    wait_server(demo, server["id"], ("SHUTOFF",))
+    wait_server(demo, server["id"], ("SHUTOFF",), timeout=60)
     vol = volumes()
     assert attach(demo, server["id"], vol["id"]).status_code == 200
     wait_volume(demo, vol["id"], "in-use")
     demo.post(f"{C}/servers/{server['id']}/action", json={"os-start": None})
-    assert wait_server(demo, server["id"], ("ACTIVE",))["status"] == "ACTIVE"
+    assert wait_server(demo, server["id"], ("ACTIVE",), timeout=60)["status"] == "ACTIVE"
     driver = next(d for a in cloud.agents for r in a.reconcilers.values() if hasattr(r, "drivers")
                   for d in r.drivers.values() if server["id"] in d.list_guests())
     assert driver.volumes(server["id"]) == [vol["id"]]
@@ -177,7 +183,7 @@ def test_boot_from_existing_volume_and_delete_keeps_it(demo, servers, volumes, u
     assert resp.status_code == 202, resp.text
     server_id = resp.json()["server"]["id"]
     assert volume(demo, vol["id"])["status"] in ("reserved", "attaching", "in-use")  # reserved at the API
-    body = wait_server(demo, server_id)
+    body = wait_server(demo, server_id, timeout=60)
     assert body["status"] == "ACTIVE" and body["image"] == ""
     assert body["os-extended-volumes:volumes_attached"] == [{"id": vol["id"], "delete_on_termination": False}]
     shown = wait_volume(demo, vol["id"], "in-use")
@@ -251,3 +257,17 @@ def test_boot_with_volume_refuses_many_servers(demo, volumes, uniq):
                      headers=mv())
     assert resp.status_code == 400
     assert volume(demo, vol["id"])["status"] == "available"
+
+
+def test_device_name_is_free_again_once_the_volume_is_available(demo, servers, volumes, uniq):
+    server = boot(demo, uniq("dev"), wait=False)
+    server = wait_server(demo, server["id"], timeout=60)
+    servers.append(server["id"])
+    first, second = volumes(), volumes()
+    for vol in (first, second):
+        resp = attach(demo, server["id"], vol["id"])
+        assert resp.status_code == 200 and resp.json()["volumeAttachment"]["device"] == "/dev/vdb", resp.text
+        wait_volume(demo, vol["id"], "in-use")
+        resp = demo.delete(f"{C}/servers/{server['id']}/os-volume_attachments/{vol['id']}")
+        assert resp.status_code == 202, resp.text  # no 400 for a mapping still "attaching"
+        wait_volume(demo, vol["id"], "available")

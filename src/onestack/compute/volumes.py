@@ -128,8 +128,8 @@ class HostVolumes:
 
     def finish_boot(self, server_id: str) -> None:
         for row in self._rows(server_id, (bd.PENDING,)):
-            self.client.complete(row.attachment_id)
             self._save(row.id, status=bd.ATTACHED)
+            self.client.complete(row.attachment_id)
 
     # -- os-volume_attachments ------------------------------------------------------------------------
 
@@ -148,6 +148,8 @@ class HostVolumes:
             # no guest on the host now (stopped and gone): it gets the volume when re-created
             with contextlib.suppress(GuestNotFound):
                 driver.attach_volume(server_id, self._attachment(row, info))
+            # the mapping is attached before the volume shows in-use: a detach may follow at once
+            self._save(row.id, status=bd.ATTACHED, connection_info=info)
             self.client.complete(row.attachment_id)
         except Exception as exc:  # a volume backend error too: the request fails, the server stays
             log.warning("attach of volume %s to %s failed: %s", row.volume_id, server_id, exc)
@@ -157,7 +159,6 @@ class HostVolumes:
                 log.exception("release of volume %s after a failed attach", row.volume_id)
             self._drop(row.id, server_id, "compute_attach_volume", False, str(exc), "attach_volume")
             return
-        self._save(row.id, status=bd.ATTACHED, connection_info=info)
         self._event(server_id, host, "compute_attach_volume", "attach_volume")
 
     def _detach(self, row: BlockDeviceMapping, host: str, driver: GuestDriver) -> None:
@@ -171,8 +172,10 @@ class HostVolumes:
             self._save(row.id, status=bd.ATTACHED)
             self._event(server_id, host, "compute_detach_volume", "detach_volume", False, str(exc))
             return
-        self.client.detach(row.volume_id, server_id)
+        # the mapping goes before the volume shows available: an attach that follows at once finds the
+        # device name free again
         self._drop(row.id, server_id, "compute_detach_volume", action="detach_volume")
+        self.client.detach(row.volume_id, server_id)
 
     # -- the end of a server ----------------------------------------------------------------------------
 
