@@ -210,6 +210,9 @@ def _server(asgi, settings):
         log_config=None,
         access_log=False,  # onestack logs one line per request itself
         lifespan="off",
+        # longer than clients' polling intervals (openstackclient's --wait polls every 5 s, uvicorn's
+        # default): otherwise the server closes an idle connection just as the next poll reuses it
+        timeout_keep_alive=75,
     )
     return uvicorn.Server(config)
 

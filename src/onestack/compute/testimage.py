@@ -130,6 +130,7 @@ def ensure_vm_image(image_client, cache_dir: Path, name: str = VM_NAME, force: b
         ids[suffix] = image_client.upload_image_data(image["id"], _chunks(path))["id"]
     image = image_client.create_image(
         None, name=name, disk_format="qcow2", container_format="bare", visibility="public", os_distro="busybox",
+        min_ram=128,
         kernel_id=ids["kernel"], ramdisk_id=ids["ramdisk"], os_command_line=files.command_line,
         hypervisor_type="qemu", hw_disk_bus="virtio", hw_vif_model="virtio")
     image = image_client.upload_image_data(image["id"], _chunks(files.root))

@@ -131,8 +131,16 @@ class TestQemuGuestDriver(GuestDriverContract):
 
 
 def test_spawn_guest_refuses_tarball_images(qemu_driver):
-    guest = make_guest(image=ImageSpec(id="tarball", disk_format="raw", container_format="compressed"))
+    guest = make_guest(image=ImageSpec(id="tarball", disk_format="raw", container_format="compressed"),
+                       flavor=FlavorSpec(vcpus=1, memory_mb=128, root_gb=1))
     with pytest.raises(GuestDriverError, match="container driver"):
+        qemu_driver.spawn(guest)
+    assert guest.uuid not in qemu_driver.list_guests()
+
+
+def test_spawn_guest_refuses_flavor_too_small_for_a_kernel(qemu_driver, vm_images):
+    guest = vm_guest(vm_images, flavor=FlavorSpec(vcpus=1, memory_mb=64, root_gb=1))
+    with pytest.raises(GuestDriverError, match="at least 128 MB"):
         qemu_driver.spawn(guest)
     assert guest.uuid not in qemu_driver.list_guests()
 
@@ -141,7 +149,7 @@ def test_spawn_guest_refuses_image_with_bad_checksum(qemu_driver, vm_images):
     root = vm_images["bbvm-root"]
     bad = ImageSpec(id="bbvm-badsum", disk_format="qcow2", container_format="bare", path=root.path,
                     properties={**root.properties, "os_hash_value": "0" * 128})
-    guest = make_guest(image=bad)
+    guest = make_guest(image=bad, flavor=FlavorSpec(vcpus=1, memory_mb=128, root_gb=1))
     with pytest.raises(GuestDriverError, match="os_hash_value"):
         qemu_driver.spawn(guest)
     assert guest.uuid not in qemu_driver.list_guests()

@@ -103,8 +103,10 @@ def test_qemu_servers_boot_reach_each_other_and_go_through_actions(qworld):
     # the default group admits only its members; let the host's side of the network ping (as devstack users do)
     demo("security", "group", "rule", "create", "--protocol", "icmp", "default")
 
+    watch = Path(qworld.data) / "watch.sh"  # tells the console when a hot-plugged volume appears
+    watch.write_text("#!/bin/sh\nwhile [ ! -b /dev/vdc ]; do sleep 0.5; done; echo VDC-SEEN\n")
     vm1 = demo("server", "create", "--image", "busybox-vm", "--flavor", "m1.nano", "--network", "private",
-               "--wait", "vm1")
+               "--user-data", str(watch), "--wait", "vm1")
     assert vm1["status"] == "ACTIVE", vm1
     (ip1,) = demo("server", "show", "vm1")["addresses"]["private"]
     wait_for(lambda: f"onestack-init: dhcp eth0 {ip1}/" in console(qworld, vm1["id"]), BOOT, "vm1's DHCP lease", 1)
@@ -138,6 +140,18 @@ def test_qemu_servers_boot_reach_each_other_and_go_through_actions(qworld):
     assert settle(conn, vm1["id"]) == "ACTIVE"
     # after a power cycle and a reset the guest is back on its network
     wait_for(lambda: qworld.dhcp_ping(net["id"], ip1), BOOT, "vm1 to answer ping after the restarts", 1)
+
+    # a volume hot-plugged through os-volume_attachments reaches the guest, and comes back out
+    demo.ok("volume", "create", "--size", "1", "vol1")
+    wait_for(lambda: demo("volume", "show", "vol1")["status"] == "available", 60, "vol1 available", 0.5)
+    demo.ok("server", "add", "volume", "vm1", "vol1")
+    wait_for(lambda: demo("volume", "show", "vol1")["status"] == "in-use", 120, "vol1 in-use", 0.5)
+    wait_for(lambda: "VDC-SEEN" in console(qworld, vm1["id"]), 60, "the guest to see the volume", 0.5)
+    demo.ok("server", "remove", "volume", "vm1", "vol1")
+    wait_for(lambda: demo("volume", "show", "vol1")["status"] == "available", 120, "vol1 detached", 0.5)
+    assert "volume-" not in (qworld.guests / vm1["id"] / "spec.json").read_text()
+    demo.ok("volume", "delete", "vol1")
+
     demo.ok("server", "reboot", "vm1")  # soft: ACPI power button, then a new start
     assert settle(conn, vm1["id"], BOOT) == "ACTIVE"
 

@@ -70,6 +70,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_COMMAND_LINE = "console=ttyS0 root=/dev/vda rw"
 QEMU_VERSION = 7_002_000
+MIN_MEMORY_MB = 128
 CONSOLE_MAX_BYTES = 4 << 20  # the console log is cut back to its tail at each QEMU start
 ResolveImage = Callable[[str], ImageSpec | None]
 
@@ -237,6 +238,9 @@ class QemuGuestDriver(GuestDriver):
                 raise
 
     def _create(self, guest: Guest) -> None:
+        if guest.flavor.memory_mb < MIN_MEMORY_MB:  # a stock kernel hangs unpacking its initramfs below this
+            raise GuestDriverError(f"QEMU guests need at least {MIN_MEMORY_MB} MB of RAM; the flavor has "
+                                   f"{guest.flavor.memory_mb} MB")
         gdir = self._dir(guest.uuid)
         gdir.mkdir(parents=True, exist_ok=True)
         boot_volume = None
@@ -256,7 +260,7 @@ class QemuGuestDriver(GuestDriver):
         disks.make_iso(tree, gdir / "config.iso")
         shutil.rmtree(tree)
         spec = VmSpec(uuid=guest.uuid, name=guest.name or guest.hostname or guest.uuid,
-                      vcpus=max(1, guest.flavor.vcpus), memory_mb=max(64, guest.flavor.memory_mb),
+                      vcpus=max(1, guest.flavor.vcpus), memory_mb=guest.flavor.memory_mb,
                       disk=disk, disk_format=disk_format, serial_log=str(gdir / "console.log"),
                       qmp=str(self.run_dir / f"{self.prefix}{guest.uuid}.qmp"), pidfile=str(gdir / "qemu.pid"),
                       accel=self.accelerator(str(kernel) if kernel else None),
@@ -506,7 +510,9 @@ class QemuGuestDriver(GuestDriver):
                     if size > current:
                         q.execute("block_resize", {"device": "root", "size": size})
             self._call(grow)
-            self._save(replace(spec, vcpus=max(1, flavor.vcpus), memory_mb=max(64, flavor.memory_mb)))
+            if flavor.memory_mb < MIN_MEMORY_MB:
+                raise GuestDriverError(f"QEMU guests need at least {MIN_MEMORY_MB} MB of RAM")
+            self._save(replace(spec, vcpus=max(1, flavor.vcpus), memory_mb=flavor.memory_mb))
 
     # ------------------------------------------------------------------ optional
 
