@@ -117,6 +117,7 @@ class QemuGuestDriver(GuestDriver):
         self.unplug_timeout = unplug_timeout
         self._overrides = (vcpus, memory_mb, disk_gb)
         self._accel: accel.Choice | None = None
+        self._accel_lock = threading.Lock()
         self._locks: dict[str, threading.RLock] = {}
         self._locks_guard = threading.Lock()
 
@@ -159,9 +160,10 @@ class QemuGuestDriver(GuestDriver):
         return self._dir(uuid) / "suspended"
 
     def accelerator(self, kernel: str | None = None) -> str:
-        if self._accel is None or (self._accel.why.startswith("no kernel") and kernel):
-            self._accel = accel.choose(self.accel_mode, self.state_dir / "accel.json", self.binary, kernel)
-        return self._accel.accel
+        with self._accel_lock:  # one probe per host, not one per concurrent first spawn
+            if self._accel is None or (self._accel.why.startswith("no kernel") and kernel):
+                self._accel = accel.choose(self.accel_mode, self.state_dir / "accel.json", self.binary, kernel)
+            return self._accel.accel
 
     # ------------------------------------------------------------------ host
 
