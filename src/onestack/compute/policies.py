@@ -95,6 +95,8 @@ RULES: dict[str, str] = {
     "os_compute_api:os-instance-actions:show": PROJECT_READER,
     "os_compute_api:os-instance-actions:events": ADMIN,
     "os_compute_api:os-instance-actions:events:details": ADMIN,
+    "os_compute_api:ips:index": PROJECT_READER,
+    "os_compute_api:ips:show": PROJECT_READER,
     "os_compute_api:os-volumes-attachments:index": PROJECT_READER,
     "os_compute_api:os-volumes-attachments:show": PROJECT_READER,
     "os_compute_api:os-volumes-attachments:create": PROJECT_MEMBER,
