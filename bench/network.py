@@ -54,12 +54,11 @@ def login(server: ServerProcess) -> tuple[str, str]:
 
 
 def measured(server: ServerProcess, name: str, requests, args) -> object:
-    """One load figure plus the server's CPU per request: the load-independent cost (this machine is
+    """One load figure with the server's CPU per request: the load-independent cost (this machine is
     shared, so req/s alone says as much about the neighbours as about the code)."""
-    cpu0 = cpu_seconds(server.pid)
-    result = measure(name, server.port, requests, args.concurrency, args.duration, 201)
-    cpu = (cpu_seconds(server.pid) - cpu0) / max(result.count, 1) * 1000
-    print(f"{result.line()}   server CPU {cpu:.2f} ms/request (= {1000 / cpu:.0f}/s per core)", flush=True)
+    result = measure(name, server.pid, server.port, requests, args.concurrency, args.duration, 201)
+    per_core = result.count / result.server_cpu if result.server_cpu else float("nan")
+    print(f"{result.line()}   (server CPU bound: {per_core:.0f}/s per core)", flush=True)
     return result
 
 

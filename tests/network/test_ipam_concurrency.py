@@ -71,3 +71,21 @@ def test_create_network_quota_exact_under_concurrency(uow):
     with ThreadPoolExecutor(12) as pool:
         results = list(pool.map(create, range(30)))
     assert results.count("ok") == 10 and results.count("OverQuota") == 20
+
+
+def test_list_ports_records_render_like_the_orm_rows_on_every_database(uow):
+    from onestack.network.views import ports as views
+
+    caller, limits = Caller("project-list", True), Limits(lambda r, p: -1)
+    net_id = common.write(uow, lambda u: net_svc.create_network(u, caller, limits, net_svc.NetworkConfig(),
+                                                                {"name": "n"}).id)
+    common.write(uow, lambda u: net_svc.create_subnet(u, caller, limits, {
+        "network_id": net_id, "cidr": "10.74.0.0/24", "ip_version": 4, "enable_dhcp": False}))
+    for body in ({"tags": ["x", "a"], "binding:profile": {"k": 1}, "allowed_address_pairs": [
+            {"ip_address": "10.74.0.99"}]}, {}, {}):
+        common.write(uow, lambda u, body=body: port_svc.create_port(u, caller, limits, {"network_id": net_id,
+                                                                                       **body}))
+    with uow() as u:
+        rows, _ = port_svc.list_ports(u, caller, {"network_id": [net_id]})
+        assert [views.port(r) for r in rows] == [views.port(port_svc.get_port(u, caller, r.id)) for r in rows]
+        assert len(rows) == 3 and rows[0].tags == ["a", "x"] and rows[0].profile == {"k": 1}

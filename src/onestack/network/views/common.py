@@ -4,7 +4,8 @@ from __future__ import annotations
 
 
 def ts(value) -> str | None:
-    return value.strftime("%Y-%m-%dT%H:%M:%SZ") if value else None
+    # isoformat is C and several times cheaper than strftime (lists render thousands of these)
+    return value.isoformat(timespec="seconds")[:19] + "Z" if value else None
 
 
 def standard(row, with_name: bool = True) -> dict:
