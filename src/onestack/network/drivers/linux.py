@@ -35,6 +35,7 @@ import socketserver
 import struct
 import subprocess
 import threading
+import time
 import urllib.parse
 import zlib
 from http.server import BaseHTTPRequestHandler
@@ -203,6 +204,7 @@ class LinuxNetworkDriver(NetworkDriver):
         self.dnsmasq: dict[str, subprocess.Popen] = {}
         self.proxies: dict[str, MetadataProxy] = {}
         self.radvd: dict[str, subprocess.Popen] = {}
+        self.dhcp_plumbed: dict[str, tuple[tuple, float]] = {}
         self.applied_fips: dict[str, tuple] = {}
         self.fw_lock = threading.Lock()
         self.applied_firewall: tuple[str, dict[str, tuple[str, ...]]] | None = None
@@ -401,12 +403,19 @@ class LinuxNetworkDriver(NetworkDriver):
     def ensure_dhcp(self, spec: DhcpSpec) -> None:
         with self.lock:
             ns = self.dhcp_ns(spec.network_id)
-            self._ensure_ns(ns)
-            self._veth(_trunc(f"{self.p}d{spec.network_id}"), "ns-dhcp", ns, self.bridge(spec.network_id),
-                       spec.mtu, spec.mac)
-            with NetNS(ns) as n:
-                idx = self._idx(n, "ns-dhcp")
-                self._set_addresses(n, idx, [(a.ip, a.prefixlen) for a in spec.addresses])
+            plumbing = (spec.mac, spec.addresses, spec.mtu)
+            seen = self.dhcp_plumbed.get(spec.network_id)
+            # every port change on the network lands here: the namespace side is re-checked only when
+            # it changed or now and then, the host and option files every time
+            if seen is None or seen[0] != plumbing or time.monotonic() - seen[1] > 30 or \
+                    ns not in netns.listnetns():
+                self._ensure_ns(ns)
+                self._veth(_trunc(f"{self.p}d{spec.network_id}"), "ns-dhcp", ns, self.bridge(spec.network_id),
+                           spec.mtu, spec.mac)
+                with NetNS(ns) as n:
+                    idx = self._idx(n, "ns-dhcp")
+                    self._set_addresses(n, idx, [(a.ip, a.prefixlen) for a in spec.addresses])
+                self.dhcp_plumbed[spec.network_id] = (plumbing, time.monotonic())
             d = self._dhcp_dir(spec.network_id)
             d.mkdir(parents=True, exist_ok=True)
             files = {
@@ -553,6 +562,7 @@ class LinuxNetworkDriver(NetworkDriver):
     def delete_dhcp(self, network_id: str) -> None:
         with self.lock:
             full = self._full_id(network_id, "dhcp")
+            self.dhcp_plumbed.pop(full, None)
             self._stop_dnsmasq(full)
             ns = self.dhcp_ns(full)
             if ns in netns.listnetns():
