@@ -265,9 +265,10 @@ def create_port(uow: UnitOfWork, caller: Caller, limits: Limits, body: dict, cre
     return port
 
 
-def _announce(uow: UnitOfWork, port: m.Port) -> None:
+def _announce(uow: UnitOfWork, port: m.Port, was_bound: bool = False) -> None:
     uow.emit(TOPIC_NETWORK, port.network_id)
-    uow.emit(TOPIC_PORT, port.id)
+    if port.host_id or was_bound:  # only a host's agent plugs a port: unbound ones concern no one
+        uow.emit(TOPIC_PORT, port.id)
     uow.emit(TOPIC_FIREWALL, "all")
     if port.device_owner in ROUTER_OWNERS and port.device_id:
         uow.emit(TOPIC_ROUTER, port.device_id)
@@ -276,6 +277,7 @@ def _announce(uow: UnitOfWork, port: m.Port) -> None:
 def update_port(uow: UnitOfWork, caller: Caller, port_id: str, body: dict, if_match=None) -> m.Port:
     port = get_port(uow, caller, port_id)
     check_revision(port, if_match)
+    was_bound = bool(port.host_id)
     net = uow.session.get(m.Network, port.network_id)
     if "network_id" in body and body["network_id"] != port.network_id:
         raise invalid("Cannot update read-only attribute network_id")
@@ -338,7 +340,7 @@ def update_port(uow: UnitOfWork, caller: Caller, port_id: str, body: dict, if_ma
         port.status = "DOWN"
     apply_tags(port, body.get("tags"))
     bump(port)
-    _announce(uow, port)
+    _announce(uow, port, was_bound)
     return port
 
 
