@@ -271,3 +271,33 @@ def test_device_name_is_free_again_once_the_volume_is_available(demo, servers, v
         resp = demo.delete(f"{C}/servers/{server['id']}/os-volume_attachments/{vol['id']}")
         assert resp.status_code == 202, resp.text  # no 400 for a mapping still "attaching"
         wait_volume(demo, vol["id"], "available")
+
+
+def test_swap_volume_moves_the_data_and_the_states(demo, admin, servers, volumes, uniq, cloud):
+    server = boot(demo, uniq("swap"), wait=False)
+    server = wait_server(demo, server["id"], timeout=60)
+    servers.append(server["id"])
+    old, new = volumes(), volumes(size=2)
+    backend = cloud.clients["block-storage"].driver
+    backend.write(old["id"], 4 << 20, b"data-before-the-swap")
+    assert attach(demo, server["id"], old["id"], tag="t1").status_code == 200
+    wait_volume(demo, old["id"], "in-use")
+    url = f"{C}/servers/{server['id']}/os-volume_attachments/{old['id']}"
+    body = {"volumeAttachment": {"volumeId": new["id"]}}
+    assert demo.put(url, json=body, headers=mv()).status_code == 403  # admin only, as Nova's default
+    small = volumes()
+    resp = admin.put(f"{C}/servers/{server['id']}/os-volume_attachments/{new['id']}", json={
+        "volumeAttachment": {"volumeId": small["id"]}}, headers=mv())
+    assert resp.status_code == 404  # new is not attached to the server
+    resp = admin.put(url, json=body, headers=mv())
+    assert resp.status_code == 202, resp.text
+    wait_volume(demo, old["id"], "available")
+    shown = wait_volume(demo, new["id"], "in-use")
+    assert shown["attachments"][0]["device"] == "/dev/vdb"
+    assert backend.read(new["id"], 4 << 20, 20) == b"data-before-the-swap"
+    (item,) = demo.get(f"{C}/servers/{server['id']}/os-volume_attachments", headers=mv()).json()["volumeAttachments"]
+    assert item["volumeId"] == new["id"] and item["device"] == "/dev/vdb" and item["tag"] == "t1"
+    resp = admin.put(f"{C}/servers/{server['id']}/os-volume_attachments/{new['id']}", json={
+        "volumeAttachment": {"volumeId": small["id"]}}, headers=mv())
+    assert resp.status_code == 400  # smaller than the attached volume
+    assert volume(demo, small["id"])["status"] == "available"

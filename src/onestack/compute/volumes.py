@@ -135,11 +135,15 @@ class HostVolumes:
 
     def converge(self, server_id: str, host: str, driver: GuestDriver) -> None:
         """Carry out requested attaches and detaches."""
-        for row in self._rows(server_id, (bd.ATTACHING, bd.DETACHING)):
+        rows = self._rows(server_id)
+        for row in rows:
             if row.status == bd.ATTACHING:
                 self._attach(row, host, driver)
-            else:
+            elif row.status == bd.DETACHING:
                 self._detach(row, host, driver)
+            elif row.status == bd.SWAPPING:
+                old = next((r for r in rows if r.device_name == row.device_name and r.status == bd.ATTACHED), None)
+                self._swap(old, row, host, driver)
 
     def _attach(self, row: BlockDeviceMapping, host: str, driver: GuestDriver) -> None:
         server_id = row.instance_id
@@ -176,6 +180,39 @@ class HostVolumes:
         # device name free again
         self._drop(row.id, server_id, "compute_detach_volume", action="detach_volume")
         self.client.detach(row.volume_id, server_id)
+
+    def _swap(self, old: BlockDeviceMapping | None, new: BlockDeviceMapping, host: str, driver: GuestDriver) -> None:
+        """The guest's disk moves from the old volume to the new one: unplugged, copied, plugged again (a
+        container cannot mirror a live device, so the guest sees the disk go away for the copy)."""
+        server_id, client = new.instance_id, self.client
+        unplugged = False
+        try:
+            if old is None:
+                raise GuestDriverError("the volume to swap out is no longer attached")
+            info = client.connect(new.volume_id, server_id, host, new.device_name, driver.volume_connection)
+            with contextlib.suppress(GuestNotFound):
+                driver.detach_volume(server_id, old.volume_id)
+            unplugged = True
+            client.copy_data(old.volume_id, new.volume_id)
+            with contextlib.suppress(GuestNotFound):
+                driver.attach_volume(server_id, self._attachment(new, info))
+        except Exception as exc:  # the server keeps the old volume
+            log.warning("swap of volume %s to %s on %s failed: %s", old and old.volume_id, new.volume_id,
+                        server_id, exc)
+            if unplugged and old is not None:
+                with contextlib.suppress(Exception):
+                    driver.attach_volume(server_id, self._attachment(old, old.connection_info))
+            with contextlib.suppress(ApiError):
+                client.detach(new.volume_id, server_id)
+            if old is not None:
+                client.roll_detaching(old.volume_id)
+            self._drop(new.id, server_id, "compute_swap_volume", False, str(exc), "swap_volume")
+            return
+        self._drop(old.id, server_id)
+        self._save(new.id, status=bd.ATTACHED, connection_info=info)
+        client.complete(new.attachment_id)
+        client.detach(old.volume_id, server_id)
+        self._event(server_id, host, "compute_swap_volume", "swap_volume")
 
     # -- the end of a server ----------------------------------------------------------------------------
 

@@ -40,7 +40,8 @@ def list_attachments(req: ApiRequest):
     offset = parse_int("offset", req.query.get("offset"), 0) or 0
     with req.deps.uow() as uow:
         server = _server(req, uow, "index")
-        rows = [b for b in bd.mappings(uow, server.id) if b.volume_id][offset:offset + limit]
+        rows = [b for b in bd.mappings(uow, server.id) if b.volume_id and b.status != bd.SWAPPING]
+        rows = rows[offset:offset + limit]
         return json_response({"volumeAttachments": [views.attachment(b, req.version) for b in rows]})
 
 
@@ -93,10 +94,37 @@ def update_attachment(req: ApiRequest):
             server = _server(req, uow, "update", lock=True)
             bd.update_mapping(uow, server, old, body)
         return empty_response(202)
+    return _swap(req, old, new)
+
+
+def _swap(req: ApiRequest, old: str, new: str):
+    """The new volume takes the old one's place (same device): the host agent copies the data and
+    re-plugs the guest; the old volume becomes available, the new one in-use."""
+    who = caller(req)
     with req.deps.uow() as uow:
         server = _server(req, uow, "swap")
-    raise BadRequest("Swapping the volume of an attachment is not supported by this cloud's drivers; detach "
-                     f"volume {old} and attach volume {new} instead.")
+        bd.check_swap(uow, server, old, new, who.admin)
+        server_id = server.id
+    volumes = _volumes(req)
+    old_doc, new_doc = volumes.get_volume(req.ctx, old), volumes.get_volume(req.ctx, new)
+    if new_doc["size"] < old_doc["size"]:
+        raise BadRequest(f"Invalid volume: the new volume ({new_doc['size']} GiB) is smaller than volume {old} "
+                         f"({old_doc['size']} GiB).")
+    attachment_id = volumes.reserve(req.ctx, new, server_id)
+    try:
+        volumes.begin_detaching(old)
+        try:
+            with req.deps.uow(write=True) as uow:
+                server = _server(req, uow, "swap", lock=True)
+                bd.swap_volume(uow, server, old, new, attachment_id, who.admin)
+                svc.record_action(uow, server, "swap_volume", who)
+        except Exception:
+            volumes.roll_detaching(old)
+            raise
+    except Exception:
+        volumes.unreserve(new, attachment_id)
+        raise
+    return empty_response(202)
 
 
 def delete_attachment(req: ApiRequest):

@@ -21,7 +21,8 @@ from ..model import BlockDeviceMapping, Instance
 from .common import INSTANCE
 
 PENDING, ATTACHING, ATTACHED, DETACHING = "pending", "attaching", "attached", "detaching"
-WORK = (PENDING, ATTACHING, DETACHING)  # rows the host agent still has to converge
+SWAPPING = "swapping"  # the new volume of a swap; it takes the place of the attached row on the same device
+WORK = (PENDING, ATTACHING, DETACHING, SWAPPING)  # rows the host agent still has to converge
 ROOT_DEVICE = "/dev/vda"
 MAX_DEVICES = 24  # vdb..vdz
 DEVICE_RE = re.compile(r"^(/dev/)?(x?v|s|h)d[a-z]{1,2}$")
@@ -41,7 +42,7 @@ def refresh_summary(uow: UnitOfWork, instance: Instance) -> None:
     uow.session.flush()
     instance.block_devices = [{"volume_id": b.volume_id, "delete_on_termination": bool(b.delete_on_termination),
                                "attached": True, "device": b.device_name}
-                              for b in mappings(uow, instance.id) if b.volume_id]
+                              for b in mappings(uow, instance.id) if b.volume_id and b.status != SWAPPING]
 
 
 def normalize_device(name: str | None) -> str | None:
@@ -235,9 +236,39 @@ def update_mapping(uow: UnitOfWork, instance: Instance, volume_id: str, body: di
     return row
 
 
+# vm_states Nova accepts for a swap
+SWAP_STATES = (states.ACTIVE, states.PAUSED, states.RESIZED)
+
+
+def check_swap(uow: UnitOfWork, instance: Instance, old_volume_id: str, new_volume_id: str,
+               admin: bool) -> BlockDeviceMapping:
+    if instance.locked and not admin:
+        raise Conflict(f"Instance {instance.id} is locked")
+    if instance.vm_state not in SWAP_STATES or instance.task_state is not None:
+        raise Conflict(f"Cannot 'swap_volume' instance {instance.id} while it is in vm_state {instance.vm_state}")
+    row = get_mapping(uow, instance.id, old_volume_id)
+    if row.status != ATTACHED:
+        raise BadRequest(f"Invalid volume: volume {old_volume_id} is {row.status}, not attached.")
+    if any(b.volume_id == new_volume_id for b in mappings(uow, instance.id)):
+        raise BadRequest(f"Invalid volume: volume {new_volume_id} is already attached to instance {instance.id}.")
+    return row
+
+
+def swap_volume(uow: UnitOfWork, instance: Instance, old_volume_id: str, new_volume_id: str,
+                attachment_id: str, admin: bool) -> BlockDeviceMapping:
+    old = check_swap(uow, instance, old_volume_id, new_volume_id, admin)
+    row = BlockDeviceMapping(instance_id=instance.id, volume_id=new_volume_id, source_type="volume",
+                             destination_type="volume", device_name=old.device_name, tag=old.tag,
+                             boot_index=old.boot_index, delete_on_termination=old.delete_on_termination,
+                             attachment_id=attachment_id, status=SWAPPING)
+    uow.session.add(row)
+    uow.emit(INSTANCE, instance.id)
+    return row
+
+
 def pending_instances(uow: UnitOfWork, hosts: list[str]) -> list[str]:
     """Servers on ``hosts`` with mappings the agent has to converge (a lost wake-up is found here)."""
     query = (select(BlockDeviceMapping.instance_id).join(Instance, Instance.id == BlockDeviceMapping.instance_id)
-             .where(BlockDeviceMapping.status.in_((ATTACHING, DETACHING)), Instance.host.in_(hosts),
+             .where(BlockDeviceMapping.status.in_((ATTACHING, DETACHING, SWAPPING)), Instance.host.in_(hosts),
                     Instance.deleted.is_(False)).distinct())
     return list(uow.session.scalars(query))
