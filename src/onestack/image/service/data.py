@@ -4,8 +4,8 @@ reading data back, and recovery of interrupted uploads at start.
 An upload is a ``DataSession``: ``begin_upload``/``begin_stage`` move the image to ``saving`` /
 ``uploading`` in one transaction, ``submit``/``write`` take blocks (md5, the os_hash and the store
 write run in parallel, pipelined with receiving), ``finish`` commits the store write and records
-size, hashes and virtual size in a second transaction; ``fail`` drops the partial data and puts the image back to
-``queued``.  No transaction is open while bytes flow.
+size, hashes and virtual size in a second transaction; ``fail`` drops the partial data and puts the
+image back to ``queued``.  No transaction is open while bytes flow.
 """
 
 from __future__ import annotations
