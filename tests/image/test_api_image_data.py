@@ -296,3 +296,30 @@ def test_upload_mismatch_detected_from_header_early(admin, images, cloud):
                          headers=OCTET)
     assert resp.status_code == 400 and "qcow2" in resp.json()["message"]
     assert admin.get(f"{V2}/images/{image['id']}").json()["status"] == "queued"
+
+
+def test_read_ahead_yields_all_in_order_and_closes_the_store_iterator_early():
+    import asyncio
+
+    from onestack.image.api.image_data import _read_ahead
+
+    closed = []
+
+    def chunks():
+        try:
+            for i in range(5):
+                yield bytes([i]) * 3
+        finally:
+            closed.append(True)
+
+    async def whole():
+        return [c async for c in _read_ahead(chunks())]
+
+    async def first_two():
+        gen = _read_ahead(chunks())
+        got = [await gen.__anext__(), await gen.__anext__()]
+        await gen.aclose()  # the client went away
+        return got
+
+    assert asyncio.run(whole()) == [bytes([i]) * 3 for i in range(5)] and closed == [True]
+    assert asyncio.run(first_two()) == [b"\0\0\0", b"\1\1\1"] and closed == [True, True]

@@ -156,7 +156,23 @@ def download_image_data(req: ApiRequest) -> Response:
         if close:
             close()
         return Response(b"", status, headers)
-    return StreamingResponse(chunks, status, headers)
+    return StreamingResponse(_read_ahead(chunks), status, headers)
+
+
+async def _read_ahead(chunks):
+    """Yield the store's chunks, reading the next one (in a thread) while this one is sent."""
+    it = iter(chunks)
+    pending = asyncio.ensure_future(run_in_threadpool(next, it, None))
+    try:
+        while (chunk := await pending) is not None:
+            pending = asyncio.ensure_future(run_in_threadpool(next, it, None))
+            yield chunk
+    finally:
+        if not pending.done():  # the client went away while a read was in flight
+            await asyncio.gather(pending, return_exceptions=True)
+        close = getattr(it, "close", None)
+        if close:
+            close()
 
 
 def import_image(req: ApiRequest) -> Response:
