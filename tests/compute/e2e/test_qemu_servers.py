@@ -8,9 +8,11 @@ nothing is left behind.  Deadlines are generous: guests boot under TCG on a load
 from __future__ import annotations
 
 import os
+import random
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -18,13 +20,54 @@ import pytest
 from onestack.compute.agent import container_prefix, container_state_dir
 from onestack.core import config
 from onestack.core.testing.process import ServerProcess
-from tests.compute.e2e.test_container_servers import connect, free_cidrs, settle, sh, wait_for
 from tests.e2e.conftest import Cli
 
 pytestmark = [pytest.mark.backend, pytest.mark.e2e]
 
 BOOT = 240.0
 PING = ["ping"] if shutil.which("ping") else ["busybox", "ping"]
+TRANSITIONAL = ("BUILD", "REBOOT", "HARD_REBOOT", "RESIZE")
+
+
+def sh(*cmd: str) -> subprocess.CompletedProcess:
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+
+
+def wait_for(predicate, timeout: float = 60.0, what: str = "condition", interval: float = 0.2):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(interval)
+
+
+def free_cidrs() -> tuple[str, str]:
+    """A public /24 and a private /26 no route on this host uses (parallel clouds must not clash)."""
+    routes = sh("ip", "-4", "route", "show", "table", "all").stdout
+    for _ in range(100):
+        n = random.randrange(1, 250)
+        public, private = f"10.217.{n}.0/24", f"10.216.{n}.0/26"
+        if f"10.217.{n}." not in routes and f"10.216.{n}." not in routes:
+            return public, private
+    pytest.skip("no free test CIDR")
+
+
+def connect(clouds_yaml: Path, cloud: str):
+    """openstacksdk on the same clouds.yaml: cheap status polling between the CLI's actions."""
+    import openstack.config
+    import openstack.connection
+
+    return openstack.connection.Connection(
+        config=openstack.config.OpenStackConfig(config_files=[str(clouds_yaml)]).get_one(cloud))
+
+
+def settle(conn, server_id: str, timeout: float = 120.0) -> str:
+    def done():
+        server = conn.compute.get_server(server_id)
+        return server.status not in TRANSITIONAL and server.task_state is None and server.status
+    return wait_for(done, timeout, f"{server_id} to settle", 0.5)
 
 
 class QemuWorld:
