@@ -203,8 +203,11 @@ def _serve(asgi, settings) -> None:
 def _server(asgi, settings):
     import uvicorn
 
+    from onestack.core.serving import http_protocol
+
     config = uvicorn.Config(
         asgi,
+        http=http_protocol(),  # one write per response
         host=settings.server.host,
         port=settings.server.port,
         log_config=None,

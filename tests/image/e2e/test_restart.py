@@ -73,9 +73,10 @@ def test_crash_mid_upload_cleaned_up_on_restart(tmp_path):
         assert any(partial.iterdir())
         server.start()
         token = _token(server)
-        assert not any(partial.iterdir())
+        # Ready means identity answers; the image service may still be starting (a request waits for it).
         status, _, body = _call(server, token, "GET", f"/image/v2/images/{doomed}")
         assert status == 200 and json.loads(body)["status"] == "queued"
+        assert not any(partial.iterdir())
         status, headers, body = _call(server, token, "GET", f"/image/v2/images/{kept}/file")
         assert status == 200 and body == data
         # the retry goes chunked (no Content-Length), straight through uvicorn
