@@ -211,10 +211,11 @@ class ContainerGuestDriver(GuestDriver):
         try:
             spec = self.runtime.spec(name)
             devices = tuple(d for d in spec.devices if d.volume_id != dev.volume_id and d.path != dev.path)
-            if self.runtime.state(name) == RUNNING:
-                self.runtime.plug(name, dev)
-            elif self.runtime.state(name) == FROZEN:
+            state = self.runtime.state(name)
+            if state == FROZEN:
                 raise GuestDriverError("the server is paused: attach the volume once it runs again")
+            if state == RUNNING:
+                self.runtime.plug(name, dev)
             self.runtime.define(replace(spec, devices=devices + (dev,)), fresh_disk=False)
         except ContainerError as exc:
             raise GuestDriverError(f"volume attach failed: {exc}") from exc

@@ -209,8 +209,10 @@ class Runtime:
 
     def plug(self, name: str, device: BlockDevice) -> None:
         """Hot-plug a volume into the running guest (the caller records it in the spec)."""
-        self._require_running(name)
-        blockdev.plug(name, self.path, self.pid(name), device)
+        pid = self.pid(name)
+        if not pid:
+            raise ContainerError(f"guest {name} is not running")
+        blockdev.plug(name, self.path, pid, device)
 
     def unplug(self, name: str, device: BlockDevice) -> None:
         state = self.state(name)
