@@ -1,6 +1,8 @@
 import base64
 import uuid
 
+import pytest
+
 from tests.compute.conftest import C, boot, mv, wait_gone, wait_server
 
 
@@ -168,3 +170,23 @@ def test_update_server_response_is_reduced_before_2_75(demo, servers, uniq):
     assert "OS-EXT-STS:vm_state" in new["server"]
     bad = demo.put(f"{C}/servers/{server['id']}", json={"server": {"accessIPv4": "nope"}}, headers=mv("2.1"))
     assert bad.status_code == 400
+
+
+def test_create_server_image_checks(admin, demo, uniq):
+    """Unknown, invisible (another project's private) and not yet active images are 400; a shared
+    image becomes usable once the project is a member."""
+    body = {"server": {"name": uniq("img"), "flavorRef": "c1", "networks": "none"}}
+    made = admin.post("/image/v2/images", json={"name": uniq("priv"), "disk_format": "raw",
+                                                "container_format": "bare", "visibility": "shared"})
+    if made.status_code != 201:
+        pytest.skip("no image service in this cloud")
+    image_id = made.json()["id"]
+    try:
+        for ref in ("5f0fd7b5-0000-4000-8000-0000000000aa", image_id):
+            resp = demo.post(f"{C}/servers", json={"server": {**body["server"], "imageRef": ref}}, headers=mv())
+            assert resp.status_code == 400 and "could not be found" in resp.json()["badRequest"]["message"]
+        admin.post(f"/image/v2/images/{image_id}/members", json={"member": demo.project_id})
+        resp = demo.post(f"{C}/servers", json={"server": {**body["server"], "imageRef": image_id}}, headers=mv())
+        assert resp.status_code == 400 and "not active" in resp.json()["badRequest"]["message"]  # no data yet
+    finally:
+        admin.delete(f"/image/v2/images/{image_id}")

@@ -8,12 +8,15 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from sqlalchemy import select
+
 from onestack.core.config import Settings
 from onestack.core.context import RequestContext
 from onestack.core.errors import Forbidden, NotFound
 from onestack.core.uow import UnitOfWorkFactory
 
 from .backends import FilesystemImageStore, ImageStore
+from .model import Image
 from .service import data as data_svc
 from .service import images as images_svc
 from .service.quotas import DEFAULT_LIMITS
@@ -67,6 +70,20 @@ class ImageClient:
                 return image_view(images_svc.get_image(uow, ctx, image_id))
             except NotFound:
                 return None
+
+    def image_status(self, ctx: RequestContext | None, image_id: str) -> str | None:
+        """The image's status, or None when it does not exist or ``ctx`` may not see it: a column
+        read (a server create checks its image; the whole document costs several statements)."""
+        with self.uow() as uow:
+            row = uow.session.execute(select(Image.status, Image.visibility, Image.owner).where(
+                Image.id == image_id)).first()
+            if row is None:
+                return None
+            if ctx is None or ctx.is_admin or row.visibility in ("public", "community") or (
+                    ctx.project_id and row.owner == ctx.project_id):
+                return row.status
+        image = self.get_image(ctx, image_id)  # shared: the members decide
+        return image["status"] if image else None
 
     def find_images(self, name: str | None = None, ctx: RequestContext | None = None) -> list[dict]:
         """Images named ``name`` (every image when None) that ``ctx`` may see (None: any owner and

@@ -181,10 +181,10 @@ def _check_image(req: ApiRequest, image_id: str) -> None:
     image_client = req.deps.image
     if image_client is None or not image_id:
         return
-    image = image_client.get_image(req.ctx, image_id)
-    if image is None:
+    status = image_client.image_status(req.ctx, image_id)
+    if status is None:
         raise BadRequest(f"Image {image_id} could not be found.")
-    if image.get("status") != "active":
+    if status != "active":
         raise BadRequest(f"Image {image_id} is not active.")
 
 

@@ -45,11 +45,9 @@ def lock(uow: UnitOfWork, key: str) -> None:
     """
     session = uow.session
     bind = session.get_bind()
-    if bind.dialect.name == "sqlite":
-        if session.get(QuotaLock, key) is None:
-            session.add(QuotaLock(key=key))
-            session.flush()
-    elif session.scalar(select(QuotaLock.key).where(QuotaLock.key == key)) is None:  # a plain read: no lock
+    if bind.dialect.name == "sqlite":  # this unit of work holds the database's write lock already
+        return
+    if session.scalar(select(QuotaLock.key).where(QuotaLock.key == key)) is None:  # a plain read: no lock
         try:
             with bind.engine.begin() as conn:
                 conn.execute(insert(QuotaLock).values(key=key))

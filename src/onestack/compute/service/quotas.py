@@ -76,12 +76,15 @@ def check_servers(uow: UnitOfWork, limits: Limits, project_id: str, count: int, 
                   min_count: int | None = None) -> int:
     """Lock the project's quota and return how many servers (min..count) fit; OverLimit if not min."""
     lock(uow, f"project:{project_id}")
-    usage = project_usage(uow, project_id)
     min_count = count if min_count is None else min_count
     fits = count
+    wanted = {resource: limits(resource, project_id) for resource in ("instances", "cores", "ram")}
+    if all(limit < 0 for limit in wanted.values()):
+        return count  # unlimited: nothing to count
+    usage = project_usage(uow, project_id)
     for resource, used, per in (("instances", usage.instances, 1), ("cores", usage.cores, vcpus),
                                 ("ram", usage.ram, ram)):
-        limit = limits(resource, project_id)
+        limit = wanted[resource]
         if limit < 0 or per == 0:
             continue
         room = max(limit - used, 0) // per
