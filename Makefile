@@ -59,6 +59,7 @@ bench: install
 	$(BIN)/python bench/identity.py
 	$(BIN)/python bench/image.py
 	$(BIN)/python bench/volume.py
+	$(BIN)/python bench/compute.py --quick
 
 clean:
 	rm -rf $(VENV) build *.egg-info
