@@ -225,6 +225,9 @@ def main(argv: list[str] | None = None) -> int:
         server.restart()  # start-up on an existing data dir: what every later start costs
         rerun_startup, rerun_cpu = server.startup_seconds, cpu_seconds(server.pid)
         try:
+            # Ready means identity answers; the other services finish starting in the background.  A
+            # request for one of them waits until they are all up: idle RSS is measured after that.
+            urllib.request.urlopen(server.base_url + "/compute/v2.1", timeout=120).close()
             time.sleep(1.0)
             idle_rss, _ = rss_mib(server.pid)
             print(f"onestack identity benchmark  (pid {server.pid}, {os.cpu_count()} CPUs, bcrypt cost "
