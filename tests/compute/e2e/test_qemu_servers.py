@@ -20,6 +20,7 @@ import pytest
 from onestack.compute.agent import container_prefix, container_state_dir
 from onestack.core import config
 from onestack.core.testing.process import ServerProcess
+from onestack.network.agent import kernel_prefix
 from tests.e2e.conftest import Cli
 
 pytestmark = [pytest.mark.backend, pytest.mark.e2e]
@@ -75,6 +76,7 @@ class QemuWorld:
         self.data = base / "data"
         settings = config.load(env={}, data_dir=str(self.data))
         self.prefix = container_prefix(settings)
+        self.net_prefix = kernel_prefix(settings)
         self.guests = Path(container_state_dir(settings)) / "qemu" / "guests"
         public, private = free_cidrs()
         self.env = {"ONESTACK_IDENTITY_BCRYPT_ROUNDS": "4", "ONESTACK_COMPUTE_DRIVER": "qemu",
@@ -96,14 +98,43 @@ class QemuWorld:
 
     def leftovers(self) -> list[str]:
         left = [f"guest {d.name}" for d in self.guests.iterdir()] if self.guests.exists() else []
-        left += [f"process {a}" for a in sh("ps", "-eo", "args").stdout.splitlines()
+        left += [f"process {a}" for a in sh("ps", "-eww", "-o", "args").stdout.splitlines()
                  if "qemu-system" in a and self.prefix in a]
         return left
 
+    def kernel_leftovers(self) -> list[str]:
+        p = self.net_prefix
+        left = [f"netns {ns}" for ns in sh("ip", "netns", "list").stdout.split() if ns.startswith(f"{p}-")]
+        for line in sh("ip", "-o", "link").stdout.splitlines():
+            name = line.split(":")[1].strip().split("@")[0]
+            if name.startswith(p):
+                left.append(f"link {name}")
+        left += [f"nft {t}" for t in sh("nft", "list", "tables").stdout.splitlines() if f" {p}_" in t]
+        return left
+
     def force_cleanup(self) -> None:
-        for a in sh("ps", "-eo", "pid,args").stdout.splitlines():
+        """After a failure: remove what the cloud could not (the test still fails)."""
+        for a in sh("ps", "-eww", "-o", "pid,args").stdout.splitlines():
             if ("qemu-system" in a and self.prefix in a) or ("dnsmasq" in a and str(self.data) in a):
                 sh("kill", "-9", a.split()[0])
+        p = self.net_prefix
+        for ns in sh("ip", "netns", "list").stdout.split():
+            if ns.startswith(f"{p}-"):
+                sh("ip", "netns", "del", ns)
+        for line in sh("ip", "-o", "link").stdout.splitlines():
+            name = line.split(":")[1].strip().split("@")[0]
+            if name.startswith(p):
+                sh("ip", "link", "del", name)
+        for t in sh("nft", "list", "tables").stdout.splitlines():
+            if f" {p}_" in t:
+                sh("nft", "delete", "table", *t.split()[1:3])
+        for tool in ("iptables", "ip6tables"):
+            chains = [c[1:].split()[0] for c in sh(f"{tool}-save", "-t", "filter").stdout.splitlines()
+                      if c.startswith(f":{p}-")]
+            sh(tool, "-D", "FORWARD", "-j", f"{p}-FWD")
+            for verb in ("-F", "-X"):
+                for chain in chains:
+                    sh(tool, verb, chain)
 
     def dhcp_ping(self, network_id: str, ip: str) -> bool:
         """Ping from the network's DHCP namespace (the host's side of the tenant network)."""
@@ -125,7 +156,7 @@ def qworld(tmp_path):
         yield w
     finally:
         w.server.stop(timeout=30)
-        left = w.leftovers()
+        left = w.leftovers() + w.kernel_leftovers()
         if left:
             w.force_cleanup()
         assert not left, f"left behind: {left}\n{w.server.log_tail()}"
@@ -221,3 +252,11 @@ def test_qemu_servers_boot_reach_each_other_and_go_through_actions(qworld):
     assert not qworld.leftovers(), qworld.leftovers()
     links = sh("ip", "-o", "link").stdout
     assert not [t for t in taps if t in links]
+
+    # take down the bootstrap topology so the network agent removes its kernel objects
+    admin = Cli(qworld.server.clouds_yaml, "onestack")
+    admin.ok("router", "remove", "subnet", "router1", "private-subnet")
+    admin.ok("router", "unset", "--external-gateway", "router1")
+    admin.ok("router", "delete", "router1")
+    admin.ok("network", "delete", "private", "public")
+    wait_for(lambda: not qworld.kernel_leftovers(), 120, "the network agent to remove its kernel objects", 0.5)
