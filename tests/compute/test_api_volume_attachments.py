@@ -301,3 +301,22 @@ def test_swap_volume_moves_the_data_and_the_states(demo, admin, servers, volumes
         "volumeAttachment": {"volumeId": small["id"]}}, headers=mv())
     assert resp.status_code == 400  # smaller than the attached volume
     assert volume(demo, small["id"])["status"] == "available"
+
+
+def test_attach_to_shelved_offloaded_server_then_unshelve(demo, servers, volumes, uniq, cloud):
+    server = boot(demo, uniq("shelf"), wait=False)
+    server = wait_server(demo, server["id"], timeout=60)
+    servers.append(server["id"])
+    demo.post(f"{C}/servers/{server['id']}/action", json={"shelve": None})
+    wait_server(demo, server["id"], ("SHELVED_OFFLOADED",), timeout=60)
+    vol = volumes()
+    assert attach(demo, server["id"], vol["id"]).status_code == 200
+    assert volume(demo, vol["id"])["status"] == "in-use"  # no host to connect: bookkeeping only
+    demo.post(f"{C}/servers/{server['id']}/action", json={"unshelve": None})
+    assert wait_server(demo, server["id"], ("ACTIVE",), timeout=60)["status"] == "ACTIVE"
+    driver = next(d for a in cloud.agents for r in a.reconcilers.values() if hasattr(r, "drivers")
+                  for d in r.drivers.values() if server["id"] in d.list_guests())
+    assert driver.volumes(server["id"]) == [vol["id"]]
+    resp = demo.delete(f"{C}/servers/{server['id']}/os-volume_attachments/{vol['id']}")
+    assert resp.status_code == 202, resp.text
+    wait_volume(demo, vol["id"], "available")
