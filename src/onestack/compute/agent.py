@@ -15,6 +15,7 @@ import os
 import shutil
 import socket
 import tempfile
+import time
 import traceback
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ from onestack.core.reconcile import Agent
 from onestack.core.uow import UnitOfWorkFactory
 
 from . import states
+from .client import CONSOLE, ComputeClient
 from .drivers.base import (
     FlavorSpec,
     Guest,
@@ -57,6 +59,7 @@ log = logging.getLogger(__name__)
 DRIVERS: dict[str, type[GuestDriver]] = {"fake": FakeGuestDriver, "container": ContainerGuestDriver,
                                          "qemu": QemuGuestDriver}
 
+CONSOLE_COPY_LINES = 1000  # lines of console a remote request stores for the API
 FetchImage = Callable[[ImageSpec], Iterable[bytes]]
 ResolveImage = Callable[[str], ImageSpec | None]
 
@@ -328,6 +331,7 @@ class InstanceReconciler:
     def _build(self, work: _Work, driver: GuestDriver) -> None:
         network = self.clients.get("network")
         unshelve = work.pending.get("action") == "unshelve"
+        t = [time.perf_counter()]
         try:
             interfaces: tuple[Interface, ...] = ()
             if network is not None and work.requested_networks not in (None, "none"):
@@ -342,21 +346,30 @@ class InstanceReconciler:
                 interfaces = tuple(_interface(p) for p in ports)
             elif network is not None and unshelve:
                 interfaces = self._interfaces(work.id)
+            t.append(time.perf_counter())
             volumes = self.volumes.prepare_boot(self._ctx(work), work.id, work.name, work.host, driver)
             if unshelve:
                 volumes = self.volumes.guest_volumes(work.id, work.host, driver) + volumes
-            driver.spawn(self._guest(work, interfaces, volumes=volumes))
+            guest = self._guest(work, interfaces, volumes=volumes)
+            t.append(time.perf_counter())
+            driver.spawn(guest, network_ready=self._network_ready(work.id, driver, interfaces))
             self.volumes.finish_boot(work.id)
-            self._plugged(work.id, driver, interfaces)
+            t.append(time.perf_counter())
             power = driver.info(work.id).power_state
+            t.append(time.perf_counter())
         except (GuestDriverError, ApiError, OSError) as exc:
             log.warning("build of %s on %s failed: %s", work.id, work.host, exc)
             self._fail_build(work, driver, exc)
             return
         addresses = _addresses(network.ports_for_server(work.id)) if network is not None else {}
+        t.append(time.perf_counter())
         self._finish(work, {"vm_state": states.ACTIVE, "power_state": int(power), "launched_at": utcnow(),
                             "addresses": addresses, "console_log": _console(driver, work.id)},
                      event="compute_unshelve_instance" if unshelve else "compute__do_build_and_run_instance")
+        t.append(time.perf_counter())
+        steps = ("ports", "volumes", "spawn", "info", "addresses", "finish")
+        log.debug("built %s in %.3fs (%s)", work.id, t[-1] - t[0],
+                  ", ".join(f"{k} {b - a:.3f}" for k, a, b in zip(steps, t, t[1:], strict=False)))
 
     def _fail_build(self, work: _Work, driver: GuestDriver, exc: Exception) -> None:
         try:
@@ -499,6 +512,41 @@ class InstanceReconciler:
             return {"host": None, "node": None, "node_id": None}
         return None
 
+    def _network_ready(self, server_id: str, driver: GuestDriver, interfaces: tuple[Interface, ...]):
+        """The callback a driver runs between creating the guest's host devices and starting it: the
+        network agent attaches them (woken now) and the guest starts once its ports are ACTIVE."""
+        network = self.clients.get("network")
+        if network is None or not interfaces or not hasattr(network, "wait_ports_active"):
+            return None
+        c = self.settings.compute
+
+        def ready() -> None:
+            ids = [i.port_id for i in interfaces]
+            self._plugged(server_id, driver, interfaces)
+            if network.wait_ports_active(ids, float(c.vif_plugging_timeout)):
+                return
+            if c.vif_plugging_is_fatal:
+                raise GuestDriverError("Virtual Interface creation failed")
+            log.warning("ports of %s not active after %ss; starting it anyway", server_id, c.vif_plugging_timeout)
+
+        return ready
+
+    def console_requested(self, _topic: str, server_id: str) -> None:
+        """An API process elsewhere wants this server's console: store a fresh tail of the live log."""
+        with self.uow() as uow:
+            host = uow.session.scalar(select(Instance.host).where(Instance.id == server_id))
+        driver = self.drivers.get(host or "")
+        if driver is None:
+            return
+        text = _console(driver, server_id, CONSOLE_COPY_LINES)
+        if text is None:
+            return
+        with self.uow(write=True) as uow:
+            row = uow.session.get(Instance, server_id, with_for_update=True)
+            if row is not None:
+                row.system_metadata = {**(row.system_metadata or {}), "console_log": text,
+                                       "console_at": utcnow().isoformat()}
+
     def _plugged(self, server_id: str, driver: GuestDriver, interfaces: tuple[Interface, ...] | None = None) -> None:
         """The driver (re)created the guest's host devices: the network agent attaches them now."""
         network = self.clients.get("network")
@@ -551,11 +599,11 @@ _EVENTS = {"stop": "stop_instance", "start": "start_instance", "reboot": "reboot
            "rescue": "rescue_instance", "unrescue": "unrescue_instance"}
 
 
-def _console(driver: GuestDriver, uuid: str) -> str | None:
+def _console(driver: GuestDriver, uuid: str, lines: int = 200) -> str | None:
     if not driver.supports_console_output:
         return None
     try:
-        return driver.console_output(uuid, 200)
+        return driver.console_output(uuid, lines)
     except GuestDriverError:
         return None
 
@@ -598,4 +646,7 @@ def build_agents(settings: Settings, uow: UnitOfWorkFactory, bus: Bus, clients: 
                                image_resolver(clients))
         reconciler = InstanceReconciler(settings, uow, clients, drivers)
         agents.append(Agent("compute", bus, [reconciler], workers=workers, resync_interval=20.0))
+        if isinstance(clients.get("compute"), ComputeClient):  # the API in this process reads consoles live
+            clients["compute"].local_drivers.update(drivers)
+        bus.subscribe(CONSOLE, reconciler.console_requested)
     return agents

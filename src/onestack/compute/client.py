@@ -10,14 +10,19 @@ from __future__ import annotations
 import threading
 import time
 
-from onestack.core.bus import Bus
+from sqlalchemy import select
+
+from onestack.core.bus import Bus, InProcessBus
 from onestack.core.config import Settings
+from onestack.core.db import utcnow
 from onestack.core.uow import UnitOfWorkFactory
 
+from .model import Instance
 from .service import flavors as flavors_svc
 from .service import quotas as quotas_svc
 
 SERVICE_TYPE = "compute"
+CONSOLE = "compute.console"  # bus hint: the agent of the server's host refreshes its console copy now
 
 
 class ComputeClient:
@@ -30,6 +35,35 @@ class ComputeClient:
         self.clients = clients
         self._limits: dict[tuple[str, str], tuple[float, int]] = {}
         self._limits_lock = threading.Lock()
+        self.local_drivers: dict = {}  # host -> guest driver of a compute agent in this process
+
+    # -- console output (os-getConsoleOutput) -------------------------------------------------------
+
+    def console_output(self, server_id: str, host: str, length: int | None, timeout: float = 3.0) -> str | None:
+        """The live tail of the guest's console log: read directly when the host's agent runs in this
+        process, else asked of that agent over the bus (it writes a fresh copy; we wait for it).
+        None when neither answers (the caller falls back to the last copy)."""
+        driver = self.local_drivers.get(host)
+        if driver is not None:
+            if not driver.supports_console_output:
+                return None
+            try:
+                return driver.console_output(server_id, length)
+            except Exception:  # noqa: BLE001 - gone or failing guest: the stored copy will do
+                return None
+        if isinstance(self.bus, InProcessBus):  # every agent of this cloud runs here: nobody else to ask
+            return None
+        asked = utcnow()
+        self.bus.publish(CONSOLE, server_id)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            time.sleep(0.05)
+            with self.uow() as uow:
+                meta = uow.session.scalar(select(Instance.system_metadata).where(Instance.id == server_id)) or {}
+            if (meta.get("console_at") or "") >= asked.isoformat():
+                text = meta.get("console_log") or ""
+                return "\n".join(text.splitlines()[-length:]) if length is not None else text
+        return None
 
     # -- other services ---------------------------------------------------------------------------
 

@@ -87,6 +87,8 @@ class ComputeSettings:
     remove_unused_original_minimum_age_seconds: int = 86400
     bootstrap_image: bool = True  # the all-in-one bootstrap registers the public test image "busybox"
     qemu_accel: str = "auto"  # qemu driver: "auto" (KVM only if a boot probe beats TCG, cached per host), tcg, kvm
+    vif_plugging_timeout: int = 300  # nova: seconds a build waits for its ports to become ACTIVE
+    vif_plugging_is_fatal: bool = True  # nova: a build whose ports never became ACTIVE fails
 
 
 @dataclass(frozen=True)

@@ -59,6 +59,7 @@ from .service.common import (
     TOPIC_FIREWALL,
     TOPIC_NETWORK,
     TOPIC_PORT,
+    TOPIC_PORT_STATUS,
     TOPIC_ROUTER,
 )
 from .service.networks import serves_dhcp
@@ -137,6 +138,16 @@ class NetworkAgentState:
         self.dhcp = dhcp
         self.l3 = l3
         self.external_gateway = external_gateway
+        # what the kernel has for ports, so a port is reported ACTIVE (compute then starts the guest) only
+        # once its security groups are applied and its DHCP host entry is served
+        self.firewalled: frozenset[str] = frozenset()  # port ids in the last applied ruleset
+        self.dhcp_served: dict[str, tuple[frozenset[str], frozenset[str]]] = {}  # net -> (subnet ids, MACs)
+
+    def port_converged(self, port: m.Port) -> bool:
+        if port.id not in self.firewalled:
+            return False
+        subnets, macs = self.dhcp_served.get(port.network_id, (frozenset(), frozenset()))
+        return port.mac_address in macs or not any(a.subnet_id in subnets for a in port.fixed_ips)
 
     def register(self) -> None:
         with self.uow(write=True) as uow:
@@ -213,8 +224,11 @@ class NetworkReconciler(_Base):
             dhcp = self._dhcp_spec(uow, net) if self.state.dhcp else None
             if dhcp is not None:
                 self.driver.ensure_dhcp(dhcp)
+                self.state.dhcp_served[net.id] = (frozenset(s.id for s in dhcp.subnets),
+                                                  frozenset(h.mac for h in dhcp.hosts))
             else:
                 self.driver.delete_dhcp(net.id)
+                self.state.dhcp_served.pop(net.id, None)
 
     def _dhcp_spec(self, uow, net: m.Network) -> DhcpSpec | None:
         subnets = {s.id: s for s in net.subnets if serves_dhcp(s)}
@@ -265,16 +279,19 @@ class PortReconciler(_Base):
             net = self.state.ensure_network(uow, port.network_id)
             present = self.driver.ensure_port(PortSpec(port.id, port.network_id, devname(port.id), port.mac_address,
                                                        net.mtu if net else 1500))
-            status = "ACTIVE" if present and port.admin_state_up else "DOWN"
+            converged = present and self.state.port_converged(port)
+            status = "ACTIVE" if converged and port.admin_state_up else "DOWN"
             current = port.status
         if status != current:
             with self.uow(write=True) as uow:
                 row = uow.session.get(m.Port, key)
                 if row is not None:
                     row.status = status
-            if present:
-                with self.uow(write=True) as uow:
+                    uow.emit(TOPIC_PORT_STATUS, key)  # compute waits for ACTIVE before starting the guest
+                if present:
                     uow.emit(TOPIC_FIREWALL, "all")
+        if present and not converged:  # the firewall/DHCP reconcilers (already woken) are still at it
+            raise Requeue(0.02)
         if not present:
             n = self.attempts.get(key, 0) + 1
             self.attempts[key] = n
@@ -365,6 +382,7 @@ class FirewallReconciler(_Base):
         with self.uow() as uow:
             ports, groups = self._ports(uow)
         self.driver.apply_firewall(ports, groups)
+        self.state.firewalled = frozenset(p.id for p in ports)
 
     def _ports(self, uow) -> tuple[tuple[FirewallPort, ...], dict[str, tuple[str, ...]]]:
         s = uow.session

@@ -29,6 +29,9 @@ as ``GET /v2.0/ports/{id}`` shows them to an admin):
 ``notify_vifs_plugged(port_ids)``
     Compute (re)created the ports' host devices (boot, start, reboot): wakes the network agent so it
     attaches them to their bridges now rather than at its next resync.
+``wait_ports_active(port_ids, timeout) -> bool``
+    Blocks until the ports are ``ACTIVE`` (Nova's wait for network-vif-plugged): compute starts a
+    guest only once its data plane is ready.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ import contextlib
 import logging
 import shutil
 import socket
+import threading
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -55,7 +59,7 @@ from .service import networks as net_svc
 from .service import ports as port_svc
 from .service import routers as router_svc
 from .service import security_groups as sg_svc
-from .service.common import SYSTEM, TOPIC_PORT, Caller, Limits
+from .service.common import SYSTEM, TOPIC_PORT, TOPIC_PORT_STATUS, Caller, Limits
 from .views.ports import devname
 from .views.ports import port as port_view
 from .views.security_groups import security_group as sg_view
@@ -107,6 +111,9 @@ class NetworkClient:
                 return value
         self.limits = Limits(lookup)
         self.host = ns.host or socket.gethostname()
+        self._waiters: set[threading.Event] = set()
+        self._waiters_lock = threading.Lock()
+        bus.subscribe(TOPIC_PORT_STATUS, self._port_status_changed)
 
     def write(self, fn: Callable[[UnitOfWork], T]) -> T:
         return common.write(self.uow, fn)
@@ -223,6 +230,34 @@ class NetworkClient:
         with self.uow(write=True) as uow:
             for port_id in port_ids:
                 uow.emit(TOPIC_PORT, port_id)
+
+    def wait_ports_active(self, port_ids: list[str], timeout: float) -> bool:
+        """Block until every port is ACTIVE (its host's agent attached the device, applied its security
+        groups and serves its DHCP entry); False on timeout. Woken by the agents' status hints, with a
+        slow re-read in case a hint is lost."""
+        pending = set(port_ids)
+        wake = threading.Event()
+        with self._waiters_lock:
+            self._waiters.add(wake)
+        try:
+            deadline = time.monotonic() + timeout
+            while True:
+                with self.uow() as uow:
+                    pending -= set(uow.session.scalars(select(m.Port.id).where(
+                        m.Port.id.in_(pending), m.Port.status == "ACTIVE")))
+                left = deadline - time.monotonic()
+                if not pending or left <= 0:
+                    return not pending
+                wake.wait(min(left, 0.5))
+                wake.clear()
+        finally:
+            with self._waiters_lock:
+                self._waiters.discard(wake)
+
+    def _port_status_changed(self, _topic: str, _key: str) -> None:
+        with self._waiters_lock:
+            for wake in self._waiters:
+                wake.set()
 
     def get_security_groups(self, ctx: RequestContext, names_or_ids: list[str]) -> list[dict]:
         caller = Caller.of(ctx)

@@ -94,3 +94,30 @@ def test_info_paused_guest_after_adoption(container_driver, busybox, tmp_path):
     assert restarted.adopt({guest.uuid}) == [other.uuid]
     assert restarted.info(guest.uuid).power_state == PowerState.SUSPENDED
     restarted.destroy(guest.uuid)
+
+
+def test_snapshot_is_a_raw_disk_that_boots(container_driver, busybox, tmp_path):
+    """createImage registers snapshots as raw/bare: the snapshot is one ext4 filesystem with the guest's
+    files (not the runtime's), and a guest boots from it."""
+    path, digest = busybox
+    image = ImageSpec(id="busybox-contract", disk_format="raw", container_format="compressed",
+                      properties={"os_hash_value": digest}, path=str(path))
+    source = make_guest(image=image, hostname="vm-snap")
+    container_driver.spawn(source)
+    try:
+        name = container_driver._name(source.uuid)
+        assert container_driver.runtime.wait_console(name, "onestack-init: ready")
+        container_driver.runtime.attach(name, ["/bin/sh", "-c", "echo kept > /root/marker"])
+        snap = tmp_path / "snap.raw"
+        assert container_driver.snapshot(source.uuid, str(snap)) == "raw"
+        assert snap.read_bytes()[1024 + 56:1024 + 58] == b"\x53\xef"  # the ext4 superblock magic
+        copy = make_guest(image=ImageSpec(id="snap-" + source.uuid[:8], disk_format="raw", container_format="bare",
+                                          path=str(snap)), hostname="vm-from-snap")
+        container_driver.spawn(copy)
+        copy_name = container_driver._name(copy.uuid)
+        assert container_driver.runtime.wait_console(copy_name, "onestack-init: ready")
+        out = container_driver.runtime.attach(copy_name, ["/bin/sh", "-c", "cat /root/marker"]).stdout
+        assert out.strip() == "kept"
+        container_driver.destroy(copy.uuid)
+    finally:
+        container_driver.destroy(source.uuid)

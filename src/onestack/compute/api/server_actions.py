@@ -44,6 +44,8 @@ def server_action(req: ApiRequest):
     who = caller(req)
     if name == "createImage":
         return _create_image(req, who, server_id, body)
+    if name == "os-getConsoleOutput":  # reads the guest's live log: no write transaction held meanwhile
+        return _console_output(req, who, server_id, body)
     with req.deps.uow(write=True) as uow:
         row = svc.get_server(uow, who, server_id)
         tgt = target(row.project_id, row.user_id)
@@ -224,8 +226,11 @@ def _migrate_live(req, uow, who, row, tgt, body):
     return empty_response(202)
 
 
-def _console_output(req, uow, who, row, tgt, body):
-    req.enforce("os_compute_api:os-console-output", tgt)
+def _console_output(req, who, server_id, body):
+    with req.deps.uow() as uow:
+        row = svc.get_server(uow, who, server_id)
+        req.enforce("os_compute_api:os-console-output", target(row.project_id, row.user_id))
+        vm_state, host, stored = row.vm_state, row.host, (row.system_metadata or {}).get("console_log") or ""
     args = body.get("os-getConsoleOutput") or {}
     length = args.get("length") if isinstance(args, dict) else None
     if length is not None:
@@ -235,9 +240,11 @@ def _console_output(req, uow, who, row, tgt, body):
             raise BadRequest("Invalid input for field/attribute length.") from None
         if length < -1:
             raise BadRequest("Invalid input for field/attribute length.")
-    if row.vm_state in (states.BUILDING, states.SHELVED_OFFLOADED) or not row.host:
-        raise Conflict(f"Instance {row.id} is not ready: no console output yet.")
-    lines = ((row.system_metadata or {}).get("console_log") or "").splitlines()
+    if vm_state in (states.BUILDING, states.SHELVED_OFFLOADED) or not host:
+        raise Conflict(f"Instance {server_id} is not ready: no console output yet.")
+    want = length if length is not None and length >= 0 else None
+    live = req.deps.console_output(server_id, host, want)
+    lines = (stored if live is None else live).splitlines()
     if length is not None and length >= 0:
         lines = lines[-length:] if length else []
     return json_response({"output": "\n".join(lines)})
@@ -255,7 +262,7 @@ _ACTIONS = {
     "reboot": _reboot, "lock": _lock, "unlock": _unlock, "os-resetState": _reset_state, "rebuild": _rebuild,
     "resize": _resize, "confirmResize": _confirm_resize, "revertResize": _revert_resize,
     "unshelve": _unshelve, "rescue": _rescue, "migrate": _migrate, "os-migrateLive": _migrate_live,
-    "os-getConsoleOutput": _console_output, "os-getSerialConsole": _remote_console,
+    "os-getSerialConsole": _remote_console,
     "os-getVNCConsole": _remote_console, "os-getSPICEConsole": _remote_console,
 }
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import abc
 import enum
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import ClassVar
 
@@ -168,8 +168,13 @@ class GuestDriver(abc.ABC):
     # -- lifecycle -------------------------------------------------------------------------------
 
     @abc.abstractmethod
-    def spawn(self, guest: Guest) -> None:
-        """Create and start the guest; return once it runs."""
+    def spawn(self, guest: Guest, network_ready: Callable[[], None] | None = None) -> None:
+        """Create and start the guest; return once it runs.
+
+        ``network_ready`` (when given) is called once the guest's host-side network devices (taps, veth
+        ends named ``details["devname"]``) exist and before the guest runs; it returns when the network
+        has plugged them (Nova's wait for network-vif-plugged), so the guest's first DHCP request is
+        answered. It may raise ``GuestDriverError`` (the spawn then fails and cleans up)."""
 
     @abc.abstractmethod
     def destroy(self, uuid: str) -> None:

@@ -91,7 +91,7 @@ class FakeGuestDriver(GuestDriver):
         with self._lock:
             return list(self._guests)
 
-    def spawn(self, guest: Guest) -> None:
+    def spawn(self, guest: Guest, network_ready=None) -> None:  # no host devices: nothing to wait for
         self._step("spawn", guest)
         with self._lock:
             if guest.uuid in self._guests:

@@ -27,6 +27,7 @@ TOPIC_NETWORK = "network.network"
 TOPIC_ROUTER = "network.router"
 TOPIC_PORT = "network.port"
 TOPIC_FIREWALL = "network.firewall"
+TOPIC_PORT_STATUS = "network.port.status"  # a port's status changed (compute waits for ACTIVE)
 
 QUOTA_DEFAULTS = {
     "network": 100, "subnet": 100, "subnetpool": -1, "port": 500, "router": 10, "floatingip": 50,

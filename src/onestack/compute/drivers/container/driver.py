@@ -5,10 +5,22 @@ per-host ``ImageCache`` (fetched from ``ImageSpec.path`` when the agent made a l
 the ``fetch_image`` callable the agent injects), its config drive is written into the guest directory,
 and the flavor becomes cgroup limits and the size of the root disk.
 
-Network: each ``Interface`` becomes a veth pair; the host end is named ``details["devname"]`` (default
-``tap<port_id[:11]>``, Neutron's convention) and joins ``details["bridge_name"]`` when given; the guest
-end gets the port's MAC and is configured by DHCP, or statically when ``details["ipv4_cidr"]`` (and
+Network: each ``Interface`` becomes a veth pair made before the guest starts; the host end is named
+``details["devname"]`` (default ``tap<port_id[:11]>``, Neutron's convention) and joins
+``details["bridge_name"]`` when given (else the network agent attaches it); ``spawn`` calls
+``network_ready`` in between, so the guest's init runs once its port is ACTIVE. LXC moves the other end
+in as ``eth<i>`` with the port's MAC (and back out at stop, so the pair and its bridge port survive a
+stop/start); the guest configures it by DHCP, or statically when ``details["ipv4_cidr"]`` (and
 ``details["gateway"]``) are set.
+
+Suspend: upstream's suspend saves the guest's memory to disk and frees it (libvirt's managed save);
+resume restores it. A container's equivalent would be a CRIU checkpoint, which is not installed here and
+needs capabilities root lacks on these hosts (CAP_SYS_RESOURCE). So suspend freezes every process of the
+guest with the cgroup freezer, as pause does, and records it, so the server reads SUSPENDED across agent
+restarts: the guest uses no CPU but keeps its memory, and a host reboot boots it afresh.
+
+Console: LXC writes the guest's console to ``console.log`` in its directory, bounded (rotated once to
+``console.log.1`` past 1 MiB); ``console_output`` reads the live tail.
 """
 
 from __future__ import annotations
@@ -16,7 +28,9 @@ from __future__ import annotations
 import contextlib
 import os
 import shlex
+import shutil
 import subprocess
+import tempfile
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import replace
@@ -59,7 +73,7 @@ class ContainerGuestDriver(GuestDriver):
     name = "container"
     hypervisor_type = "lxc"
     supports_pause = True
-    supports_suspend = True  # freezer-based (no memory image: containers have no CRIU here)
+    supports_suspend = True  # freezer-based (see the module docstring)
     supports_snapshot = True
     supports_console_output = True
     supports_volume_attach = True
@@ -70,7 +84,7 @@ class ContainerGuestDriver(GuestDriver):
                  fetch_image: Callable[[ImageSpec], Iterable[bytes]] | None = None, stop_timeout: float = 10.0,
                  vcpus: int = 0, memory_mb: int = 0, disk_gb: int = 0) -> None:
         self.state_dir = Path(state_dir)
-        self.runtime = Runtime(self.state_dir / "guests", prefix, stop_timeout=stop_timeout)
+        self.runtime = Runtime(self.state_dir / "guests", prefix, stop_timeout=stop_timeout, disk_pool=True)
         self.cache = ImageCache(self.state_dir / "images", max_unused_age=image_cache_max_age)
         self.fetch_image = fetch_image
         self._overrides = (vcpus, memory_mb, disk_gb)
@@ -126,8 +140,9 @@ class ContainerGuestDriver(GuestDriver):
 
     # ------------------------------------------------------------------ lifecycle
 
-    def spawn(self, guest: Guest) -> None:
+    def spawn(self, guest: Guest, network_ready: Callable[[], None] | None = None) -> None:
         name = self._name(guest.uuid)
+        ready = (lambda _created: network_ready()) if network_ready is not None else None
         try:
             devices, root = self._volumes(guest)
             if self._exists(guest.uuid):
@@ -136,7 +151,7 @@ class ContainerGuestDriver(GuestDriver):
                     if guest.volumes or spec.devices:  # loop devices may differ after a host restart
                         self.runtime.define(replace(spec, devices=devices, root_device=root or spec.root_device),
                                             fresh_disk=False)
-                    self.runtime.start(name)
+                    self.runtime.start(name, ready)
                 return
             if guest.image is None and root is None:
                 raise GuestDriverError("the server has neither an image nor a root volume")
@@ -162,7 +177,7 @@ class ContainerGuestDriver(GuestDriver):
                 init=tuple(shlex.split(cmdline)) if cmdline else None,
             )
             self.runtime.define(spec)
-            self.runtime.start(name)
+            self.runtime.start(name, ready)
         except GuestDriverError:
             self._cleanup_failed(guest.uuid)
             raise
@@ -333,26 +348,39 @@ class ContainerGuestDriver(GuestDriver):
     # ------------------------------------------------------------------ optional
 
     def snapshot(self, uuid: str, path: str) -> str:
-        """A gzipped tarball of the guest's root filesystem (raw + compressed, bootable by this driver)."""
+        """The guest's root filesystem as a raw disk image (one ext4 filesystem), the format the API
+        registers snapshots with and this driver boots (the image cache loop-mounts it read-only)."""
         name = self._require(uuid)
         spec = self.runtime.spec(name)
         disk = self.runtime.disk(name)
         was_mounted = disk.rootfs.exists() and self.runtime.state(name) in (RUNNING, FROZEN)
+        tree = Path(tempfile.mkdtemp(prefix=".snapshot-", dir=self.state_dir))
         try:
             rootfs = self.runtime.mount_rootfs(name, spec)
-            r = subprocess.run(["tar", "-C", str(rootfs), "--numeric-owner", "--one-file-system",
-                                "--exclude=./.onestack", "--exclude=./mnt/config/*", "--exclude=./proc/*",
-                                "--exclude=./sys/*", "--exclude=./dev/*", "-czf", path, "."],
-                               capture_output=True, text=True, timeout=3600)
+            # the tree without what the runtime adds (its layer, the config drive, API filesystems)
+            r = subprocess.run(f"tar -C {shlex.quote(str(rootfs))} --numeric-owner --one-file-system "
+                               "--exclude=./.onestack --exclude='./mnt/config/*' --exclude='./proc/*' "
+                               "--exclude='./sys/*' --exclude='./dev/*' -cf - . | "
+                               f"tar -C {shlex.quote(str(tree))} --numeric-owner -xpf -",
+                               shell=True, capture_output=True, text=True, timeout=3600)
             if r.returncode not in (0, 1):  # 1: files changed while reading (a running guest)
+                raise GuestDriverError(f"snapshot failed: {r.stderr.strip()[-300:]}")
+            used = int(subprocess.run(["du", "-sb", str(tree)], capture_output=True, text=True).stdout.split()[0])
+            size = max(64 << 20, (used * 13 // 10 + (32 << 20)) >> 20 << 20)
+            with open(path, "wb") as f:
+                f.truncate(size)
+            r = subprocess.run(["mkfs.ext4", "-q", "-F", "-m", "0", "-d", str(tree), path], capture_output=True,
+                               text=True, timeout=3600)
+            if r.returncode != 0:
                 raise GuestDriverError(f"snapshot failed: {r.stderr.strip()[-300:]}")
         except ContainerError as exc:
             raise GuestDriverError(f"snapshot failed: {exc}") from exc
         finally:
+            shutil.rmtree(tree, ignore_errors=True)
             if not was_mounted and self.runtime.state(name) not in (RUNNING, FROZEN):
                 with contextlib.suppress(ContainerError):
                     disk.unmount()
-        return "tar"
+        return "raw"
 
     def console_output(self, uuid: str, length: int | None = None) -> str:
         return self.runtime.console_tail(self._require(uuid), length)

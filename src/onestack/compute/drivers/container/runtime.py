@@ -22,6 +22,7 @@ import re
 import shutil
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -30,12 +31,13 @@ from .blockdev import BlockDevice
 from .cgroups import Limits
 from .errors import ContainerError, NotFound
 from .guestinit import BUILTIN_INIT
-from .overlay import RootDisk
+from .overlay import DiskPool, RootDisk
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 IFNAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,15}$")
 MAC_RE = re.compile(r"^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$")
 COMMON_CONF = Path("/usr/share/lxc/config/common.conf")
+CONSOLE_LOG_BYTES = 1 << 20
 
 RUNNING, STOPPED, FROZEN, ABSENT = "RUNNING", "STOPPED", "FROZEN", "ABSENT"
 
@@ -82,6 +84,12 @@ class ContainerSpec:
                    root_device=d.get("root_device"))
 
 
+def _ip(*args: str) -> None:
+    r = subprocess.run(["ip", *args], capture_output=True, text=True, timeout=30)
+    if r.returncode != 0:
+        raise ContainerError(f"ip {' '.join(args)} failed: {r.stderr.strip()[-300:]}")
+
+
 def _lxc(cmd: str, *args: str, timeout: float = 60, check: bool = True) -> subprocess.CompletedProcess:
     r = subprocess.run([cmd, *args], capture_output=True, text=True, timeout=timeout)
     if check and r.returncode != 0:
@@ -90,13 +98,14 @@ def _lxc(cmd: str, *args: str, timeout: float = 60, check: bool = True) -> subpr
 
 
 class Runtime:
-    def __init__(self, state_dir: Path, prefix: str, stop_timeout: float = 10.0) -> None:
+    def __init__(self, state_dir: Path, prefix: str, stop_timeout: float = 10.0, disk_pool: bool = False) -> None:
         if not NAME_RE.match(prefix):
             raise ValueError(f"bad prefix {prefix!r}")
         self.path = Path(state_dir)
         self.prefix = prefix
         self.stop_timeout = stop_timeout
         self.path.mkdir(parents=True, exist_ok=True)
+        self.pool = DiskPool(self.path.parent / "disk-pool") if disk_pool else None
 
     # ------------------------------------------------------------------ layout
 
@@ -135,7 +144,7 @@ class Runtime:
         d.mkdir(parents=True, exist_ok=True)
         disk = RootDisk(d)
         if spec.root_device is None and (fresh_disk or not disk.image.exists()):
-            disk.create(spec.disk_bytes)
+            disk.create(spec.disk_bytes, self.pool)
         (d / "spec.json.tmp").write_text(spec.to_json())
         (d / "spec.json.tmp").replace(d / "spec.json")
 
@@ -157,6 +166,9 @@ class Runtime:
             "lxc.apparmor.profile = unconfined",
             f"lxc.init.cmd = {' '.join(init)}",
             f"lxc.console.logfile = {d / 'console.log'}",
+            # bounded: past CONSOLE_LOG_BYTES LXC renames the log to console.log.1 and starts a new one
+            f"lxc.console.size = {CONSOLE_LOG_BYTES}",
+            "lxc.console.rotate = 1",
             f"lxc.log.file = {d / 'lxc.log'}",
             "lxc.log.level = WARN",
             *cgroups.lxc_config(spec.limits, cgroups.hierarchy()),
@@ -170,13 +182,10 @@ class Runtime:
             lines.append("lxc.net.0.type = empty")
         for i, nic in enumerate(spec.nics):
             k = f"lxc.net.{i}"
-            lines += [f"{k}.type = {nic.kind}", f"{k}.name = eth{i}", f"{k}.hwaddr = {nic.mac}", f"{k}.flags = up"]
-            if nic.kind == "veth":
-                lines.append(f"{k}.veth.pair = {nic.host_name}")
-                if nic.bridge:
-                    lines.append(f"{k}.link = {nic.bridge}")
-            else:
-                lines.append(f"{k}.link = {nic.host_name}")
+            # a veth NIC is our pre-created pair: LXC moves its peer in (and back out at stop) as a phys NIC
+            link = self.peer_name(nic) if nic.kind == "veth" else nic.host_name
+            lines += [f"{k}.type = phys", f"{k}.link = {link}", f"{k}.name = eth{i}", f"{k}.hwaddr = {nic.mac}",
+                      f"{k}.flags = up"]
             if nic.mtu:
                 lines.append(f"{k}.mtu = {nic.mtu}")
             if nic.ipv4:
@@ -185,16 +194,25 @@ class Runtime:
                     lines.append(f"{k}.ipv4.gateway = {nic.gateway}")
         (d / "config").write_text("\n".join(lines) + "\n")
 
-    def start(self, name: str) -> int:
-        """Mount the root filesystem and start the guest; returns the host pid of its init."""
+    def start(self, name: str, network_ready: Callable[[list[Nic]], None] | None = None) -> int:
+        """Mount the root filesystem, plug the NICs and start the guest; returns the host pid of its init.
+
+        ``network_ready(created)`` is called once the host ends of the guest's veth pairs exist
+        (``created``: the ones made just now) and before the guest's init runs, so the data plane can
+        attach them first: the guest's first DHCP request is answered instead of retried a second later."""
         st = self.state(name)
         if st in (RUNNING, FROZEN):
             return self.pid(name)
         spec = self.spec(name)
         self._cleanup_cgroups(name)  # leftovers of a crash would make lxc-start fail
+        created = self._ensure_veths(spec)
         rootfs = self.mount_rootfs(name, spec)
         self._write_config(spec, rootfs)
-        _lxc("lxc-start", "-P", str(self.path), "-n", name, "-d")
+        if network_ready is not None:
+            network_ready(created)
+        pidfile = self.dir(name) / "pid"
+        pidfile.unlink(missing_ok=True)
+        _lxc("lxc-start", "-P", str(self.path), "-n", name, "-d", "-p", str(pidfile))
         pid = self.pid(name)
         if not pid:
             raise ContainerError(f"guest {name} did not start; see {self.dir(name) / 'lxc.log'}")
@@ -221,6 +239,27 @@ class Runtime:
         if state != RUNNING:
             return  # stopped: the next start's configuration no longer has it
         blockdev.unplug(name, self.path, self.pid(name), device)
+
+    @staticmethod
+    def peer_name(nic: Nic) -> str:
+        """The guest end of a NIC's veth pair while it is on the host (LXC moves it in as eth<i>)."""
+        return ("g" + nic.host_name)[:15] if len(nic.host_name) < 15 else "g" + nic.host_name[1:]
+
+    def _ensure_veths(self, spec: ContainerSpec) -> list[Nic]:
+        """Create the veth pairs that do not exist (first start, or a crash took them with the netns);
+        returns those created. The host end is up, on its bridge when the NIC names one."""
+        created = []
+        for nic in spec.nics:
+            if nic.kind != "veth" or os.path.exists(f"/sys/class/net/{nic.host_name}"):
+                continue
+            peer = self.peer_name(nic)
+            if os.path.exists(f"/sys/class/net/{peer}"):  # half of an interrupted attempt
+                subprocess.run(["ip", "link", "del", peer], capture_output=True)
+            mtu = ["mtu", str(nic.mtu)] if nic.mtu else []
+            _ip("link", "add", nic.host_name, *mtu, "type", "veth", "peer", "name", peer, *mtu)
+            _ip("link", "set", nic.host_name, *(["master", nic.bridge] if nic.bridge else []), "up")
+            created.append(nic)
+        return created
 
     def stop(self, name: str, *, timeout: float | None = None, force: bool = False) -> None:
         """Ask init to stop (SIGPWR), wait up to ``timeout``, then kill; unmounts the root filesystem."""
@@ -310,10 +349,31 @@ class Runtime:
 
     # ------------------------------------------------------------------ observation
 
+    def _live_pid(self, name: str) -> int | None:
+        """The guest's init pid without asking LXC: lxc-start records its monitor's pid, whose child is
+        the init (0: not running). None when there is no record (a guest started before pid files)."""
+        try:
+            monitor = int((self.dir(name) / "pid").read_text().strip() or 0)
+        except (OSError, ValueError):
+            return None
+        try:  # the pid may have been reused by an unrelated process: it must be this guest's monitor
+            cmdline = Path(f"/proc/{monitor}/cmdline").read_bytes() if monitor else b""
+            if not cmdline.startswith(b"[lxc monitor]") or not cmdline.rstrip(b"\0 ").endswith(f" {name}".encode()):
+                return 0
+            children = Path(f"/proc/{monitor}/task/{monitor}/children").read_text().split()
+        except OSError:
+            return 0
+        return int(children[0]) if children else 0
+
     def state(self, name: str) -> str:
         d = self.dir(name)
         if not (d / "config").exists():
             return ABSENT if not d.exists() else STOPPED
+        pid = self._live_pid(name)
+        if pid is not None:
+            if not pid:
+                return STOPPED
+            return FROZEN if cgroups.freezer_state(pid) in ("FROZEN", "FREEZING") else RUNNING
         r = _lxc("lxc-info", "-P", str(self.path), "-n", name, "-s", "-H", check=False)
         out = r.stdout.strip()
         if out in (RUNNING, FROZEN, "FREEZING", "THAWED"):
@@ -323,6 +383,9 @@ class Runtime:
         return STOPPED
 
     def pid(self, name: str) -> int:
+        pid = self._live_pid(name)
+        if pid is not None:
+            return pid
         r = _lxc("lxc-info", "-P", str(self.path), "-n", name, "-p", "-H", check=False)
         return int(r.stdout.strip()) if r.stdout.strip().isdigit() else 0
 
@@ -331,10 +394,14 @@ class Runtime:
             raise ContainerError(f"guest {name} is not running")
 
     def console_tail(self, name: str, lines: int | None = None) -> str:
-        try:
-            data = self.console_log(name).read_bytes()[-(1 << 20):]
-        except FileNotFoundError:
-            return ""
+        """The end of the live console log (with the rotated part before it when the log is short)."""
+        log = self.console_log(name)
+        data = b""
+        for path in (log, log.with_name(log.name + ".1")):
+            with contextlib.suppress(FileNotFoundError):
+                data = path.read_bytes()[-(CONSOLE_LOG_BYTES - len(data)):] + data
+            if len(data) >= CONSOLE_LOG_BYTES // 2:
+                break
         text = data.decode("utf-8", "replace").replace("\r\n", "\n")
         if lines is not None:
             text = "\n".join(text.splitlines()[-lines:]) + ("\n" if text else "")

@@ -221,15 +221,15 @@ class QemuGuestDriver(GuestDriver):
 
     # ------------------------------------------------------------------ lifecycle
 
-    def spawn(self, guest: Guest) -> None:
+    def spawn(self, guest: Guest, network_ready: Callable[[], None] | None = None) -> None:
         with self._locked(guest.uuid):
             spec = self._spec(guest.uuid)
             if spec is not None:
                 if process.pid_of(spec) is None:
-                    self._call(self._start, spec)
+                    self._call(self._start, spec, network_ready)
                 return
             try:
-                self._create(guest)
+                self._create(guest, network_ready)
             except Exception as exc:
                 with contextlib.suppress(Exception):
                     self._destroy(guest.uuid)
@@ -239,7 +239,7 @@ class QemuGuestDriver(GuestDriver):
                     raise GuestDriverError(f"qemu spawn failed: {exc}") from exc
                 raise
 
-    def _create(self, guest: Guest) -> None:
+    def _create(self, guest: Guest, network_ready: Callable[[], None] | None = None) -> None:
         if guest.flavor.memory_mb < MIN_MEMORY_MB:  # a stock kernel hangs unpacking its initramfs below this
             raise GuestDriverError(f"QEMU guests need at least {MIN_MEMORY_MB} MB of RAM; the flavor has "
                                    f"{guest.flavor.memory_mb} MB")
@@ -270,7 +270,7 @@ class QemuGuestDriver(GuestDriver):
                       config_drive=str(gdir / "config.iso"), nics=tuple(self._nic(i) for i in guest.interfaces),
                       volumes=tuple(self._disk(v) for v in guest.volumes if v.connection_info and v is not boot_volume))
         self._save(spec)
-        self._start(spec)
+        self._start(spec, network_ready)
 
     @staticmethod
     def _bootable(image: ImageSpec) -> ImageSpec:
@@ -362,9 +362,11 @@ class QemuGuestDriver(GuestDriver):
         return Disk(volume_id=att.volume_id, path=path, format=fmt,
                     read_only=str(data.get("access_mode") or ci.get("access_mode") or "rw") == "ro")
 
-    def _start(self, spec: VmSpec) -> None:
+    def _start(self, spec: VmSpec, network_ready: Callable[[], None] | None = None) -> None:
         for nic in spec.nics:
             vif.ensure_tap(nic.tap, nic.mtu or None, nic.bridge or None)
+        if network_ready is not None:  # the taps exist: the network plugs them before the guest runs
+            network_ready()
         self._suspended_marker(spec.uuid).unlink(missing_ok=True)
         console = Path(spec.serial_log)
         with contextlib.suppress(FileNotFoundError):
