@@ -14,14 +14,22 @@ Everything is created under a temporary directory with a random prefix and destr
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
+import os
 import secrets
+import socket
 import statistics
+import struct
+import subprocess
 import tempfile
+import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+
+import requests
 
 from onestack.compute.drivers.base import FlavorSpec, Guest, ImageSpec
 from onestack.compute.drivers.container import cgroups, imagebuild
@@ -69,64 +77,313 @@ def report(label: str, results: list[tuple[float, float, str]], driver: Containe
           f"guest cgroup memory {statistics.median(mem):.0f} kB, lxc monitor RSS {statistics.median(mon):.0f} kB")
 
 
-def api_boot(conn, name: str, timeout: float = 120.0) -> tuple[float, str]:
-    t0 = time.perf_counter()
-    server = conn.compute.create_server(name=name, image_id=conn.image.find_image("busybox").id,
-                                        flavor_id="c1", networks="none")
-    while True:
-        current = conn.compute.get_server(server.id)
-        if current.status == "ACTIVE":
-            return time.perf_counter() - t0, server.id
-        if current.status == "ERROR" or time.perf_counter() - t0 > timeout:
-            raise RuntimeError(f"server {server.id} ended {current.status}: {current.fault}")
-        time.sleep(0.01)
+class Pinger:
+    """ICMP echo from inside a network namespace: one raw socket opened there, one request to every
+    awaited address every ``interval`` seconds, the time of each address's first answer."""
 
+    def __init__(self, netns: str, interval: float = 0.01) -> None:
+        self.netns, self.interval = netns, interval
+        self.sock: socket.socket | None = None
+        self.lock = threading.Lock()
+        self.wanted: dict[str, threading.Event] = {}
+        self.first: dict[str, float] = {}
+        self.seq = 0
 
-def delete_all(conn, ids: list[str]) -> None:
-    for sid in ids:
-        conn.compute.delete_server(sid)
-    deadline = time.monotonic() + 120
-    while list(conn.compute.servers()) and time.monotonic() < deadline:
-        time.sleep(0.1)
+    def _open(self) -> socket.socket:
+        import ctypes
+        import os
 
-
-def api_bench(n: int) -> None:
-    import openstack.config
-    import openstack.connection
-
-    from onestack.compute.agent import container_prefix, container_state_dir
-    from onestack.compute.drivers.container.runtime import Runtime
-    from onestack.core import config
-    from onestack.core.testing.process import ServerProcess
-
-    with tempfile.TemporaryDirectory(prefix="onestack-bench-api-") as tmp:
-        data = Path(tmp) / "data"
-        server = ServerProcess(data, log_path=Path(tmp) / "server.log", env={
-            "ONESTACK_COMPUTE_DRIVER": "container", "ONESTACK_NETWORK_DRIVER": "fake",
-            "ONESTACK_SERVER_LOG_REQUESTS": "false", "ONESTACK_IDENTITY_BCRYPT_ROUNDS": "4"})
-        settings = config.load(env={}, data_dir=str(data))
-        server.start(timeout=120)
+        libc = ctypes.CDLL(None, use_errno=True)
+        clone_newnet = 0x40000000
+        own = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
+        target = os.open(f"/run/netns/{self.netns}", os.O_RDONLY)
         try:
-            conn = openstack.connection.Connection(config=openstack.config.OpenStackConfig(
-                config_files=[str(server.clouds_yaml)]).get_one("onestack"))
-            conn.set_compute_quotas(conn.current_project_id, instances=10 * n, cores=10 * n, ram=1024 * n)
-            conn.compute.delete_server(api_boot(conn, "bench-warm")[1])  # image download into the host cache
-            rss0 = rss_kb(server.pid)
-            seq = [api_boot(conn, f"bench-s{i}") for i in range(n)]
-            print(f"API->ACTIVE sequential n={n:<3} p50 {statistics.median([r[0] for r in seq]):.3f}s "
-                  f"p95 {pct([r[0] for r in seq], 95):.3f}s | onestack RSS +{(rss_kb(server.pid) - rss0) / n:.0f} kB "
-                  f"per server")
-            delete_all(conn, [r[1] for r in seq])
-            with ThreadPoolExecutor(n) as pool:
-                par = list(pool.map(lambda i: api_boot(conn, f"bench-p{i}"), range(n)))
-            print(f"API->ACTIVE parallel   n={n:<3} p50 {statistics.median([r[0] for r in par]):.3f}s "
-                  f"p95 {pct([r[0] for r in par], 95):.3f}s")
-            delete_all(conn, [r[1] for r in par])
+            libc.setns(target, clone_newnet)  # this thread only; the socket stays in that namespace
+            sock = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
         finally:
-            server.stop(timeout=30)
-            rt = Runtime(Path(container_state_dir(settings)) / "guests", container_prefix(settings))
+            libc.setns(own, clone_newnet)
+            os.close(own)
+            os.close(target)
+        return sock
+
+    def start(self) -> None:
+        box: list[socket.socket] = []
+        t = threading.Thread(target=lambda: box.append(self._open()))
+        t.start()
+        t.join()
+        self.sock = box[0]
+        self.sock.settimeout(0.2)
+        threading.Thread(target=self._send, daemon=True).start()
+        threading.Thread(target=self._receive, daemon=True).start()
+
+    @staticmethod
+    def _checksum(data: bytes) -> int:
+        total = sum(int.from_bytes(data[i:i + 2], "big") for i in range(0, len(data) - 1, 2))
+        if len(data) % 2:
+            total += data[-1] << 8
+        total = (total >> 16) + (total & 0xFFFF)
+        total += total >> 16
+        return ~total & 0xFFFF
+
+    def _send(self) -> None:
+        while True:
+            with self.lock:
+                targets = [ip for ip in self.wanted if ip not in self.first]
+            for ip in targets:
+                self.seq = (self.seq + 1) & 0xFFFF
+                head = struct.pack("!BBHHH", 8, 0, 0, 0x5EB0, self.seq)
+                csum = self._checksum(head + b"onestack")
+                with contextlib.suppress(OSError):
+                    self.sock.sendto(struct.pack("!BBHHH", 8, 0, csum, 0x5EB0, self.seq) + b"onestack", (ip, 0))
+            time.sleep(self.interval)
+
+    def _receive(self) -> None:
+        while True:
+            try:
+                data, (ip, _) = self.sock.recvfrom(2048)
+            except (TimeoutError, OSError):
+                continue
+            now = time.perf_counter()
+            ihl = (data[0] & 0x0F) * 4
+            if len(data) > ihl and data[ihl] == 0:  # echo reply
+                with self.lock:
+                    if ip in self.wanted and ip not in self.first:
+                        self.first[ip] = now
+                        self.wanted[ip].set()
+
+    def wait(self, ip: str, timeout: float) -> float | None:
+        with self.lock:
+            self.first.pop(ip, None)
+            event = self.wanted[ip] = threading.Event()
+        event.wait(timeout)
+        with self.lock:
+            self.wanted.pop(ip, None)
+            return self.first.pop(ip, None)
+
+
+class ApiBench:
+    """A real all-in-one cloud (container driver, linux data plane) on free CIDRs, driven over HTTP.
+
+    One poller thread lists ``/servers/detail`` every ``poll`` seconds for every server in flight (so the
+    client's load does not grow with the number of servers); a server is *reachable* when a ping from the
+    router's namespace (the guest's gateway) gets an answer.
+    """
+
+    def __init__(self, tmp: Path, poll: float = 0.02, log_path: str | None = None) -> None:
+        import random
+
+        from onestack.core import config
+        from onestack.core.testing.process import ServerProcess
+
+        routes = subprocess.run(["ip", "-4", "route", "show", "table", "all"], capture_output=True, text=True).stdout
+        n = next(i for i in random.sample(range(1, 250), 249) if f"10.217.{i}." not in routes
+                 and f"10.216.{i}." not in routes)
+        self.data = tmp / "data"
+        self.settings = config.load(env={}, data_dir=str(self.data))
+        self.server = ServerProcess(self.data, log_path=log_path or tmp / "server.log", env={
+            "ONESTACK_COMPUTE_DRIVER": "container", "ONESTACK_NETWORK_DRIVER": "linux",
+            "ONESTACK_NETWORK_PUBLIC_CIDR": f"10.217.{n}.0/24", "ONESTACK_NETWORK_PRIVATE_CIDR": f"10.216.{n}.0/24",
+            "ONESTACK_SERVER_LOG_REQUESTS": "false", "ONESTACK_IDENTITY_BCRYPT_ROUNDS": "4"})
+        self.poll = poll
+        self.lock = threading.Lock()
+        self.waiting: dict[str, dict] = {}  # server id -> {"t0", "active", "ip", "reach", "error"}
+
+    def start(self) -> None:
+        import openstack.config
+        import openstack.connection
+
+        self.server.start(timeout=120)
+        cfg = openstack.config.OpenStackConfig(config_files=[str(self.server.clouds_yaml)])
+        self.admin = openstack.connection.Connection(config=cfg.get_one("onestack"))
+        self.demo = openstack.connection.Connection(config=cfg.get_one("onestack-demo"))
+        pid = self.demo.current_project_id
+        self.admin.set_compute_quotas(pid, instances=1000, cores=1000, ram=1 << 20)
+        self.admin.network.update_quota(self.admin.network.get_quota(pid), ports=1000)
+        sg = self.demo.network.find_security_group("default", project_id=pid)
+        self.demo.network.create_security_group_rule(security_group_id=sg.id, direction="ingress",
+                                                     ethertype="IPv4", protocol="icmp")
+        self.net = self.demo.network.find_network("private").id
+        self.image = self.demo.image.find_image("busybox").id
+        self.flavor = self.demo.compute.find_flavor("c1.tiny").id
+        router = self.admin.network.find_router("router1")
+        from onestack.network.agent import kernel_prefix
+
+        self.router_ns = f"{kernel_prefix(self.settings)}-r-{router.id}"
+        self.compute_url = self.demo.compute.get_endpoint()
+        self.headers = {"X-Auth-Token": self.demo.session.get_token(), "Content-Type": "application/json"}
+        self.http = requests.Session()
+        self.stop_poller = threading.Event()
+        self.poller = threading.Thread(target=self._poll, daemon=True)
+        self.poller.start()
+        self.pinger = Pinger(self.router_ns)
+        deadline = time.monotonic() + 60  # the router namespace exists once the agent built it
+        while self.router_ns not in subprocess.run(["ip", "netns", "list"], capture_output=True,
+                                                   text=True).stdout:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"router namespace {self.router_ns} never appeared")
+            time.sleep(0.1)
+        # the prober's ARP: pinging a guest before it has its address leaves the router's neighbour entry
+        # incomplete, retried once a second; probe every 20 ms so that retry does not count as boot time
+        subprocess.run(["ip", "netns", "exec", self.router_ns, "sh", "-c",
+                        "for f in /proc/sys/net/ipv4/neigh/*/retrans_time_ms; do echo 20 > $f; done"], check=True)
+        self.pinger.start()
+
+    def _poll(self) -> None:
+        while not self.stop_poller.wait(self.poll):
+            with self.lock:
+                if not any(w["active"] is None for w in self.waiting.values()):
+                    continue
+            r = self.http.get(f"{self.compute_url}/servers/detail", headers=self.headers)
+            now = time.perf_counter()
+            for s in r.json().get("servers", ()):
+                with self.lock:
+                    w = self.waiting.get(s["id"])
+                    if w is None or w["active"] is not None:
+                        continue
+                    if s["status"] == "ACTIVE":
+                        w["active"] = now - w["t0"]
+                        ips = [a["addr"] for addrs in s["addresses"].values() for a in addrs]
+                        w["ip"] = ips[0] if ips else None
+                        w["done"].set()
+                    elif s["status"] == "ERROR":
+                        w["error"] = (s.get("fault") or {}).get("message", "ERROR")
+                        w["done"].set()
+
+    def boot(self, name: str, timeout: float = 120.0) -> dict:
+        body = {"server": {"name": name, "imageRef": self.image, "flavorRef": self.flavor,
+                           "networks": [{"uuid": self.net}]}}
+        t0 = time.perf_counter()
+        r = self.http.post(f"{self.compute_url}/servers", json=body, headers=self.headers)
+        r.raise_for_status()
+        w = {"t0": t0, "active": None, "ip": None, "reach": None, "error": None, "done": threading.Event(),
+             "id": r.json()["server"]["id"]}
+        with self.lock:
+            self.waiting[w["id"]] = w
+        if not w["done"].wait(timeout) or w["error"]:
+            raise RuntimeError(f"{name} did not become ACTIVE: {w['error']}")
+        reached = self.pinger.wait(w["ip"], timeout=30)
+        if reached is None:
+            raise RuntimeError(f"{name} ({w['ip']}) never answered a ping\n{self.diagnose(w['id'])}")
+        w["reach"] = reached - t0
+        return w
+
+    def diagnose(self, server_id: str) -> str:
+        from onestack.compute.agent import container_prefix, container_state_dir
+
+        guests = Path(container_state_dir(self.settings)) / "guests"
+        name = container_prefix(self.settings) + server_id
+        out = [(guests / name / "console.log").read_text(errors="replace")[-2000:]]
+        port = next(iter(self.admin.network.ports(device_id=server_id)), None)
+        if port is not None:
+            out.append(f"port {port.id} {port.status} {port.mac_address}")
+            out.append(subprocess.run(["ip", "-d", "link", "show", f"tap{port.id[:11]}"], capture_output=True,
+                                      text=True).stdout)
+            dhcp = self.data / "network" / "dhcp" / port.network_id
+            hosts = (dhcp / "hosts").read_text() if (dhcp / "hosts").exists() else ""
+            out.append(f"in dnsmasq hosts: {port.mac_address in hosts}")
+            log = (dhcp / "dnsmasq.log").read_text(errors="replace") if (dhcp / "dnsmasq.log").exists() else ""
+            out += [line for line in log.splitlines() if port.mac_address in line][-10:]
+        out.append(subprocess.run(["lxc-attach", "-P", str(guests), "-n", name, "--", "/.onestack/busybox", "ip",
+                                   "addr"], capture_output=True, text=True).stdout)
+        return "\n".join(out)
+
+    def delete_all(self) -> None:
+        with self.lock:
+            self.waiting.clear()
+        ids = [s["id"] for s in self.http.get(f"{self.compute_url}/servers", headers=self.headers).json()["servers"]]
+        for sid in ids:
+            self.http.delete(f"{self.compute_url}/servers/{sid}", headers=self.headers)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            left = self.http.get(f"{self.compute_url}/servers", headers=self.headers).json()["servers"]
+            if not left:
+                return
+            time.sleep(0.1)
+
+    def memory_kb(self) -> tuple[int, int]:
+        """(onestack process RSS, guests' LXC monitors' RSS + their cgroups' memory) in kB."""
+        from onestack.compute.agent import container_prefix, container_state_dir
+        from onestack.compute.drivers.container.runtime import Runtime
+
+        rt = Runtime(Path(container_state_dir(self.settings)) / "guests", container_prefix(self.settings))
+        guests = 0
+        for name in rt.names():
+            pid = rt.pid(name)
+            if pid:
+                guests += (cgroups.memory_usage(pid) or 0) // 1024
+                ppid = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+                guests += rss_kb(ppid)
+        return rss_kb(self.server.pid), guests
+
+    def close(self) -> None:
+        from onestack.compute.agent import container_prefix, container_state_dir
+        from onestack.compute.drivers.container.runtime import Runtime
+
+        if hasattr(self, "stop_poller"):
+            self.stop_poller.set()
+        try:
+            if hasattr(self, "http"):
+                self.delete_all()
+                for name in ("router1",):
+                    router = self.admin.network.find_router(name)
+                    if router is not None:
+                        for port in self.admin.network.ports(device_id=router.id,
+                                                             device_owner="network:router_interface"):
+                            self.admin.network.remove_interface_from_router(router, port_id=port.id)
+                        self.admin.network.delete_router(router)
+                for name in ("private", "public"):
+                    net = self.admin.network.find_network(name)
+                    if net is not None:
+                        self.admin.network.delete_network(net)
+                time.sleep(2)  # the network agent removes the kernel objects of what is gone
+        finally:
+            self.server.stop(timeout=30)
+            rt = Runtime(Path(container_state_dir(self.settings)) / "guests", container_prefix(self.settings))
             for name in rt.names():
                 rt.destroy(name)
+
+
+def cpu_s(pid: int) -> float:
+    """CPU seconds of a process and of its children it waited for (lxc-start, mkfs, ip, ...)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+
+
+def api_report(label: str, results: list[dict]) -> None:
+    active = [r["active"] for r in results]
+    reach = [r["reach"] for r in results]
+    print(f"{label:<22} API->ACTIVE p50 {statistics.median(active):.3f}s p95 {pct(active, 95):.3f}s | "
+          f"API->ping p50 {statistics.median(reach):.3f}s p95 {pct(reach, 95):.3f}s")
+
+
+def api_bench(n: int, log_path: str | None = None, hold: float = 0) -> None:
+    with tempfile.TemporaryDirectory(prefix="onestack-bench-api-") as tmp:
+        bench = ApiBench(Path(tmp), log_path=log_path)
+        try:
+            bench.start()
+            bench.boot("bench-warm")  # image download into the host cache
+            bench.delete_all()
+            rss0, guests0 = bench.memory_kb()
+            cpu0 = cpu_s(bench.server.pid)
+            seq = [bench.boot(f"bench-s{i}") for i in range(n)]
+            cpu1 = cpu_s(bench.server.pid)
+            rss1, guests1 = bench.memory_kb()
+            api_report(f"sequential n={n}", seq)
+            print(f"onestack CPU per boot (with the tools it runs): {(cpu1 - cpu0) / n * 1000:.0f} ms | "
+                  f"load average {Path('/proc/loadavg').read_text().split()[0]}")
+            print(f"memory per server: onestack RSS +{(rss1 - rss0) / n:.0f} kB, guest (LXC monitor RSS + "
+                  f"cgroup memory) {(guests1 - guests0) / n:.0f} kB")
+            bench.delete_all()
+            with ThreadPoolExecutor(n) as pool:
+                par = list(pool.map(lambda i: bench.boot(f"bench-p{i}"), range(n)))
+            api_report(f"parallel n={n} at once", par)
+        except Exception:
+            if hold:  # leave the cloud up for a look (kill -CONT or wait)
+                print(f"holding {tmp} for {hold}s (data {bench.data})", flush=True)
+                time.sleep(hold)
+            raise
+        finally:
+            bench.close()
 
 
 def main() -> None:
@@ -134,7 +391,17 @@ def main() -> None:
     ap.add_argument("-n", type=int, default=20)
     ap.add_argument("--parallel", type=int, default=4)
     ap.add_argument("--no-api", dest="api", action="store_false", help="only the driver figures")
+    ap.add_argument("--no-driver", dest="driver", action="store_false", help="only the API figures")
+    ap.add_argument("--server-log", help="keep the API run's server log at this path")
+    ap.add_argument("--hold-on-failure", type=float, default=0, help="seconds to keep a failed API run up")
     args = ap.parse_args()
+    if args.driver:
+        driver_bench(args)
+    if args.api:
+        api_bench(args.n, args.server_log, args.hold_on_failure)
+
+
+def driver_bench(args) -> None:
     with tempfile.TemporaryDirectory(prefix="onestack-bench-") as tmp:
         built = imagebuild.build_busybox(Path(tmp) / "busybox.tar.gz")
         digest = hashlib.sha512(built.path.read_bytes()).hexdigest()
@@ -161,8 +428,6 @@ def main() -> None:
             for uid in driver.list_guests():
                 driver.destroy(uid)
             driver.cache.clear()
-    if args.api:
-        api_bench(args.n)
 
 
 if __name__ == "__main__":

@@ -175,9 +175,10 @@ def test_boot_busybox_on_private_console_actions_ping_delete(world):
     conn = connect(world.server.clouds_yaml, "onestack-demo")
     assert any(i["Name"] == "busybox" for i in demo("image", "list"))
 
+    demo.run("keypair", "create", "--private-key", str(world.data.parent / "k.pem"), "k")
     started = time.monotonic()
-    vm1 = demo("server", "create", "--image", "busybox", "--flavor", "c1.tiny", "--network", "private", "--wait",
-               "vm1")
+    vm1 = demo("server", "create", "--image", "busybox", "--flavor", "c1.tiny", "--network", "private",
+               "--key-name", "k", "--wait", "vm1")
     assert vm1["status"] == "ACTIVE", vm1
     assert time.monotonic() - started < 60
     vm2 = demo("server", "create", "--image", "busybox", "--flavor", "c1.tiny", "--network", "private", "--wait",
@@ -197,10 +198,18 @@ def test_boot_busybox_on_private_console_actions_ping_delete(world):
     mac = world.guest_sh(vm1["id"], "cat /sys/class/net/eth0/address").stdout.strip()
     assert mac == port["MAC Address"]
     assert world.guest_sh(vm1["id"], "hostname").stdout.strip() == "vm1"
+    assert "ssh key installed" in console
+    assert world.guest_sh(vm1["id"], "cat /root/.ssh/authorized_keys").stdout.startswith(("ssh-", "ecdsa-"))
 
     # two servers on one network reach each other
     ping = world.guest_sh(vm1["id"], f"ping -c 2 -W 2 {addresses[vm2['id']]}")
     assert ping.returncode == 0, ping.stdout + ping.stderr
+
+    # a floating IP makes vm1 reachable from the host (through router1's DNAT, once ICMP is allowed in)
+    demo.ok("security", "group", "rule", "create", "--protocol", "icmp", "--ingress", "default")
+    fip = demo("floating", "ip", "create", "public")["floating_ip_address"]
+    demo.ok("server", "add", "floating", "ip", "vm1", fip)
+    wait_for(lambda: sh("busybox", "ping", "-c", "1", "-W", "1", fip).returncode == 0, 60, f"ping {fip} from the host")
 
     # lifecycle: the guest's processes stop and come back from the same root filesystem
     world.guest_sh(vm1["id"], "echo kept > /root/marker")
@@ -221,11 +230,34 @@ def test_boot_busybox_on_private_console_actions_ping_delete(world):
         == "FROZEN"
     demo.ok("server", "unpause", "vm1")
     assert settle(conn, vm1["id"]) == "ACTIVE"
+    demo.ok("server", "suspend", "vm1")
+    assert settle(conn, vm1["id"]) == "SUSPENDED"
+    demo.ok("server", "resume", "vm1")
+    assert settle(conn, vm1["id"]) == "ACTIVE"
+    # the console log is the live one: the reboots above show as further boots of the init
+    console = demo.run("console", "log", "show", "vm1").stdout
+    assert console.count("onestack-init: starting") >= 4, console
     # after the restarts the guest is back on its network with its address (the veth was re-created)
     wait_for(lambda: world.guest_ip(vm1["id"]) == addresses[vm1["id"]], 30, "DHCP after reboot")
     ping = wait_for(lambda: (r := world.guest_sh(vm2["id"], f"ping -c 1 -W 1 {addresses[vm1['id']]}"))
                     .returncode == 0 and r, 30, "vm2 -> vm1 after reboot")
     assert "1 packets received" in ping.stdout
+
+    # image create (a tarball of the root filesystem), rebuild from it, resize
+    demo.ok("server", "image", "create", "--wait", "--name", "vm1-snap", "vm1")
+    assert demo("image", "show", "vm1-snap")["status"] == "active"
+    demo.ok("server", "rebuild", "--image", "vm1-snap", "--wait", "vm1")
+    assert settle(conn, vm1["id"]) == "ACTIVE"
+    assert world.guest_sh(vm1["id"], "cat /root/marker").stdout.strip() == "kept"  # the snapshot had it
+    demo.ok("server", "resize", "--flavor", "m1.nano", "--wait", "vm1")
+    assert settle(conn, vm1["id"]) == "VERIFY_RESIZE"
+    demo.ok("server", "resize", "confirm", "vm1")
+    assert settle(conn, vm1["id"]) == "ACTIVE"
+    assert "m1.nano" in str(demo("server", "show", "vm1")["flavor"])
+    wait_for(lambda: sh("busybox", "ping", "-c", "1", "-W", "1", fip).returncode == 0, 60, f"ping {fip} after resize")
+    demo.ok("server", "remove", "floating", "ip", "vm1", fip)
+    demo.ok("floating", "ip", "delete", fip)
+    demo.ok("image", "delete", "vm1-snap")
 
     # delete: the guests, their disks, cgroups and veths are gone
     demo.ok("server", "delete", "--wait", "vm1", "vm2")
