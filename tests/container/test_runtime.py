@@ -205,3 +205,17 @@ def test_console_log_is_live_and_bounded(rt, busybox_lower, tmp_path):
     tail = rt.console_tail(name, 1)
     assert tail.strip() == "marker-two"
     rt.destroy(name)
+
+
+def test_nic_hot_plug_and_unplug(rt, busybox_lower, tmp_path, bridge):
+    br, net = bridge
+    name = rt.prefix + "a"
+    boot(rt, name, [busybox_lower], tmp_path)
+    nic = Nic(host_name=f"{rt.prefix}v1", mac="fa:16:3e:00:00:1c", bridge=br)
+    rt.plug_nic(name, nic)  # a running guest without NICs gets eth0, with the port's MAC
+    r = sh(rt, name, f"cat /sys/class/net/eth0/address && ip addr add {net}.12/24 dev eth0 && ping -c1 -W2 {net}.1")
+    assert "fa:16:3e:00:00:1c" in r.stdout and "1 packets received" in r.stdout, r.stdout + r.stderr
+    rt.unplug_nic(name, nic)
+    assert not os.path.exists(f"/sys/class/net/{nic.host_name}")
+    assert sh(rt, name, "ls /sys/class/net").stdout.split() == ["lo"]
+    rt.destroy(name)

@@ -44,6 +44,7 @@ from ..base import (
     GuestNotFound,
     HostResources,
     ImageSpec,
+    Interface,
     PowerState,
     VolumeAttachment,
 )
@@ -77,6 +78,7 @@ class ContainerGuestDriver(GuestDriver):
     supports_snapshot = True
     supports_console_output = True
     supports_volume_attach = True
+    supports_interface_attach = True
     supports_boot_from_volume = True
     volume_connection = "loop"  # volumes arrive as host block devices (loop devices of the file backend)
 
@@ -246,6 +248,35 @@ class ContainerGuestDriver(GuestDriver):
                                 fresh_disk=False)
         except ContainerError as exc:
             raise GuestDriverError(f"volume detach failed: {exc}") from exc
+
+    def attach_interface(self, uuid: str, interface: Interface) -> None:
+        """The port's veth pair, its guest end hot-plugged as the next ``eth<i>``; the guest's init runs
+        DHCP on it (cloud-init images configure hot-plugged NICs themselves)."""
+        name = self._require(uuid)
+        try:
+            spec = self.runtime.spec(name)
+            nic = self._nic(len(spec.nics), interface)
+            if any(n.host_name == nic.host_name for n in spec.nics):
+                return
+            self.runtime.plug_nic(name, nic)
+            self.runtime.define(replace(spec, nics=spec.nics + (nic,)), fresh_disk=False)
+            if self.runtime.state(name) == RUNNING:
+                self.runtime.attach(name, ["/.onestack/busybox", "sh", "-c",
+                                           f"/.onestack/busybox udhcpc -b -T 1 -t 5 -O staticroutes "
+                                           f"-i eth{len(spec.nics)} -s /.onestack/init >/dev/null 2>&1"])
+        except ContainerError as exc:
+            raise GuestDriverError(f"interface attach failed: {exc}") from exc
+
+    def detach_interface(self, uuid: str, port_id: str) -> None:
+        name = self._require(uuid)
+        try:
+            spec = self.runtime.spec(name)
+            gone = [n for n in spec.nics if n.host_name.startswith(f"tap{port_id[:11]}")]
+            for nic in gone:
+                self.runtime.unplug_nic(name, nic)
+            self.runtime.define(replace(spec, nics=tuple(n for n in spec.nics if n not in gone)), fresh_disk=False)
+        except ContainerError as exc:
+            raise GuestDriverError(f"interface detach failed: {exc}") from exc
 
     def _cleanup_failed(self, uuid: str) -> None:
         with contextlib.suppress(Exception):

@@ -23,7 +23,7 @@ import shutil
 import subprocess
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from . import blockdev, cgroups
@@ -260,6 +260,34 @@ class Runtime:
             _ip("link", "set", nic.host_name, *(["master", nic.bridge] if nic.bridge else []), "up")
             created.append(nic)
         return created
+
+    def plug_nic(self, name: str, nic: Nic) -> None:
+        """Hot-plug a NIC: its veth pair, the guest end moved into the running guest as the next
+        ``eth<i>`` with the port's MAC (the caller records it in the spec; a stopped guest gets it at start)."""
+        spec = self.spec(name)
+        index = len(spec.nics)
+        self._ensure_veths(replace(spec, nics=(nic,)))
+        state = self.state(name)
+        if state == FROZEN:
+            raise ContainerError(f"guest {name} is paused: plug the interface once it runs again")
+        if state != RUNNING:
+            return
+        pid = self.pid(name)
+        peer = self.peer_name(nic)
+        _ip("link", "set", peer, "netns", str(pid))
+        mtu = ["mtu", str(nic.mtu)] if nic.mtu else []
+        r = subprocess.run(["nsenter", "-t", str(pid), "-n", "ip", "link", "set", peer, "name", f"eth{index}",
+                            "address", nic.mac, *mtu, "up"], capture_output=True, text=True, timeout=30)
+        if r.returncode != 0:
+            raise ContainerError(f"could not configure eth{index} in {name}: {r.stderr.strip()[-300:]}")
+
+    def unplug_nic(self, name: str, nic: Nic) -> None:
+        """Remove a NIC (running or not): deleting the host end takes the guest end with it."""
+        if os.path.exists(f"/sys/class/net/{nic.host_name}"):
+            subprocess.run(["ip", "link", "del", nic.host_name], capture_output=True, timeout=30)
+        peer = self.peer_name(nic)
+        if os.path.exists(f"/sys/class/net/{peer}"):
+            subprocess.run(["ip", "link", "del", peer], capture_output=True, timeout=30)
 
     def stop(self, name: str, *, timeout: float | None = None, force: bool = False) -> None:
         """Ask init to stop (SIGPWR), wait up to ``timeout``, then kill; unmounts the root filesystem."""
