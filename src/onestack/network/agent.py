@@ -290,8 +290,10 @@ class PortReconciler(_Base):
                     uow.emit(TOPIC_PORT_STATUS, key)  # compute waits for ACTIVE before starting the guest
                 if present:
                     uow.emit(TOPIC_FIREWALL, "all")
-        if present and not converged:  # the firewall/DHCP reconcilers (already woken) are still at it
-            raise Requeue(0.02)
+        if present and not converged:  # the firewall/DHCP reconcilers (already woken) are still at it;
+            n = self.attempts.get(key, 0) + 1  # the firewall wakes this key when it has the port
+            self.attempts[key] = n
+            raise Requeue(min(0.05 * 2 ** (n - 1), 1.0))
         if not present:
             n = self.attempts.get(key, 0) + 1
             self.attempts[key] = n
@@ -382,7 +384,12 @@ class FirewallReconciler(_Base):
         with self.uow() as uow:
             ports, groups = self._ports(uow)
         self.driver.apply_firewall(ports, groups)
-        self.state.firewalled = frozenset(p.id for p in ports)
+        applied = frozenset(p.id for p in ports)
+        new, self.state.firewalled = applied - self.state.firewalled, applied
+        if new:  # ports waiting to be reported ACTIVE until their rules were in
+            with self.uow(write=True) as uow:
+                for port_id in sorted(new):
+                    uow.emit(TOPIC_PORT, port_id)
 
     def _ports(self, uow) -> tuple[tuple[FirewallPort, ...], dict[str, tuple[str, ...]]]:
         s = uow.session
