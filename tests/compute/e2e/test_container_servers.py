@@ -1,8 +1,9 @@
 """The all-in-one default, for real: ``onestack up`` as root (container guest driver, linux network data
 plane) driven by the real ``openstack`` CLI. A server boots from the bootstrap's ``busybox`` image on
-``private``, gets its address by DHCP, shows its boot on the console, survives stop/start/reboot/pause
-and reaches a second server by ping; deleting everything leaves no container, mount, loop device,
-cgroup, veth, namespace, nftables table or dnsmasq behind.
+``private`` with a key pair, gets its address by DHCP, shows its boot on the (live) console, reaches a
+second server by ping and the host through a floating IP, survives stop/start/reboot/pause/suspend,
+is snapshotted, rebuilt from the snapshot and resized; deleting everything leaves no container, mount,
+loop device, cgroup, veth, namespace, nftables table or dnsmasq behind.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from onestack.compute.drivers.container import cgroups
 from onestack.compute.drivers.container.overlay import mounts_below
 from onestack.compute.drivers.container.runtime import Runtime
 from onestack.core import config
-from onestack.core.testing.process import ServerProcess
+from onestack.core.testing.process import ServerProcess, onestack_executable
 from onestack.network.agent import kernel_prefix
 from tests.e2e.conftest import Cli
 
@@ -111,6 +112,8 @@ class World:
             rt = Runtime(self.guests, self.prefix)
             for name in rt.names():
                 rt.destroy(name)
+        for mp in mounts_below(self.data):  # e.g. the image cache's loop-mounted raw images
+            sh("umount", "-l", mp)
         p = self.net_prefix
         for ns in sh("ip", "netns", "list").stdout.split():
             if ns.startswith(p):
@@ -244,8 +247,8 @@ def test_boot_busybox_on_private_console_actions_ping_delete(world):
     assert "1 packets received" in ping.stdout
 
     # image create (a tarball of the root filesystem), rebuild from it, resize
-    demo.ok("server", "image", "create", "--wait", "--name", "vm1-snap", "vm1")
-    assert demo("image", "show", "vm1-snap")["status"] == "active"
+    demo.ok("server", "image", "create", "--name", "vm1-snap", "vm1")  # (--wait's long-lived connection
+    wait_for(lambda: demo("image", "show", "vm1-snap")["status"] == "active", 120, "the snapshot")  # can be reset)
     demo.ok("server", "rebuild", "--image", "vm1-snap", "--wait", "vm1")
     assert settle(conn, vm1["id"]) == "ACTIVE"
     assert world.guest_sh(vm1["id"], "cat /root/marker").stdout.strip() == "kept"  # the snapshot had it
@@ -262,6 +265,9 @@ def test_boot_busybox_on_private_console_actions_ping_delete(world):
     # delete: the guests, their disks, cgroups and veths are gone
     demo.ok("server", "delete", "--wait", "vm1", "vm2")
     assert not [s for s in demo("server", "list") if s["Name"] in ("vm1", "vm2")]
+    # the host's image cache keeps images for reuse (the snapshot is loop-mounted there): prune it
+    pruned = sh(onestack_executable(), "admin", "image-cache", "prune", "--max-age", "0", "--data-dir", str(world.data))
+    assert "removed" in pruned.stdout, pruned.stdout + pruned.stderr
     assert not world.guest_leftovers(), world.guest_leftovers()
     links = sh("ip", "-o", "link").stdout
     assert f"tap{port['ID'][:11]}" not in links
