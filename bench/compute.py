@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import copy
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -188,6 +189,7 @@ def main() -> None:
     server.should_exit = True
     thread.join(10)
     cloud.close()
+    shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":
