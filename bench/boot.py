@@ -315,6 +315,13 @@ class ApiBench:
                 guests += rss_kb(ppid)
         return rss_kb(self.server.pid), guests
 
+    def _wait_kernel_clean(self, timeout: float) -> None:
+        from onestack.network.agent import kernel_prefix
+
+        deadline = time.monotonic() + timeout
+        while _kernel_objects(kernel_prefix(self.settings)) and time.monotonic() < deadline:
+            time.sleep(0.2)
+
     def close(self) -> None:
         from onestack.compute.agent import container_prefix, container_state_dir
         from onestack.compute.drivers.container.runtime import Runtime
@@ -335,12 +342,19 @@ class ApiBench:
                     net = self.admin.network.find_network(name)
                     if net is not None:
                         self.admin.network.delete_network(net)
-                time.sleep(2)  # the network agent removes the kernel objects of what is gone
+                self._wait_kernel_clean(60)  # the network agent removes the kernel objects of what is gone
         finally:
             self.server.stop(timeout=30)
             rt = Runtime(Path(container_state_dir(self.settings)) / "guests", container_prefix(self.settings))
             for name in rt.names():
                 rt.destroy(name)
+
+
+def _kernel_objects(prefix: str) -> list[str]:
+    names = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout.split()
+    links = [line.split(":")[1].strip().split("@")[0] for line in
+             subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout.splitlines()]
+    return [n for n in names + links if n.startswith(prefix)]
 
 
 def cpu_s(pid: int) -> float:
