@@ -320,3 +320,25 @@ def test_attach_to_shelved_offloaded_server_then_unshelve(demo, servers, volumes
     resp = demo.delete(f"{C}/servers/{server['id']}/os-volume_attachments/{vol['id']}")
     assert resp.status_code == 202, resp.text
     wait_volume(demo, vol["id"], "available")
+
+
+def test_online_extend_reaches_the_guest_driver(demo, servers, volumes, uniq, cloud):
+    server = boot(demo, uniq("ext"), wait=False)
+    server = wait_server(demo, server["id"], timeout=60)
+    servers.append(server["id"])
+    vol = volumes()
+    assert attach(demo, server["id"], vol["id"]).status_code == 200
+    wait_volume(demo, vol["id"], "in-use")
+    resp = demo.post(f"{V3}/volumes/{vol['id']}/action", json={"os-extend": {"new_size": 2}}, headers=VOL)
+    assert resp.status_code == 202, resp.text
+    shown = poll(lambda: volume(demo, vol["id"]), lambda v: v["size"] == 2)
+    assert shown["status"] == "in-use"
+    driver = next(d for a in cloud.agents for r in a.reconcilers.values() if hasattr(r, "drivers")
+                  for d in r.drivers.values() if server["id"] in d.list_guests())
+    poll(lambda: driver.extended, lambda calls: (server["id"], vol["id"], 2 << 30) in calls)
+    action = poll(lambda: [a for a in demo.get(f"{C}/servers/{server['id']}/os-instance-actions").json()[
+        "instanceActions"] if a["action"] == "extend_volume"], lambda found: found)[0]
+    events = demo.get(f"{C}/servers/{server['id']}/os-instance-actions/{action['request_id']}",
+                      headers=mv("2.51")).json()["instanceAction"]["events"]
+    assert [e["event"] for e in events] == ["compute_extend_volume"]
+    assert events[0]["result"] == "Success"

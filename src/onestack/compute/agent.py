@@ -31,7 +31,7 @@ from onestack.core.reconcile import Agent
 from onestack.core.uow import UnitOfWorkFactory
 
 from . import states
-from .client import CONSOLE, ComputeClient
+from .client import CONSOLE, VOLUME_EXTENDED, ComputeClient
 from .drivers.base import (
     FlavorSpec,
     Guest,
@@ -547,6 +547,21 @@ class InstanceReconciler:
                 row.system_metadata = {**(row.system_metadata or {}), "console_log": text,
                                        "console_at": utcnow().isoformat()}
 
+    def volume_extended(self, _topic: str, key: str) -> None:
+        """Block storage grew a volume attached to a server (key "<server>/<volume>/<new size GiB>")."""
+        try:
+            server_id, volume_id, size = key.split("/")
+            new_size = int(size)
+        except ValueError:
+            log.warning("ignoring a malformed volume-extended hint %r", key)
+            return
+        with self.uow() as uow:
+            host = uow.session.scalar(select(Instance.host).where(Instance.id == server_id,
+                                                                  Instance.deleted.is_(False)))
+        driver = self.drivers.get(host or "")
+        if driver is not None:  # another host's agent (or none: a shelved server) handles it
+            self.volumes.extend(server_id, volume_id, new_size, host, driver)
+
     def _plugged(self, server_id: str, driver: GuestDriver, interfaces: tuple[Interface, ...] | None = None) -> None:
         """The driver (re)created the guest's host devices: the network agent attaches them now."""
         network = self.clients.get("network")
@@ -649,4 +664,5 @@ def build_agents(settings: Settings, uow: UnitOfWorkFactory, bus: Bus, clients: 
         if isinstance(clients.get("compute"), ComputeClient):  # the API in this process reads consoles live
             clients["compute"].local_drivers.update(drivers)
         bus.subscribe(CONSOLE, reconciler.console_requested)
+        bus.subscribe(VOLUME_EXTENDED, reconciler.volume_extended)
     return agents

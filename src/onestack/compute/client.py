@@ -23,6 +23,9 @@ from .service import quotas as quotas_svc
 
 SERVICE_TYPE = "compute"
 CONSOLE = "compute.console"  # bus hint: the agent of the server's host refreshes its console copy now
+# bus hint from block storage (Nova's ``volume-extended`` external event), key "<server>/<volume>/<new size GiB>":
+# the agent of the server's host tells the guest the attached volume grew
+VOLUME_EXTENDED = "compute.volume-extended"
 
 
 class ComputeClient:

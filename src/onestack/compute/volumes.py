@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import uuid
 
 from onestack.core.context import RequestContext
 from onestack.core.errors import ApiError
@@ -19,7 +20,7 @@ from onestack.core.uow import UnitOfWorkFactory
 from .drivers.base import GuestDriver, GuestDriverError, GuestNotFound, VolumeAttachment
 from .model import BlockDeviceMapping, Instance
 from .service import block_devices as bd
-from .service.servers import add_event
+from .service.servers import Caller, add_event, record_action
 
 log = logging.getLogger(__name__)
 
@@ -213,6 +214,29 @@ class HostVolumes:
         client.complete(new.attachment_id)
         client.detach(old.volume_id, server_id)
         self._event(server_id, host, "compute_swap_volume", "swap_volume")
+
+    # -- volume-extended ------------------------------------------------------------------------------
+
+    def extend(self, server_id: str, volume_id: str, new_size_gb: int, host: str, driver: GuestDriver) -> None:
+        """Block storage grew an attached volume: the guest learns the new capacity (Nova's handling of the
+        ``volume-extended`` external event, recorded as an ``extend_volume`` action)."""
+        if not any(r.volume_id == volume_id for r in self._rows(server_id, (bd.ATTACHED,))):
+            return  # detached meanwhile (or not yet attached: the guest sees the whole volume when it is)
+        ok, details = True, None
+        try:
+            with contextlib.suppress(GuestNotFound):  # no guest now: the next one opens the grown volume
+                driver.extend_volume(server_id, volume_id, new_size_gb << 30)
+        except GuestDriverError as exc:
+            log.warning("extend of volume %s on %s failed: %s", volume_id, server_id, exc)
+            ok, details = False, str(exc)
+        with self.uow(write=True) as uow:
+            instance = uow.session.get(Instance, server_id)
+            if instance is None or instance.deleted:
+                return
+            record_action(uow, instance, "extend_volume",
+                          Caller(project_id=instance.project_id, user_id=instance.user_id,
+                                 request_id=f"req-{uuid.uuid4()}"))
+            add_event(uow, server_id, "compute_extend_volume", host, ok, details, action_name="extend_volume")
 
     # -- the end of a server ----------------------------------------------------------------------------
 

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from sqlalchemy import delete, select
 
+from onestack.compute.client import VOLUME_EXTENDED
 from onestack.core.bus import Bus
 from onestack.core.reconcile import Agent
 from onestack.core.uow import UnitOfWorkFactory
@@ -256,6 +257,10 @@ class VolumeReconciler(_Base):
             r.status = previous
             r.task = None
             r.fault = None
+            if previous == st.IN_USE:  # the servers' hypervisors learn the new size (Nova's volume-extended)
+                for server_id in uow.session.scalars(select(Attachment.instance_uuid).where(
+                        Attachment.volume_id == r.id, Attachment.instance_uuid.is_not(None))):
+                    uow.emit(VOLUME_EXTENDED, f"{server_id}/{r.id}/{new_size}")
 
         self._commit(row.id, row.revision, done)
 

@@ -167,9 +167,10 @@ def test_accelerator_probe_boots_a_guest_and_is_cached(tmp_path, vm_images):
 
 
 def test_guest_boots_applies_config_drive_and_lives_through_actions(qemu_driver, vm_images, tmp_path):
-    """One booted guest: config drive (hostname, key, user_data), volume hot-plug seen by the guest,
-    snapshot, adoption after an agent restart, resize at the next power cycle."""
-    user_data = "#!/bin/sh\necho UD-OK\nwhile [ ! -b /dev/vdc ]; do sleep 0.2; done\necho VDC-SEEN\n"
+    """One booted guest: config drive (hostname, key, user_data), volume hot-plug and online extend seen
+    by the guest, snapshot, adoption after an agent restart, resize at the next power cycle."""
+    user_data = ("#!/bin/sh\necho UD-OK\nwhile [ ! -b /dev/vdc ]; do sleep 0.2; done\necho VDC-SEEN\n"
+                 "while [ \"$(cat /sys/block/vdc/size)\" != 32768 ]; do sleep 0.2; done\necho VDC-GREW\n")
     import base64
 
     guest = vm_guest(vm_images, hostname="vm-cfg", key_data="ssh-ed25519 AAAA key@test",
@@ -189,6 +190,10 @@ def test_guest_boots_applies_config_drive_and_lives_through_actions(qemu_driver,
             volume_id="0f2c0d51-5c2e-4d3c-9d3e-8a9b2c1d0e1f", device="/dev/vdc",
             connection_info={"driver_volume_type": "file", "path": str(vol)}))
         wait_console(qemu_driver, guest.uuid, "VDC-SEEN")
+        with open(vol, "r+b") as f:  # block storage grew the file; the guest sees 16 MiB only after the resize
+            f.truncate(16 << 20)
+        qemu_driver.extend_volume(guest.uuid, "0f2c0d51-5c2e-4d3c-9d3e-8a9b2c1d0e1f", 16 << 20)
+        wait_console(qemu_driver, guest.uuid, "VDC-GREW")
         qemu_driver.detach_volume(guest.uuid, "0f2c0d51-5c2e-4d3c-9d3e-8a9b2c1d0e1f")
 
         snap = tmp_path / "snap.raw"

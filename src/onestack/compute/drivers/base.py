@@ -232,3 +232,9 @@ class GuestDriver(abc.ABC):
         """Unplug the volume (the guest loses the device, as when a disk is pulled); idempotent.  The
         host connection belongs to the block storage service, which releases it afterwards."""
         raise Unsupported(f"{self.name} cannot attach volumes")
+
+    def extend_volume(self, uuid: str, volume_id: str, new_size_bytes: int) -> None:
+        """The attached volume grew to ``new_size_bytes``: make the guest see the new capacity.  The
+        default does nothing, for drivers whose attachment already shows it (a loop device the block
+        storage service re-reads with ``losetup -c``)."""
+        return None

@@ -55,6 +55,7 @@ class FakeGuestDriver(GuestDriver):
         self.fail = set(fail)
         self._guests: dict[str, _FakeGuest] = {}
         self._lock = threading.Lock()
+        self.extended: list[tuple[str, str, int]] = []  # extend_volume calls (uuid, volume_id, bytes), for tests
 
     # -- helpers -----------------------------------------------------------------------------------
 
@@ -171,6 +172,11 @@ class FakeGuestDriver(GuestDriver):
     def detach_volume(self, uuid: str, volume_id: str) -> None:
         with self._lock:
             self._get(uuid).volumes.pop(volume_id, None)
+
+    def extend_volume(self, uuid: str, volume_id: str, new_size_bytes: int) -> None:
+        with self._lock:
+            self._get(uuid)
+            self.extended.append((uuid, volume_id, new_size_bytes))
 
     # -- for tests ---------------------------------------------------------------------------------
 

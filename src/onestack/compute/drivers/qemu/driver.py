@@ -643,6 +643,25 @@ class QemuGuestDriver(GuestDriver):
             self._call(plug)
             self._save(replace(spec, volumes=spec.volumes + (disk,)))
 
+    def extend_volume(self, uuid: str, volume_id: str, new_size_bytes: int) -> None:
+        """``block_resize`` the volume's node: QEMU re-reads the grown file and the virtio-blk device
+        reports the new capacity to the guest (a stopped guest opens the grown file at its next start)."""
+        with self._locked(uuid):
+            spec = self._require(uuid)
+            if not any(v.volume_id == volume_id for v in spec.volumes):
+                return
+
+            def resize() -> None:
+                if not self._running(spec):
+                    return
+                node = node_name(volume_id)
+                with self._qmp(spec) as q:
+                    try:  # hot-plugged: a blockdev-add node of that name
+                        q.execute("block_resize", {"node-name": node, "size": new_size_bytes})
+                    except QemuError:  # attached at start: a -drive whose backend has that id
+                        q.execute("block_resize", {"device": node, "size": new_size_bytes})
+            self._call(resize)
+
     def detach_volume(self, uuid: str, volume_id: str) -> None:
         with self._locked(uuid):
             spec = self._require(uuid)
