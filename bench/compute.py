@@ -73,7 +73,8 @@ def main() -> None:
     port = free_port()
     settings = config.load(env={}, data_dir=tmp, server={"listen": f"127.0.0.1:{port}", "log_requests": False},
                            identity={"bcrypt_rounds": 4},
-                           compute={"host": "bench", "fake_hosts": args.hosts, "driver": "fake"})
+                           compute={"host": "bench", "fake_hosts": args.hosts, "driver": "fake"},
+                           network={"driver": "fake"})  # no kernel data plane: servers boot with networks none
     cloud = build(settings)
     migrations.upgrade(cloud.engine)
     passwords = cloud.bootstrap()
