@@ -54,20 +54,12 @@ from .blockdev import BlockDevice
 from .cgroups import Limits
 from .errors import ContainerError, NotFound
 from .guestinit import ensure_runtime_layer
-from .imagecache import ImageCache
+from .imagecache import ImageCache, file_chunks
 from .runtime import ABSENT, FROZEN, RUNNING, ContainerSpec, Nic, Runtime
 
 DEFAULT_ROOT_GB = 1
 DEFAULT_PIDS_MAX = 4096
 LXC_VERSION = 5_000_002  # reported as hypervisor_version; refined from lxc-start --version
-
-
-def _chunks(path: str) -> Callable[[], Iterable[bytes]]:
-    def read() -> Iterable[bytes]:
-        with open(path, "rb") as f:
-            while block := f.read(1 << 20):
-                yield block
-    return read
 
 
 class ContainerGuestDriver(GuestDriver):
@@ -285,7 +277,7 @@ class ContainerGuestDriver(GuestDriver):
     def _image_lower(self, image: ImageSpec) -> Path:
         props = image.properties
         if image.path:
-            fetch = _chunks(image.path)
+            fetch = file_chunks(image.path)
         elif self.fetch_image is not None:
             fetch_image = self.fetch_image
 

@@ -60,7 +60,7 @@ from ..base import (
 )
 from ..configdrive import write_config_drive
 from ..container.errors import ContainerError
-from ..container.imagecache import ImageCache
+from ..container.imagecache import ImageCache, file_chunks
 from . import accel, disks, process, vif
 from .cmdline import Disk, Nic, VmSpec, device_id, netdev_id, nic_id, node_name
 from .errors import QemuError
@@ -73,14 +73,6 @@ QEMU_VERSION = 7_002_000
 MIN_MEMORY_MB = 128
 CONSOLE_MAX_BYTES = 4 << 20  # the console log is cut back to its tail at each QEMU start
 ResolveImage = Callable[[str], ImageSpec | None]
-
-
-def _chunks(path: str) -> Callable[[], Iterable[bytes]]:
-    def read() -> Iterable[bytes]:
-        with open(path, "rb") as f:
-            while block := f.read(1 << 20):
-                yield block
-    return read
 
 
 class QemuGuestDriver(GuestDriver):
@@ -315,7 +307,7 @@ class QemuGuestDriver(GuestDriver):
             held_file.write_text(json.dumps([*held, image.id]))
         props = image.properties
         if image.path:
-            fetch = _chunks(image.path)
+            fetch = file_chunks(image.path)
         elif self.fetch_image is not None:
             fetch_image = self.fetch_image
 
