@@ -9,7 +9,6 @@ loop device, cgroup, veth, namespace, nftables table or dnsmasq behind.
 from __future__ import annotations
 
 import os
-import random
 import shutil
 import subprocess
 import time
@@ -26,34 +25,11 @@ from onestack.core.testing.process import ServerProcess, onestack_executable
 from onestack.network.agent import kernel_prefix
 from tests.e2e.conftest import Cli
 
+from .support import free_cidrs, sh, wait_for
+
 pytestmark = [pytest.mark.backend, pytest.mark.e2e]
 
 TRANSITIONAL = ("BUILD", "REBOOT", "HARD_REBOOT")
-
-
-def sh(*cmd: str, check: bool = False) -> subprocess.CompletedProcess:
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=60, check=check)
-
-
-def wait_for(predicate, timeout: float = 60.0, what: str = "condition", interval: float = 0.2):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(interval)
-
-
-def free_cidrs() -> tuple[str, str]:
-    """A public /24 and a private /26 no route on this host uses (parallel clouds must not clash)."""
-    routes = sh("ip", "-4", "route", "show", "table", "all").stdout
-    for _ in range(100):
-        n = random.randrange(1, 250)
-        public, private = f"10.219.{n}.0/24", f"10.218.{n}.0/26"
-        if f"10.219.{n}." not in routes and f"10.218.{n}." not in routes:
-            return public, private
-    pytest.skip("no free test CIDR")
 
 
 class World:
@@ -63,7 +39,7 @@ class World:
         self.net_prefix = kernel_prefix(settings)
         self.prefix = container_prefix(settings)
         self.guests = Path(container_state_dir(settings)) / "guests"
-        public, private = free_cidrs()
+        public, private = free_cidrs(219, 218)
         self.server = ServerProcess(self.data, log_path=base / "server.log", env={
             "ONESTACK_IDENTITY_BCRYPT_ROUNDS": "4", "ONESTACK_COMPUTE_DRIVER": "container",
             "ONESTACK_NETWORK_DRIVER": "linux", "ONESTACK_NETWORK_PUBLIC_CIDR": public,

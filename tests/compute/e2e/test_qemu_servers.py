@@ -8,11 +8,9 @@ nothing is left behind.  Deadlines are generous: guests boot under TCG on a load
 from __future__ import annotations
 
 import os
-import random
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -23,36 +21,13 @@ from onestack.core.testing.process import ServerProcess
 from onestack.network.agent import kernel_prefix
 from tests.e2e.conftest import Cli
 
+from .support import free_cidrs, sh, wait_for
+
 pytestmark = [pytest.mark.backend, pytest.mark.e2e]
 
 BOOT = 240.0
 PING = ["ping"] if shutil.which("ping") else ["busybox", "ping"]
 TRANSITIONAL = ("BUILD", "REBOOT", "HARD_REBOOT", "RESIZE")
-
-
-def sh(*cmd: str) -> subprocess.CompletedProcess:
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=60)
-
-
-def wait_for(predicate, timeout: float = 60.0, what: str = "condition", interval: float = 0.2):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(interval)
-
-
-def free_cidrs() -> tuple[str, str]:
-    """A public /24 and a private /26 no route on this host uses (parallel clouds must not clash)."""
-    routes = sh("ip", "-4", "route", "show", "table", "all").stdout
-    for _ in range(100):
-        n = random.randrange(1, 250)
-        public, private = f"10.217.{n}.0/24", f"10.216.{n}.0/26"
-        if f"10.217.{n}." not in routes and f"10.216.{n}." not in routes:
-            return public, private
-    pytest.skip("no free test CIDR")
 
 
 def connect(clouds_yaml: Path, cloud: str):
@@ -78,7 +53,7 @@ class QemuWorld:
         self.prefix = container_prefix(settings)
         self.net_prefix = kernel_prefix(settings)
         self.guests = Path(container_state_dir(settings)) / "qemu" / "guests"
-        public, private = free_cidrs()
+        public, private = free_cidrs(217, 216)
         self.env = {"ONESTACK_IDENTITY_BCRYPT_ROUNDS": "4", "ONESTACK_COMPUTE_DRIVER": "qemu",
                     "ONESTACK_COMPUTE_QEMU_ACCEL": "tcg", "ONESTACK_NETWORK_DRIVER": "linux",
                     "ONESTACK_NETWORK_PUBLIC_CIDR": public, "ONESTACK_NETWORK_PRIVATE_CIDR": private}
