@@ -45,10 +45,12 @@ from .drivers.base import (
 from .drivers.container.driver import ContainerGuestDriver
 from .drivers.fake import FakeGuestDriver
 from .drivers.qemu.driver import QemuGuestDriver
+from .interfaces import HostInterfaces
 from .model import Instance
 from .scheduler import Scheduler, resources_of
 from .service import block_devices as bd
 from .service import hosts as hosts_svc
+from .service import interfaces as iface_svc
 from .service.common import INSTANCE
 from .service.servers import add_event, finish_delete
 from .volumes import HostVolumes
@@ -197,6 +199,7 @@ class InstanceReconciler:
         self.drivers = drivers
         self.nodes: dict[str, str] = {}  # host -> compute node id (= resource provider uuid)
         self.volumes = HostVolumes(uow, clients, self._image)
+        self.interfaces = HostInterfaces(uow, clients, _interface, _addresses, self._plug_attached)
         self._recovered = False
 
     # -- hosts --------------------------------------------------------------------------------------
@@ -269,7 +272,8 @@ class InstanceReconciler:
                 Instance.host.in_(list(self.drivers)), Instance.deleted.is_(False),
                 (Instance.task_state.is_not(None)) | (Instance.revision != Instance.observed_revision)
                 | (Instance.vm_state == states.BUILDING))))
-            return keys + [k for k in bd.pending_instances(uow, list(self.drivers)) if k not in set(keys)]
+            more = bd.pending_instances(uow, list(self.drivers)) + iface_svc.pending_instances(uow, list(self.drivers))
+            return keys + [k for k in dict.fromkeys(more) if k not in set(keys)]
 
     def reconcile(self, key: str) -> None:
         with self.uow() as uow:
@@ -281,6 +285,9 @@ class InstanceReconciler:
         action = work.pending.get("action")
         if work.has_volumes and work.vm_state != states.BUILDING and work.task_state != states.DELETING:
             self.volumes.converge(work.id, work.host, driver)  # requested attaches/detaches first
+        if work.vm_state != states.BUILDING and work.task_state != states.DELETING and \
+                self.clients.get("network") is not None:
+            self.interfaces.converge(work.id, work.host, driver)
         if work.task_state == states.DELETING or action == "delete":
             self._delete(work, driver)
         elif work.vm_state == states.BUILDING or action == "unshelve":
@@ -437,7 +444,9 @@ class InstanceReconciler:
 
     def _run(self, work: _Work, driver: GuestDriver, name: str) -> dict | None:
         uid = work.id
-        simple = {"stop": lambda: driver.power_off(uid), "start": lambda: driver.power_on(uid),
+        # stop is a clean shutdown (ACPI power button / SIGPWR to init) for up to shutdown_timeout, as Nova's
+        simple = {"stop": lambda: driver.power_off(uid, float(self.settings.compute.shutdown_timeout)),
+                  "start": lambda: driver.power_on(uid),
                   "reboot": lambda: driver.reboot(uid, hard=False), "reboot_hard": lambda: driver.reboot(uid, True),
                   "pause": lambda: driver.pause(uid), "unpause": lambda: driver.unpause(uid),
                   "suspend": lambda: driver.suspend(uid), "resume": lambda: driver.resume(uid),
@@ -530,6 +539,18 @@ class InstanceReconciler:
             log.warning("ports of %s not active after %ss; starting it anyway", server_id, c.vif_plugging_timeout)
 
         return ready
+
+    def _plug_attached(self, server_id: str, driver: GuestDriver, interfaces: tuple[Interface, ...]) -> None:
+        """A hot-plugged port's host device exists: the network agent attaches it, and the attach is done
+        once the port is ACTIVE (Nova waits for network-vif-plugged on attach too)."""
+        network = self.clients.get("network")
+        self._plugged(server_id, driver, interfaces)
+        if network is None or isinstance(driver, FakeGuestDriver) or not hasattr(network, "wait_ports_active"):
+            return
+        c = self.settings.compute
+        if not network.wait_ports_active([i.port_id for i in interfaces], float(c.vif_plugging_timeout)) and \
+                c.vif_plugging_is_fatal:
+            raise GuestDriverError("Virtual Interface creation failed")
 
     def console_requested(self, _topic: str, server_id: str) -> None:
         """An API process elsewhere wants this server's console: store a fresh tail of the live log."""

@@ -135,6 +135,22 @@ class BlockDeviceMapping(TimestampMixin, Base):
     status: Mapped[str] = mapped_column(String(16), default="pending", index=True)
 
 
+class VirtualInterface(TimestampMixin, Base):
+    """A port attached to a running server through ``os-interface`` (Nova's virtual interface): the request
+    the host agent converges (``attaching`` → ``attached``; ``detaching`` → row gone; ``failed`` keeps the
+    fault for the waiting API request) and the ``tag`` the interface list shows from 2.70.  Ports given at
+    boot have no row until they are detached."""
+
+    __tablename__ = "compute_virtual_interfaces"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_uuid)
+    instance_id: Mapped[str] = mapped_column(ForeignKey("compute_instances.id", ondelete="CASCADE"), index=True)
+    port_id: Mapped[str] = mapped_column(String(36), index=True)
+    tag: Mapped[str | None] = mapped_column(String(60), default=None)
+    status: Mapped[str] = mapped_column(String(16), default="attaching", index=True)
+    request_id: Mapped[str] = mapped_column(String(64), default="")  # the API request waiting for the outcome
+    fault: Mapped[dict | None] = mapped_column(JSON, default=None)  # {"code", "message"} of a failed attach
+
+
 class InstanceTag(Base):
     __tablename__ = "compute_instance_tags"
     instance_id: Mapped[str] = mapped_column(ForeignKey("compute_instances.id", ondelete="CASCADE"),

@@ -89,6 +89,7 @@ class ComputeSettings:
     qemu_accel: str = "auto"  # qemu driver: "auto" (KVM only if a boot probe beats TCG, cached per host), tcg, kvm
     vif_plugging_timeout: int = 300  # nova: seconds a build waits for its ports to become ACTIVE
     vif_plugging_is_fatal: bool = True  # nova: a build whose ports never became ACTIVE fails
+    shutdown_timeout: int = 60  # nova: seconds a stop waits for a clean guest shutdown before a hard stop
 
 
 @dataclass(frozen=True)

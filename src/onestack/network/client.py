@@ -13,6 +13,12 @@ as ``GET /v2.0/ports/{id}`` shows them to an admin):
     pre-existing ports are bound the same way (409 ``PortInUse`` if another device has them).
     All or nothing: on any error the ports created so far are deleted and pre-existing ones unbound,
     then the ApiError (``IpAddressGenerationFailure``, ``OverQuota``, ``PortNotFound``...) is raised.
+``allocate_port_for_server(ctx, server_id, host, requested, availability_zone="nova") -> dict``
+    One more port for an existing server (os-interface attach): ``requested`` is one item as above
+    (``{}``: the project's only network, as ``"auto"``); the port must be free (409 ``PortInUse``).
+``release_port(server_id, port_id)``
+    Undoes one port of a server (detach, or a failed attach): deleted when compute created it,
+    else unbound; nothing when the port is not the server's.
 ``deallocate_for_server(server_id)``
     Deletes the ports ``allocate_for_server`` created and unbinds (clears device and binding of)
     pre-existing ones.
@@ -182,6 +188,33 @@ class NetworkClient:
                         raise Conflict(f"Port {port.id} is still in use.", type="PortInUse")
                 elif item.get("uuid"):
                     net_svc.get_network(uow, caller, item["uuid"])
+
+    def allocate_port_for_server(self, ctx: RequestContext, server_id: str, host: str, requested: dict,
+                                 availability_zone: str = "nova") -> dict:
+        caller = Caller.of(ctx)
+        item = dict(requested) if requested.get("port") or requested.get("uuid") else \
+            {**requested, "uuid": self._auto_network(caller)}
+        self.check_requested_networks(ctx, [item])  # a port already bound to a server, this one too, is in use
+        if item.get("port"):
+            port_id = self.write(lambda uow: self._bind(uow, caller, item["port"], server_id, host, availability_zone))
+        else:
+            body: dict = {"network_id": item["uuid"], "device_id": server_id,
+                          "device_owner": f"compute:{availability_zone}", "binding:host_id": host,
+                          "project_id": caller.project_id}
+            if item.get("fixed_ip"):
+                body["fixed_ips"] = [{"ip_address": item["fixed_ip"]}]
+            port_id = self.write(lambda uow: port_svc.create_port(uow, caller, self.limits, body,
+                                                                  created_by=CREATED_BY_COMPUTE).id)
+        with self.uow() as uow:
+            return self._view(uow, port_svc.get_port(uow, SYSTEM, port_id))
+
+    def release_port(self, server_id: str, port_id: str) -> None:
+        with self.uow() as uow:
+            port = uow.session.get(m.Port, port_id)
+            if port is None or port.device_id != server_id:
+                return
+            created = port.created_by_client == CREATED_BY_COMPUTE
+        self._release([port_id] if created else [], [] if created else [port_id])
 
     def _auto_network(self, caller: Caller) -> str:
         with self.uow() as uow:

@@ -56,6 +56,7 @@ class FakeGuestDriver(GuestDriver):
         self._guests: dict[str, _FakeGuest] = {}
         self._lock = threading.Lock()
         self.extended: list[tuple[str, str, int]] = []  # extend_volume calls (uuid, volume_id, bytes), for tests
+        self.power_offs: list[tuple[str, float]] = []  # power_off calls (uuid, timeout), for tests
 
     # -- helpers -----------------------------------------------------------------------------------
 
@@ -116,6 +117,7 @@ class FakeGuestDriver(GuestDriver):
 
     def power_off(self, uuid: str, timeout: float = 0) -> None:
         self._set(uuid, "power_off", PowerState.SHUTDOWN)
+        self.power_offs.append((uuid, timeout))
 
     def reboot(self, uuid: str, hard: bool = False) -> None:
         self._set(uuid, "reboot", PowerState.RUNNING)
@@ -156,7 +158,10 @@ class FakeGuestDriver(GuestDriver):
 
     def attach_interface(self, uuid: str, interface: Interface) -> None:
         with self._lock:
-            self._get(uuid).interfaces[interface.port_id] = interface
+            item = self._get(uuid)
+        self._step("attach_interface", item.guest)
+        with self._lock:
+            item.interfaces[interface.port_id] = interface
 
     def detach_interface(self, uuid: str, port_id: str) -> None:
         with self._lock:

@@ -1,0 +1,81 @@
+"""Port interfaces (``os-interface``): the attach and detach requests the host agent carries out.
+
+The API binds or creates the port through the network service first (so its errors come back at once),
+then records a ``VirtualInterface`` row (``attaching``) and wakes the host agent, which hot-plugs the
+port into the guest; detach marks the row ``detaching`` (a port given at boot gets its row then) and
+the agent unplugs it and gives the port back.  Allowed as Nova allows it: active, paused or stopped
+servers with no task in flight, not locked.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import delete, select
+
+from onestack.core.errors import Conflict
+from onestack.core.uow import UnitOfWork
+
+from .. import states
+from ..model import Instance, VirtualInterface
+from .common import INSTANCE
+from .servers import Caller, record_action
+
+ATTACHING, ATTACHED, DETACHING, FAILED = "attaching", "attached", "detaching", "failed"
+INTERFACE_STATES = (states.ACTIVE, states.PAUSED, states.STOPPED)
+
+
+def check_interface_action(instance: Instance, method: str, admin: bool) -> None:
+    if instance.locked and not admin:
+        raise Conflict(f"Instance {instance.id} is locked")
+    if instance.vm_state not in INTERFACE_STATES:
+        raise Conflict(f"Cannot '{method}' instance {instance.id} while it is in vm_state {instance.vm_state}")
+    if instance.task_state is not None:
+        raise Conflict(f"Cannot '{method}' instance {instance.id} while it is in task_state {instance.task_state}")
+
+
+def interfaces(uow: UnitOfWork, instance_id: str) -> list[VirtualInterface]:
+    return list(uow.session.scalars(select(VirtualInterface).where(VirtualInterface.instance_id == instance_id)
+                                    .order_by(VirtualInterface.created_at, VirtualInterface.id)))
+
+
+def tags(uow: UnitOfWork, instance_id: str) -> dict[str, str | None]:
+    """port id -> the tag it was attached with."""
+    return {row.port_id: row.tag for row in interfaces(uow, instance_id) if row.status != FAILED}
+
+
+def request_attach(uow: UnitOfWork, instance: Instance, port_id: str, tag: str | None,
+                   caller: Caller) -> VirtualInterface:
+    check_interface_action(instance, "attach_interface", caller.admin)
+    uow.session.execute(delete(VirtualInterface).where(VirtualInterface.instance_id == instance.id,
+                                                       VirtualInterface.port_id == port_id))
+    row = VirtualInterface(instance_id=instance.id, port_id=port_id, tag=tag, status=ATTACHING,
+                           request_id=caller.request_id or "")
+    uow.session.add(row)
+    record_action(uow, instance, "attach_interface", caller)
+    uow.emit(INSTANCE, instance.id)
+    uow.session.flush()
+    return row
+
+
+def request_detach(uow: UnitOfWork, instance: Instance, port_id: str, caller: Caller) -> VirtualInterface:
+    check_interface_action(instance, "detach_interface", caller.admin)
+    row = uow.session.scalars(select(VirtualInterface).where(VirtualInterface.instance_id == instance.id,
+                                                             VirtualInterface.port_id == port_id)).first()
+    if row is not None and row.status in (ATTACHING, DETACHING):
+        raise Conflict(f"Port {port_id} of instance {instance.id} is still being {row.status[:-3]}ed.")
+    if row is None:  # a port the server got at boot
+        row = VirtualInterface(instance_id=instance.id, port_id=port_id)
+        uow.session.add(row)
+    row.status = DETACHING
+    row.fault = None
+    row.request_id = caller.request_id or ""
+    record_action(uow, instance, "detach_interface", caller)
+    uow.emit(INSTANCE, instance.id)
+    return row
+
+
+def pending_instances(uow: UnitOfWork, hosts: list[str]) -> list[str]:
+    """Servers on ``hosts`` with interface requests the agent has to carry out."""
+    query = (select(VirtualInterface.instance_id).join(Instance, Instance.id == VirtualInterface.instance_id)
+             .where(VirtualInterface.status.in_((ATTACHING, DETACHING)), Instance.host.in_(hosts),
+                    Instance.deleted.is_(False)).distinct())
+    return list(uow.session.scalars(query))

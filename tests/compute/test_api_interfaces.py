@@ -1,0 +1,233 @@
+"""os-interface on the fake guest driver with the session cloud's network service: attach by network
+(with a fixed IP) or by port, list/show with tags per microversion, detach, addresses and instance
+actions, and the 4xx/5xx answers Nova gives (a failed attach leaves no port or address behind)."""
+
+from __future__ import annotations
+
+import ipaddress
+import time
+import uuid
+
+import pytest
+
+from .conftest import C, boot, mv, wait_server
+
+N = "/network/v2.0"
+_BLOCK = iter(range(1, 250))
+
+
+def poll(fetch, predicate, timeout: float = 30.0):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = fetch()
+        if predicate(value):
+            return value
+        assert time.monotonic() < deadline, f"condition not met; last value: {value}"
+        time.sleep(0.02)
+
+
+@pytest.fixture
+def networks(demo, uniq):
+    """A network with one IPv4 subnet per call (each test its own CIDR); deleted afterwards."""
+    made: list[str] = []
+
+    def create() -> tuple[str, str]:
+        resp = demo.post(f"{N}/networks", json={"network": {"name": uniq("ifnet")}})
+        if resp.status_code == 404:
+            pytest.skip("no network service in this cloud")
+        net_id = resp.json()["network"]["id"]
+        made.append(net_id)
+        cidr = f"10.{90 + next(_BLOCK) // 250}.{next(_BLOCK)}.0/24"
+        sub = demo.post(f"{N}/subnets", json={"subnet": {"network_id": net_id, "cidr": cidr, "ip_version": 4}})
+        assert sub.status_code == 201, sub.text
+        return net_id, cidr
+
+    yield create
+    for net_id in made:
+        for port in demo.get(f"{N}/ports?network_id={net_id}").json()["ports"]:
+            demo.delete(f"{N}/ports/{port['id']}")
+        demo.delete(f"{N}/networks/{net_id}")
+
+
+@pytest.fixture
+def server(demo, uniq, networks):
+    made: list[str] = []
+
+    def create(**extra) -> dict:
+        net_id, _ = networks()
+        body = boot(demo, uniq("ifsrv"), networks=[{"uuid": net_id}], **extra)
+        made.append(body["id"])
+        assert body["status"] == "ACTIVE", body.get("fault")
+        return body
+
+    yield create
+    for server_id in made:
+        demo.delete(f"{C}/servers/{server_id}")
+    for server_id in made:
+        poll(lambda server_id=server_id: demo.get(f"{C}/servers/{server_id}").status_code, lambda s: s == 404)
+
+
+def attach(session, server_id, version="2.100", **body):
+    return session.post(f"{C}/servers/{server_id}/os-interface", json={"interfaceAttachment": body},
+                        headers=mv(version))
+
+
+def interfaces(session, server_id, version="2.100"):
+    resp = session.get(f"{C}/servers/{server_id}/os-interface", headers=mv(version))
+    assert resp.status_code == 200, resp.text
+    return resp.json()["interfaceAttachments"]
+
+
+def servers_ports(session, net_id):
+    """The ports on the network that are not the network's own (DHCP)."""
+    return [p for p in session.get(f"{N}/ports?network_id={net_id}").json()["ports"]
+            if not p["device_owner"].startswith("network:")]
+
+
+def actions(session, server_id, name):
+    return [a for a in session.get(f"{C}/servers/{server_id}/os-instance-actions").json()["instanceActions"]
+            if a["action"] == name]
+
+
+def events(admin, server_id, request_id):
+    return admin.get(f"{C}/servers/{server_id}/os-instance-actions/{request_id}",
+                     headers=mv("2.51")).json()["instanceAction"]["events"]
+
+
+def test_attach_by_network_list_show_detach_interface(demo, admin, server, networks):
+    srv = server()
+    net_id, cidr = networks()
+    address = str(ipaddress.ip_network(cidr)[42])
+    resp = attach(demo, srv["id"], net_id=net_id, fixed_ips=[{"ip_address": address}], tag="data")
+    assert resp.status_code == 200, resp.text
+    doc = resp.json()["interfaceAttachment"]
+    assert doc["net_id"] == net_id and doc["tag"] == "data" and doc["port_state"] == "ACTIVE"
+    assert [ip["ip_address"] for ip in doc["fixed_ips"]] == [address] and doc["fixed_ips"][0]["subnet_id"]
+    port = demo.get(f"{N}/ports/{doc['port_id']}").json()["port"]
+    assert port["device_id"] == srv["id"] and port["device_owner"] == "compute:nova"
+    assert port["mac_address"] == doc["mac_addr"]
+
+    listed = interfaces(demo, srv["id"])
+    assert len(listed) == 2 and doc in listed
+    assert all("tag" not in item for item in interfaces(demo, srv["id"], "2.69"))
+    assert next(i for i in listed if i["port_id"] != doc["port_id"])["tag"] is None  # the boot port
+    shown = demo.get(f"{C}/servers/{srv['id']}/os-interface/{doc['port_id']}", headers=mv("2.1")).json()
+    assert shown["interfaceAttachment"] == {k: v for k, v in doc.items() if k != "tag"}
+    addresses = demo.get(f"{C}/servers/{srv['id']}").json()["server"]["addresses"]
+    assert address in [a["addr"] for addrs in addresses.values() for a in addrs]
+    (action,) = actions(demo, srv["id"], "attach_interface")
+    assert [(e["event"], e["result"]) for e in events(admin, srv["id"], action["request_id"])] == [
+        ("compute_attach_interface", "Success")]
+
+    resp = demo.delete(f"{C}/servers/{srv['id']}/os-interface/{doc['port_id']}")
+    assert resp.status_code == 202, resp.text
+    poll(lambda: interfaces(demo, srv["id"]), lambda items: len(items) == 1)
+    assert demo.get(f"{N}/ports/{doc['port_id']}").status_code == 404  # made by compute: deleted
+    addresses = poll(lambda: demo.get(f"{C}/servers/{srv['id']}").json()["server"]["addresses"],
+                     lambda a: address not in [x["addr"] for xs in a.values() for x in xs])
+    assert len(addresses) == 1
+    (action,) = actions(demo, srv["id"], "detach_interface")
+    assert [(e["event"], e["result"]) for e in events(admin, srv["id"], action["request_id"])] == [
+        ("compute_detach_interface", "Success")]
+
+
+def test_attach_existing_port_then_detach_unbinds_it(demo, server, networks):
+    srv = server()
+    net_id, _ = networks()
+    port = demo.post(f"{N}/ports", json={"port": {"network_id": net_id, "name": "mine"}}).json()["port"]
+    resp = attach(demo, srv["id"], "2.1", port_id=port["id"])
+    assert resp.status_code == 200, resp.text
+    assert "tag" not in resp.json()["interfaceAttachment"]
+    assert resp.json()["interfaceAttachment"]["port_id"] == port["id"]
+    bound = demo.get(f"{N}/ports?device_id={srv['id']}").json()["ports"]
+    assert port["id"] in [p["id"] for p in bound]
+    # the same port again, or on another server: in use
+    assert attach(demo, srv["id"], port_id=port["id"]).status_code == 409
+    assert demo.delete(f"{C}/servers/{srv['id']}/os-interface/{port['id']}").status_code == 202
+    unbound = poll(lambda: demo.get(f"{N}/ports/{port['id']}").json()["port"], lambda p: not p["device_id"])
+    assert unbound["device_owner"] == "" and unbound["name"] == "mine"  # the user's port stays
+    assert port["id"] not in [i["port_id"] for i in interfaces(demo, srv["id"])]
+    # a port given at boot can be detached too (and, made by compute, is deleted)
+    (boot_port,) = interfaces(demo, srv["id"])
+    assert demo.delete(f"{C}/servers/{srv['id']}/os-interface/{boot_port['port_id']}").status_code == 202
+    poll(lambda: interfaces(demo, srv["id"]), lambda items: items == [])
+    assert demo.get(f"{N}/ports/{boot_port['port_id']}").status_code == 404
+    assert poll(lambda: demo.get(f"{C}/servers/{srv['id']}").json()["server"]["addresses"], lambda a: a == {}) == {}
+
+
+def test_interface_requests_refused_as_nova(demo, admin, server, networks, uniq):
+    srv = server()
+    net_id, cidr = networks()
+    other = server()
+    unknown = str(uuid.uuid4())
+    sid = srv["id"]
+    assert attach(demo, sid, net_id=net_id, port_id=unknown).status_code == 400
+    assert attach(demo, sid, fixed_ips=[{"ip_address": "10.0.0.9"}]).status_code == 400
+    assert attach(demo, sid, net_id=net_id, fixed_ips=[{"ip_address": "nope"}]).status_code == 400
+    assert attach(demo, sid, "2.48", net_id=net_id, tag="x").status_code == 400  # tag from 2.49
+    assert attach(demo, sid, net_id=net_id, bogus=1).status_code == 400
+    resp = attach(demo, sid, net_id=unknown)
+    assert resp.status_code == 404 and "itemNotFound" in resp.json()
+    assert attach(demo, sid, port_id=unknown).status_code == 404
+    other_port = interfaces(demo, other["id"])[0]["port_id"]
+    resp = attach(demo, sid, port_id=other_port)
+    assert resp.status_code == 409 and "conflictingRequest" in resp.json()
+    taken = str(ipaddress.ip_network(cidr)[7])
+    assert attach(demo, sid, net_id=net_id, fixed_ips=[{"ip_address": taken}]).status_code == 200
+    assert attach(demo, other["id"], net_id=net_id, fixed_ips=[{"ip_address": taken}]).status_code == 409
+    assert attach(demo, sid, net_id=net_id, fixed_ips=[{"ip_address": "192.0.2.1"}]).status_code == 400
+    assert demo.get(f"{C}/servers/{sid}/os-interface/{unknown}").status_code == 404
+    assert demo.delete(f"{C}/servers/{sid}/os-interface/{unknown}").status_code == 404
+    assert demo.delete(f"{C}/servers/{sid}/os-interface/{other_port}").status_code == 404
+    assert demo.get(f"{C}/servers/{unknown}/os-interface").status_code == 404
+    # the server's state forbids it: locked, then in error
+    assert demo.post(f"{C}/servers/{sid}/action", json={"lock": None}).status_code == 202
+    assert attach(demo, sid, net_id=net_id).status_code == 409
+    assert demo.delete(f"{C}/servers/{sid}/os-interface/{other_port}").status_code == 409
+    assert demo.post(f"{C}/servers/{sid}/action", json={"unlock": None}).status_code == 202
+    assert admin.post(f"{C}/servers/{sid}/action", json={"os-resetState": {"state": "error"}}).status_code == 202
+    resp = attach(demo, sid, net_id=net_id)
+    assert resp.status_code == 409 and "vm_state error" in resp.json()["conflictingRequest"]["message"]
+    assert len(interfaces(demo, sid)) == 2  # listing is still allowed
+    # nothing was left behind by the refused requests: only the one accepted attach
+    ports = servers_ports(demo, net_id)
+    assert [p["fixed_ips"][0]["ip_address"] for p in ports] == [taken]
+
+
+def test_attach_to_stopped_server(demo, server, networks):
+    srv = server()
+    net_id, _ = networks()
+    assert demo.post(f"{C}/servers/{srv['id']}/action", json={"os-stop": None}).status_code == 202
+    assert wait_server(demo, srv["id"])["status"] == "SHUTOFF"
+    resp = attach(demo, srv["id"], net_id=net_id)
+    assert resp.status_code == 200, resp.text
+    assert len(interfaces(demo, srv["id"])) == 2
+
+
+def test_failed_attach_leaves_no_port_or_address(demo, admin, server, networks):
+    srv = server(metadata={"fake_fail": "attach_interface"})
+    net_id, _ = networks()
+    resp = attach(demo, srv["id"], net_id=net_id)
+    assert resp.status_code == 500, resp.text
+    assert "Failed to attach network adapter device" in resp.json()["computeFault"]["message"]
+    assert servers_ports(demo, net_id) == []
+    assert len(interfaces(demo, srv["id"])) == 1
+    body = demo.get(f"{C}/servers/{srv['id']}").json()["server"]
+    assert body["status"] == "ACTIVE" and len(body["addresses"]) == 1
+    (action,) = actions(demo, srv["id"], "attach_interface")
+    (event,) = events(admin, srv["id"], action["request_id"])
+    assert event["event"] == "compute_attach_interface" and event["result"] == "Error"
+    # a pre-existing port goes back unbound
+    port = demo.post(f"{N}/ports", json={"port": {"network_id": net_id}}).json()["port"]
+    assert attach(demo, srv["id"], port_id=port["id"]).status_code == 500
+    assert demo.get(f"{N}/ports/{port['id']}").json()["port"]["device_id"] == ""
+
+
+def test_stop_is_a_clean_shutdown_with_the_configured_timeout(demo, server, cloud):
+    srv = server()
+    assert demo.post(f"{C}/servers/{srv['id']}/action", json={"os-stop": None}).status_code == 202
+    assert wait_server(demo, srv["id"])["status"] == "SHUTOFF"
+    driver = next(d for a in cloud.agents for r in a.reconcilers.values() if hasattr(r, "drivers")
+                  for d in r.drivers.values() if srv["id"] in d.list_guests())
+    assert (srv["id"], float(cloud.settings.compute.shutdown_timeout)) in driver.power_offs
+    assert cloud.settings.compute.shutdown_timeout == 60
