@@ -149,3 +149,11 @@ def test_create_port_and_network_answers_match_a_later_show(demo, admin):
     assert bulk.status_code == 201
     for item in bulk.json()["ports"]:
         assert admin.get(f"{N}/ports/{item['id']}").json()["port"] == item
+
+
+def test_create_port_without_address_or_group_renders(demo):
+    # a network without a subnet, port security off: no allocation and no group binding (Tempest's ports)
+    net = create(demo, "networks", {"name": uid()})
+    port = create(demo, "ports", {"network_id": net["id"], "port_security_enabled": False})
+    assert port["fixed_ips"] == [] and port["security_groups"] == []
+    assert demo.get(f"{N}/ports/{port['id']}").json()["port"] == port

@@ -234,6 +234,8 @@ def create_port(uow: UnitOfWork, caller: Caller, limits: Limits, body: dict, cre
         vnic_type=body.get("binding:vnic_type") or "normal", profile=body.get("binding:profile") or {},
         allowed_address_pairs=pairs, port_security_enabled=port_security, created_by_client=created_by,
         tags=sorted(set(body.get("tags") or [])),
+        # set, not lazy: a port with no address or no group is rendered after the commit as well
+        fixed_ips=[], sg_bindings=[],
     )
     if "fixed_ips" in body and body["fixed_ips"] is not None:
         allocations = _requested_ips(uow, net, body["fixed_ips"], owner, mac)
