@@ -38,7 +38,9 @@ def test_allocate_for_server_auto_creates_bound_port(cloud, project):
 def test_allocate_for_server_explicit_requests_and_rollback(cloud, project):
     session, ctx = project
     net, _ = make_net(session, "10.81.0.0/24")
-    existing = create(session, "ports", {"network_id": net["id"], "name": uid()})
+    # a fixed address: a random one could be the .99 asked for below
+    existing = create(session, "ports", {"network_id": net["id"], "name": uid(),
+                                         "fixed_ips": [{"ip_address": "10.81.0.10"}]})
     client = cloud.clients["network"]
     server = uid("srv")
     ports = client.allocate_for_server(ctx, server, "host-1", [
