@@ -164,3 +164,37 @@ def test_revert_resize_after_migrate_moves_server_back(fresh):
     events = admin.get(f"{C}/servers/{server_id}/os-instance-actions", headers=mv()).json()["instanceActions"]
     assert events[0]["action"] == "revertResize"
     assert admin.post(f"{C}/servers/{server_id}/action", json={"confirmResize": None}).status_code == 409
+
+
+def test_host_builds_up_to_max_concurrent_builds_guests_at_once(tmp_path):
+    """Builds mostly wait (ports, the driver's tools): a host runs max_concurrent_builds of them side by
+    side instead of queueing a burst of boots behind a few workers, and never more."""
+    import threading
+
+    # 9 boots (the default instance quota is 10) on a host that builds 6 at once
+    settings = make_settings(str(tmp_path / "data"), compute={"host": "mcb", "max_concurrent_builds": 6})
+    with running_cloud(settings) as (cloud, http, passwords):
+        admin = login(http, "admin", passwords["admin"], "admin")
+        reconciler = _reconciler(cloud)
+        driver = reconciler.drivers["mcb"]
+        lock, running, peak = threading.Lock(), [0], [0]
+        spawn = driver.spawn
+
+        def counting_spawn(guest, network_ready=None):
+            with lock:
+                running[0] += 1
+                peak[0] = max(peak[0], running[0])
+            try:
+                time.sleep(0.3)
+                return spawn(guest, network_ready)
+            finally:
+                with lock:
+                    running[0] -= 1
+
+        driver.spawn = counting_spawn
+        resp = admin.post(f"{C}/servers", headers=mv(), json={"server": {
+            "name": "burst", "imageRef": _image(admin), "flavorRef": "1", "networks": "none", "min_count": 9,
+            "max_count": 9}})
+        assert resp.status_code == 202, resp.text
+        assert {s["status"] for s in _wait_all(admin, 9)} == {"ACTIVE"}
+        assert peak[0] == 6

@@ -681,7 +681,8 @@ def build_agents(settings: Settings, uow: UnitOfWorkFactory, bus: Bus, clients: 
         drivers = make_drivers(settings, hosts or host_names(settings), name, image_fetcher(clients),
                                image_resolver(clients))
         reconciler = InstanceReconciler(settings, uow, clients, drivers)
-        agents.append(Agent("compute", bus, [reconciler], workers=workers, resync_interval=20.0))
+        agents.append(Agent("compute", bus, [reconciler], resync_interval=20.0,
+                            workers=max(workers, settings.compute.max_concurrent_builds)))
         if isinstance(clients.get("compute"), ComputeClient):  # the API in this process reads consoles live
             clients["compute"].local_drivers.update(drivers)
         bus.subscribe(CONSOLE, reconciler.console_requested)

@@ -90,6 +90,9 @@ class ComputeSettings:
     vif_plugging_timeout: int = 300  # nova: seconds a build waits for its ports to become ACTIVE
     vif_plugging_is_fatal: bool = True  # nova: a build whose ports never became ACTIVE fails
     shutdown_timeout: int = 60  # nova: seconds a stop waits for a clean guest shutdown before a hard stop
+    # nova [DEFAULT] max_concurrent_builds: guests a host agent builds at once (its worker threads; a build
+    # mostly waits for its ports and the driver's tools, so fewer workers queue boots behind each other)
+    max_concurrent_builds: int = 10
 
 
 @dataclass(frozen=True)

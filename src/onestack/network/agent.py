@@ -467,4 +467,5 @@ def build_agent(settings: Settings, uow: UnitOfWorkFactory, bus: Bus, driver_nam
     ns = settings.network
     state = NetworkAgentState(uow, driver or make_driver(settings, driver_name), ns.host or socket.gethostname(),
                               ns.tunnel_ip, ns.dhcp_agent, ns.l3_agent, ns.external_gateway)
-    return NetworkAgent(state, bus, workers=2)
+    # ports of concurrent boots are wired side by side (each waits on ip/nft/dnsmasq, not on the CPU)
+    return NetworkAgent(state, bus, workers=4)
