@@ -1,13 +1,19 @@
-"""Container boot figures (root + Debian lxc): ``python bench/boot.py [-n 20] [--no-api]``.
+"""Boot figures of both real compute drivers (root, Debian lxc, qemu-system-x86):
+``python bench/boot.py [-n 20] [--no-qemu] [--no-driver]``.
 
-Driver: ``ContainerGuestDriver`` directly, for N sequential and N parallel boots of the busybox image:
-p50/p95 of spawn() returning (the guest's init runs) and of the init's ``ready`` marker on the console
-(hostname, key, network configured), plus the memory the guest's cgroup charges and the RSS of its
-LXC monitor.
+API, for each driver: a real ``onestack up`` (linux network data plane, servers on the ``private``
+network) driven over HTTP: API->ACTIVE p50/p95 (POST /servers until GET shows ACTIVE) and API->reachable
+p50/p95 (the guest answers ping from its router's namespace) for N sequential boots and N boots submitted
+at once; the CPU the cloud spends per boot (the onestack process, the tools it runs, its dnsmasq and the
+guests themselves), the load average, and the memory added per server. Container guests boot ``busybox``
+on ``c1.tiny``; QEMU guests (TCG: this machine has no usable KVM) ``busybox-vm`` on ``m1.nano``.
+``--no-qemu`` skips the QEMU rows (each TCG guest is seconds of CPU and ~250 MB: slow, and reported as is).
 
-API: a real ``onestack up`` (container driver; fake network data plane, servers boot with
-``networks: none``) driven by openstacksdk: API->ACTIVE p50/p95 (POST /servers until GET shows
-ACTIVE) for N sequential boots and N boots submitted at once, and the server's RSS added per guest.
+Driver (container only): ``ContainerGuestDriver`` directly, for N sequential and N parallel boots of the
+busybox image: p50/p95 of spawn() returning (the guest's init runs) and of the init's ``ready`` marker on
+the console (hostname, key, network configured), plus the memory the guest's cgroup charges and the RSS of
+its LXC monitor.
+
 Everything is created under a temporary directory with a random prefix and destroyed at the end.
 """
 
@@ -161,15 +167,22 @@ class Pinger:
             return self.first.pop(ip, None)
 
 
+DRIVERS = {  # compute driver -> (image, flavor, extra settings)
+    "container": ("busybox", "c1.tiny", {}),
+    "qemu": ("busybox-vm", "m1.nano", {"ONESTACK_COMPUTE_QEMU_ACCEL": "tcg"}),
+}
+
+
 class ApiBench:
-    """A real all-in-one cloud (container driver, linux data plane) on free CIDRs, driven over HTTP.
+    """A real all-in-one cloud (one compute driver, linux data plane) on free CIDRs, driven over HTTP.
 
     One poller thread lists ``/servers/detail`` every ``poll`` seconds for every server in flight (so the
     client's load does not grow with the number of servers); a server is *reachable* when a ping from the
     router's namespace (the guest's gateway) gets an answer.
     """
 
-    def __init__(self, tmp: Path, poll: float = 0.02, log_path: str | None = None) -> None:
+    def __init__(self, tmp: Path, poll: float = 0.02, log_path: str | None = None, driver: str = "container",
+                 reach_timeout: float = 30.0) -> None:
         import random
 
         from onestack.core import config
@@ -180,10 +193,14 @@ class ApiBench:
                  and f"10.216.{i}." not in routes)
         self.data = tmp / "data"
         self.settings = config.load(env={}, data_dir=str(self.data))
-        self.server = ServerProcess(self.data, log_path=log_path or tmp / "server.log", env={
-            "ONESTACK_COMPUTE_DRIVER": "container", "ONESTACK_NETWORK_DRIVER": "linux",
+        self.driver = driver
+        self.image_name, self.flavor_name, extra = DRIVERS[driver]
+        self.reach_timeout = reach_timeout
+        self.env = {
+            "ONESTACK_COMPUTE_DRIVER": driver, "ONESTACK_NETWORK_DRIVER": "linux",
             "ONESTACK_NETWORK_PUBLIC_CIDR": f"10.217.{n}.0/24", "ONESTACK_NETWORK_PRIVATE_CIDR": f"10.216.{n}.0/24",
-            "ONESTACK_SERVER_LOG_REQUESTS": "false", "ONESTACK_IDENTITY_BCRYPT_ROUNDS": "4"})
+            "ONESTACK_SERVER_LOG_REQUESTS": "false", "ONESTACK_IDENTITY_BCRYPT_ROUNDS": "4", **extra}
+        self.server = ServerProcess(self.data, log_path=log_path or tmp / "server.log", env=self.env)
         self.poll = poll
         self.lock = threading.Lock()
         self.waiting: dict[str, dict] = {}  # server id -> {"t0", "active", "ip", "reach", "error"}
@@ -192,6 +209,8 @@ class ApiBench:
         import openstack.config
         import openstack.connection
 
+        if self.driver == "qemu":
+            self._build_vm_image()
         self.server.start(timeout=120)
         cfg = openstack.config.OpenStackConfig(config_files=[str(self.server.clouds_yaml)])
         self.admin = openstack.connection.Connection(config=cfg.get_one("onestack"))
@@ -203,8 +222,8 @@ class ApiBench:
         self.demo.network.create_security_group_rule(security_group_id=sg.id, direction="ingress",
                                                      ethertype="IPv4", protocol="icmp")
         self.net = self.demo.network.find_network("private").id
-        self.image = self.demo.image.find_image("busybox").id
-        self.flavor = self.demo.compute.find_flavor("c1.tiny").id
+        self.image = self.demo.image.find_image(self.image_name).id
+        self.flavor = self.demo.compute.find_flavor(self.flavor_name).id
         router = self.admin.network.find_router("router1")
         from onestack.network.agent import kernel_prefix
 
@@ -227,6 +246,19 @@ class ApiBench:
         subprocess.run(["ip", "netns", "exec", self.router_ns, "sh", "-c",
                         "for f in /proc/sys/net/ipv4/neigh/*/retrans_time_ms; do echo 20 > $f; done"], check=True)
         self.pinger.start()
+
+    def _build_vm_image(self) -> None:
+        """busybox-vm into the data dir before the first start (from the kernel .deb the tests cached)."""
+        import shutil
+        import sys
+
+        cached = Path(os.environ.get("ONESTACK_TEST_CACHE") or Path.home() / ".cache" / "onestack-test")
+        debs = self.data / "compute" / "test-images" / "debs"
+        debs.mkdir(parents=True, exist_ok=True)
+        for deb in (cached / "busybox-vm" / "debs").glob("*.deb"):
+            shutil.copy(deb, debs / deb.name)
+        subprocess.run([sys.executable, "-m", "onestack.cli", "image", "build", "busybox-vm", "--data-dir",
+                        str(self.data)], check=True, capture_output=True, timeout=900, env={**os.environ, **self.env})
 
     def _poll(self) -> None:
         while not self.stop_poller.wait(self.poll):
@@ -261,7 +293,7 @@ class ApiBench:
             self.waiting[w["id"]] = w
         if not w["done"].wait(timeout) or w["error"]:
             raise RuntimeError(f"{name} did not become ACTIVE: {w['error']}")
-        reached = self.pinger.wait(w["ip"], timeout=30)
+        reached = self.pinger.wait(w["ip"], timeout=self.reach_timeout)
         if reached is None:
             raise RuntimeError(f"{name} ({w['ip']}) never answered a ping\n{self.diagnose(w['id'])}")
         w["reach"] = reached - t0
@@ -272,7 +304,8 @@ class ApiBench:
 
         guests = Path(container_state_dir(self.settings)) / "guests"
         name = container_prefix(self.settings) + server_id
-        out = [(guests / name / "console.log").read_text(errors="replace")[-2000:]]
+        out = [self.http.post(f"{self.compute_url}/servers/{server_id}/action", headers=self.headers,
+                             json={"os-getConsoleOutput": {"length": 30}}).text[-2000:]]
         port = next(iter(self.admin.network.ports(device_id=server_id)), None)
         if port is not None:
             out.append(f"port {port.id} {port.status} {port.mac_address}")
@@ -283,8 +316,9 @@ class ApiBench:
             out.append(f"in dnsmasq hosts: {port.mac_address in hosts}")
             log = (dhcp / "dnsmasq.log").read_text(errors="replace") if (dhcp / "dnsmasq.log").exists() else ""
             out += [line for line in log.splitlines() if port.mac_address in line][-10:]
-        out.append(subprocess.run(["lxc-attach", "-P", str(guests), "-n", name, "--", "/.onestack/busybox", "ip",
-                                   "addr"], capture_output=True, text=True).stdout)
+        if self.driver == "container":
+            out.append(subprocess.run(["lxc-attach", "-P", str(guests), "-n", name, "--", "/.onestack/busybox",
+                                       "ip", "addr"], capture_output=True, text=True).stdout)
         return "\n".join(out)
 
     def delete_all(self) -> None:
@@ -301,10 +335,13 @@ class ApiBench:
             time.sleep(0.1)
 
     def memory_kb(self) -> tuple[int, int]:
-        """(onestack process RSS, guests' LXC monitors' RSS + their cgroups' memory) in kB."""
+        """(onestack process RSS, guests' memory) in kB: a container's LXC monitor RSS + its cgroup's
+        memory; a QEMU guest's process RSS."""
         from onestack.compute.agent import container_prefix, container_state_dir
         from onestack.compute.drivers.container.runtime import Runtime
 
+        if self.driver == "qemu":
+            return rss_kb(self.server.pid), sum(rss_kb(pid) for pid in self._qemu_pids())
         rt = Runtime(Path(container_state_dir(self.settings)) / "guests", container_prefix(self.settings))
         guests = 0
         for name in rt.names():
@@ -314,6 +351,55 @@ class ApiBench:
                 ppid = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
                 guests += rss_kb(ppid)
         return rss_kb(self.server.pid), guests
+
+    def _qemu_pids(self) -> list[int]:
+        from onestack.compute.agent import container_prefix
+
+        prefix = container_prefix(self.settings).encode()
+        pids = []
+        for d in Path("/proc").iterdir():
+            if d.name.isdigit():
+                with contextlib.suppress(OSError):
+                    cmd = (d / "cmdline").read_bytes()
+                    if b"qemu-system" in cmd.split(b"\0", 1)[0] and prefix in cmd:
+                        pids.append(int(d.name))
+        return pids
+
+    def cpu(self) -> dict[str, float]:
+        """CPU seconds the cloud has used so far, by part: the onestack process itself (Python: API, agents),
+        the tools it ran and waited for (lxc-start, mount, ip, nft, ...), its long-lived helpers (dnsmasq,
+        ...) and the guests (container cgroups, LXC monitors included; QEMU processes)."""
+        from onestack.compute.agent import container_prefix
+
+        tick = os.sysconf("SC_CLK_TCK")
+        stats: dict[int, list[str]] = {}
+        for d in Path("/proc").iterdir():
+            if d.name.isdigit():
+                with contextlib.suppress(OSError):
+                    stats[int(d.name)] = (d / "stat").read_text().rsplit(")", 1)[1].split()
+        own = stats.get(self.server.pid)
+        if own is None:
+            return {}
+        guests = set(self._qemu_pids()) if self.driver == "qemu" else set()
+        children: dict[int, list[int]] = {}
+        for pid, f in stats.items():
+            children.setdefault(int(f[1]), []).append(pid)
+        helpers, todo = 0.0, list(children.get(self.server.pid, ()))
+        while todo:
+            pid = todo.pop()
+            todo += children.get(pid, ())
+            if pid not in guests:
+                helpers += sum(int(x) for x in stats[pid][11:15]) / tick
+        guest_cpu = sum(sum(int(x) for x in stats[p][11:15]) / tick for p in guests if p in stats)
+        if self.driver == "container":
+            base = cgroups.hierarchy(self.server.pid).v1.get("cpuacct")
+            prefix = container_prefix(self.settings)
+            for d in (base.iterdir() if base is not None else ()):
+                if d.name.startswith(prefix):
+                    with contextlib.suppress(OSError, ValueError):
+                        guest_cpu += int((d / "cpuacct.usage").read_text()) / 1e9
+        return {"onestack": (int(own[12]) + int(own[13])) / tick, "tools": (int(own[14]) + int(own[15])) / tick,
+                "helpers": helpers, "guests": guest_cpu}
 
     def _wait_kernel_clean(self, timeout: float) -> None:
         from onestack.network.agent import kernel_prefix
@@ -357,40 +443,46 @@ def _kernel_objects(prefix: str) -> list[str]:
     return [n for n in names + links if n.startswith(prefix)]
 
 
-def cpu_s(pid: int) -> float:
-    """CPU seconds of a process and of its children it waited for (lxc-start, mkfs, ip, ...)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+def load() -> str:
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
 
-def api_report(label: str, results: list[dict]) -> None:
+def api_report(label: str, results: list[dict], cpu0: dict, cpu1: dict) -> None:
     active = [r["active"] for r in results]
     reach = [r["reach"] for r in results]
-    print(f"{label:<22} API->ACTIVE p50 {statistics.median(active):.3f}s p95 {pct(active, 95):.3f}s | "
-          f"API->ping p50 {statistics.median(reach):.3f}s p95 {pct(reach, 95):.3f}s")
+    n = len(results)
+    per = {k: (cpu1.get(k, 0.0) - cpu0.get(k, 0.0)) / n * 1000 for k in ("onestack", "tools", "helpers", "guests")}
+    print(f"  {label:<24} API->ACTIVE p50 {statistics.median(active):6.3f}s p95 {pct(active, 95):6.3f}s | "
+          f"API->ping p50 {statistics.median(reach):6.3f}s p95 {pct(reach, 95):6.3f}s", flush=True)
+    print(f"  {'':<24} CPU per boot {sum(per.values()):5.0f} ms: onestack process {per['onestack']:.0f}, tools it "
+          f"ran {per['tools']:.0f}, helpers (dnsmasq...) {per['helpers']:.0f}, guest {per['guests']:.0f} | "
+          f"load {load()}", flush=True)
 
 
-def api_bench(n: int, log_path: str | None = None, hold: float = 0) -> None:
+def api_bench(driver: str, n: int, parallel: int, log_path: str | None = None, hold: float = 0) -> None:
+    reach_timeout = 30.0 if driver == "container" else 120.0 + 15.0 * parallel  # TCG guests share 2 cores
     with tempfile.TemporaryDirectory(prefix="onestack-bench-api-") as tmp:
-        bench = ApiBench(Path(tmp), log_path=log_path)
+        bench = ApiBench(Path(tmp), log_path=log_path, driver=driver, reach_timeout=reach_timeout)
         try:
             bench.start()
+            print(f"{driver} driver, API ({bench.image_name} on {bench.flavor_name}); load before {load()}", flush=True)
             bench.boot("bench-warm")  # image download into the host cache
             bench.delete_all()
             rss0, guests0 = bench.memory_kb()
-            cpu0 = cpu_s(bench.server.pid)
-            seq = [bench.boot(f"bench-s{i}") for i in range(n)]
-            cpu1 = cpu_s(bench.server.pid)
+            cpu0 = bench.cpu()
+            seq = []
+            for i in range(n):
+                seq.append(bench.boot(f"bench-s{i}"))
+            cpu1 = bench.cpu()
             rss1, guests1 = bench.memory_kb()
-            api_report(f"sequential n={n}", seq)
-            print(f"onestack CPU per boot (with the tools it runs): {(cpu1 - cpu0) / n * 1000:.0f} ms | "
-                  f"load average {Path('/proc/loadavg').read_text().split()[0]}")
-            print(f"memory per server: onestack RSS +{(rss1 - rss0) / n:.0f} kB, guest (LXC monitor RSS + "
-                  f"cgroup memory) {(guests1 - guests0) / n:.0f} kB")
+            api_report(f"{n} sequential", seq, cpu0, cpu1)
+            print(f"  {'':<24} memory per server: onestack RSS +{(rss1 - rss0) / n:.0f} kB, guest "
+                  f"{(guests1 - guests0) / n:.0f} kB", flush=True)
             bench.delete_all()
-            with ThreadPoolExecutor(n) as pool:
-                par = list(pool.map(lambda i: bench.boot(f"bench-p{i}"), range(n)))
-            api_report(f"parallel n={n} at once", par)
+            cpu0 = bench.cpu()
+            with ThreadPoolExecutor(parallel) as pool:
+                par = list(pool.map(lambda i: bench.boot(f"bench-p{i}"), range(parallel)))
+            api_report(f"{parallel} at once", par, cpu0, bench.cpu())
         except Exception:
             if hold:  # leave the cloud up for a look (kill -CONT or wait)
                 print(f"holding {tmp} for {hold}s (data {bench.data})", flush=True)
@@ -401,18 +493,25 @@ def api_bench(n: int, log_path: str | None = None, hold: float = 0) -> None:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("-n", type=int, default=20)
-    ap.add_argument("--parallel", type=int, default=4)
-    ap.add_argument("--no-api", dest="api", action="store_false", help="only the driver figures")
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("-n", type=int, default=20, help="sequential boots, and boots at once, per driver")
+    ap.add_argument("--parallel", type=int, default=4, help="driver figures: threads booting side by side")
+    ap.add_argument("--no-api", dest="api", action="store_false", help="only the container driver figures")
     ap.add_argument("--no-driver", dest="driver", action="store_false", help="only the API figures")
-    ap.add_argument("--server-log", help="keep the API run's server log at this path")
+    ap.add_argument("--no-container", dest="container", action="store_false", help="skip the container rows")
+    ap.add_argument("--no-qemu", dest="qemu", action="store_false", help="skip the QEMU rows (quick run)")
+    ap.add_argument("--qemu-n", type=int, help="QEMU sequential boots and boots at once (default: -n)")
+    ap.add_argument("--server-log", help="keep the API runs' server log at this path (one per driver)")
     ap.add_argument("--hold-on-failure", type=float, default=0, help="seconds to keep a failed API run up")
     args = ap.parse_args()
-    if args.driver:
+    print(f"{os.cpu_count()} CPUs, load {load()}", flush=True)
+    if args.driver and args.container:
         driver_bench(args)
-    if args.api:
-        api_bench(args.n, args.server_log, args.hold_on_failure)
+    for driver in ("container", "qemu"):
+        if args.api and getattr(args, driver):
+            n = args.n if driver == "container" else (args.qemu_n or args.n)
+            log_path = f"{args.server_log}.{driver}" if args.server_log else None
+            api_bench(driver, n, n, log_path, args.hold_on_failure)
 
 
 def driver_bench(args) -> None:
