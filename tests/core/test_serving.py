@@ -1,8 +1,17 @@
-"""The coalescing transport: one socket write per event-loop turn, nothing held longer."""
+"""The coalescing transport (one socket write per event-loop turn, nothing held longer) and request
+bodies read straight into the application's buffers (``RECEIVE_INTO``) on a real uvicorn server."""
 
 import asyncio
+import socket
+import threading
+import time
 
-from onestack.core.serving import CoalescingTransport
+import pytest
+import uvicorn
+from starlette.requests import ClientDisconnect
+
+from onestack.core.serving import RECEIVE_INTO, CoalescingTransport, http_protocol
+from onestack.core.testing.process import free_port
 
 
 class FakeTransport:
@@ -64,3 +73,126 @@ def test_large_bodies_are_written_at_once():
         assert real.writes[-1] == b"y" * 70000 and transport.get_write_buffer_size() == 0
 
     asyncio.run(scenario())
+
+
+# -- request bodies read straight into the application's buffers ----------------------------------
+
+class BodyApp:
+    """Reads up to ``limit`` bytes of each body through RECEIVE_INTO in 1000-byte buffers and answers
+    with how many it got and their sum; records disconnects."""
+
+    def __init__(self) -> None:
+        self.limit: int | None = None
+        self.events: list[str] = []
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            return
+        direct = scope.get("extensions", {}).get(RECEIVE_INTO)
+        total = got = 0
+        if direct is not None:
+            buf = memoryview(bytearray(1000))
+            try:
+                while self.limit is None or got < self.limit:
+                    n = await direct.readinto(buf)
+                    got += n
+                    total += sum(buf[:n])
+                    if n < len(buf):
+                        break
+            except ClientDisconnect:
+                self.events.append("disconnect")
+                return
+        body = f"{direct is not None} {got} {total}".encode()
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-length", str(len(body)).encode())]})
+        await send({"type": "http.response.body", "body": body})
+
+
+@pytest.fixture(params=["uvloop", "asyncio"])
+def body_server(request):
+    app = BodyApp()
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, http=http_protocol(), host="127.0.0.1", port=port, loop=request.param,
+                                           log_config=None, access_log=False, lifespan="off"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        assert time.monotonic() < deadline and thread.is_alive()
+        time.sleep(0.01)
+    try:
+        yield app, port
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
+def _request(body: bytes, extra: str = "") -> bytes:
+    return (f"PUT /x HTTP/1.1\r\nHost: t\r\nContent-Length: {len(body)}\r\n{extra}\r\n").encode() + body
+
+
+def _responses(sock: socket.socket, count: int) -> list[bytes]:
+    data, out = b"", []
+    while len(out) < count:
+        while b"\r\n\r\n" not in data:
+            more = sock.recv(65536)
+            assert more, "connection closed"
+            data += more
+        head, data = data.split(b"\r\n\r\n", 1)
+        if head.startswith(b"HTTP/1.1 100"):
+            continue
+        length = int(next(line.split(b":")[1] for line in head.split(b"\r\n")
+                          if line.lower().startswith(b"content-length")))
+        while len(data) < length:
+            data += sock.recv(65536)
+        out.append(data[:length])
+        data = data[length:]
+    return out
+
+
+def test_body_read_into_buffers_then_next_request_on_the_same_connection(body_server):
+    app, port = body_server
+    big = bytes(range(256)) * 4000  # 1 MB: most of it read by the buffered receiver
+    with socket.create_connection(("127.0.0.1", port)) as sock:
+        # the second request follows in the same write: the body read must stop at its end
+        sock.sendall(_request(big) + _request(b"\x01" * 1500))
+        first, second = _responses(sock, 2)
+        sock.sendall(_request(b"\x02" * 10))
+        third, = _responses(sock, 1)
+    assert first == f"True {len(big)} {sum(big)}".encode()
+    assert second == b"True 1500 1500"
+    assert third == b"True 10 20"
+
+
+def test_body_left_unread_is_drained_for_the_next_request(body_server):
+    app, port = body_server
+    app.limit = 3000
+    body = b"\x01" * 600_000
+    with socket.create_connection(("127.0.0.1", port)) as sock:
+        sock.sendall(_request(body))
+        first, = _responses(sock, 1)
+        sock.sendall(_request(b"\x01" * 5))
+        second, = _responses(sock, 1)
+    assert first == b"True 3000 3000"
+    assert second == b"True 5 5"
+
+
+def test_expect_100_continue_is_answered_before_reading(body_server):
+    app, port = body_server
+    with socket.create_connection(("127.0.0.1", port)) as sock:
+        sock.sendall(_request(b"", "Expect: 100-continue\r\n").replace(b"Content-Length: 0", b"Content-Length: 4"))
+        assert sock.recv(64).startswith(b"HTTP/1.1 100 Continue")
+        sock.sendall(b"\x03\x03\x03\x03")
+        response, = _responses(sock, 1)
+    assert response == b"True 4 12"
+
+
+def test_client_gone_mid_body_raises_client_disconnect(body_server):
+    app, port = body_server
+    with socket.create_connection(("127.0.0.1", port)) as sock:
+        sock.sendall(_request(b"\x01" * 1000).replace(b"Content-Length: 1000", b"Content-Length: 90000"))
+        # ... and the rest never comes
+    deadline = time.monotonic() + 10
+    while "disconnect" not in app.events:
+        assert time.monotonic() < deadline
+        time.sleep(0.01)

@@ -30,6 +30,7 @@ from .context import RequestContext
 from .errors import ApiError, BadRequest, MethodNotAllowed, NotFound, Unauthorized, UnsupportedMediaType
 from .microversion import Microversions, Version
 from .policy import Enforcer
+from .serving import RECEIVE_INTO
 
 log = logging.getLogger("onestack.api")
 
@@ -100,6 +101,34 @@ class Mount:
         raise NotFound("The resource could not be found.")
 
 
+class BodyReader:
+    """A streamed request body read into the caller's buffers: straight from the socket when the
+    server lends it (``serving.DirectBody``), otherwise copied out of the ASGI messages."""
+
+    def __init__(self, request: Request) -> None:
+        self._direct = request.scope.get("extensions", {}).get(RECEIVE_INTO)
+        self._stream = None if self._direct is not None else request.stream()
+        self._left = memoryview(b"")
+
+    async def readinto(self, view: memoryview) -> int:
+        """Fill ``view``; fewer bytes than its length only at the end of the body (0: nothing left)."""
+        if self._direct is not None:
+            return await self._direct.readinto(view)
+        got = 0
+        while got < len(view):
+            if not self._left:
+                chunk = await anext(self._stream, None)
+                if chunk is None:
+                    break
+                self._left = memoryview(chunk)
+                continue
+            n = min(len(self._left), len(view) - got)
+            view[got:got + n] = self._left[:n]
+            self._left = self._left[n:]
+            got += n
+        return got
+
+
 class ApiRequest:
     """What a handler sees: context, path params, query, headers, parsed body, its service deps."""
 
@@ -125,6 +154,10 @@ class ApiRequest:
         if "\x00" in request.scope["path"] or b"%00" in request.scope.get("query_string", b""):
             # Databases refuse NUL in strings (PostgreSQL raises): a client error, not a 500.
             raise BadRequest("NUL characters are not allowed in request URLs.")
+
+    def body_reader(self) -> BodyReader:
+        """The body of a ``stream=True`` route, read into buffers the handler owns."""
+        return BodyReader(self.raw)
 
     @functools.cached_property
     def query(self) -> QueryParams:

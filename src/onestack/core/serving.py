@@ -1,15 +1,29 @@
-"""The HTTP server's wire: uvicorn (httptools, uvloop) with one write per response.
+"""The HTTP server's wire: uvicorn (httptools, uvloop) with one write per response, and request
+bodies read straight into the application's buffers.
 
 An ASGI response is two messages (status and headers, then the body) and uvicorn writes each to the
 socket at once: two send(2) calls, and over loopback two wake-ups of the client, for every small JSON
 answer -- the biggest single cost of a cached token validation.  The transport below gathers what is
 written within one turn of the event loop and sends it together at the end of the turn, so a
 response costs one system call.  Nothing waits longer than the current turn.
+
+Request bodies normally reach the application as ASGI messages: every socket read becomes a bytes
+object, httptools copies each body slice into another, uvicorn appends those to a bytearray and
+copies that into the message -- four copies and several Python calls per 64 KiB, more CPU than the
+md5 of an image upload leaves to spare.  ``DirectBody`` (offered to the application as the scope
+extension ``RECEIVE_INTO``) instead lends the connection, for the rest of one request's body, to a
+buffered protocol that lets the event loop read from the socket into the application's own buffer
+(megabytes per read), then gives the connection back to a fresh HTTP parser for the next request.
 """
 
 from __future__ import annotations
 
 import asyncio
+
+import httptools
+from starlette.requests import ClientDisconnect
+
+RECEIVE_INTO = "onestack.receive_into"
 
 
 class CoalescingTransport:
@@ -58,13 +72,155 @@ class CoalescingTransport:
     def get_write_buffer_size(self) -> int:
         return self._transport.get_write_buffer_size() + self._size
 
+    @property
+    def raw(self) -> asyncio.Transport:
+        return self._transport
+
+
+class DirectBody:
+    """The rest of one request's body (Content-Length bodies only), read into caller buffers.
+
+    ``await readinto(view)`` fills ``view`` and returns how many bytes it holds: fewer than its length
+    only at the end of the body, 0 once all of it was read.  Raises ``ClientDisconnect`` if the
+    client goes away first.  Never reads past the body: the next request on the connection stays in
+    the socket for the HTTP parser.  Use one reader per request, one call at a time.
+    """
+
+    def __init__(self, protocol, cycle, length: int) -> None:
+        self.protocol = protocol
+        self.cycle = cycle
+        self.remaining: int | None = None  # body bytes not read from the socket yet (known once direct)
+        self.length = length
+        self.target: memoryview | None = None
+        self.got = 0
+        self.waiter: asyncio.Future | None = None
+        self.spill = bytearray()  # read while no buffer was lent (after the app stopped reading)
+        self.receiver: _BodyReceiver | None = None
+
+    async def readinto(self, view: memoryview) -> int:
+        cycle = self.cycle
+        if cycle.disconnected:
+            raise ClientDisconnect()
+        if cycle.waiting_for_100_continue and not cycle.transport.is_closing():
+            cycle.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+            cycle.waiting_for_100_continue = False
+        got = 0
+        for held in (cycle.body, self.spill):  # what the HTTP parser (or a drain) read already
+            if held and got < len(view):
+                n = min(len(held), len(view) - got)
+                view[got:got + n] = held[:n]
+                del held[:n]
+                got += n
+        if got == len(view) or not cycle.more_body:
+            return got
+        if self.receiver is None:
+            self._take_over()
+        if self.remaining == 0:
+            return got
+        self.target, self.got = view, got
+        self.waiter = asyncio.get_running_loop().create_future()
+        self.protocol.flow.resume_reading()
+        try:
+            return await self.waiter
+        finally:
+            self.target = self.waiter = None
+
+    def _take_over(self) -> None:
+        protocol = self.protocol
+        self.remaining = self.length - protocol.body_seen
+        self.receiver = _BodyReceiver(self)
+        protocol.flow.pause_reading()
+        protocol.transport.raw.set_protocol(self.receiver)
+
+    def get_buffer(self) -> memoryview | bytearray:
+        if self.target is not None:
+            want = min(len(self.target) - self.got, self.remaining)
+            return self.target[self.got:self.got + want]
+        return bytearray(min(self.remaining, 1 << 16))  # drained: nobody waits for these bytes
+
+    def buffer_updated(self, buf, n: int) -> None:
+        self.protocol._unset_keepalive_if_required()
+        self.remaining -= n
+        if self.target is not None:
+            self.got += n
+        elif not self.cycle.response_complete:
+            self.spill += buf[:n]
+        if self.remaining == 0:
+            self._give_back()
+        if self.target is not None and (self.got == len(self.target) or self.remaining == 0):
+            if self.remaining:
+                self.protocol.flow.pause_reading()  # until the next buffer is lent
+            if not self.waiter.done():
+                self.waiter.set_result(self.got)
+            self.target = None
+
+    def _give_back(self) -> None:
+        """The body is read: the connection goes back to HTTP, with a parser at a request boundary."""
+        protocol = self.protocol
+        protocol.parser = httptools.HttpRequestParser(protocol)
+        protocol.parser.set_dangerous_leniencies(lenient_data_after_close=True)  # as uvicorn sets its own
+        protocol.transport.raw.set_protocol(protocol)
+        self.cycle.more_body = False
+        self.cycle.message_event.set()
+
+    def lost(self, exc: Exception | None) -> None:
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_exception(ClientDisconnect())
+        self.protocol.connection_lost(exc)
+
+
+class _BodyReceiver(asyncio.BufferedProtocol):
+    """Stands in for the HTTP protocol while a body is read into the application's buffers."""
+
+    def __init__(self, body: DirectBody) -> None:
+        self.body = body
+        self.buf: memoryview | bytearray | None = None
+
+    def get_buffer(self, sizehint: int):
+        self.buf = self.body.get_buffer()
+        return self.buf
+
+    def buffer_updated(self, nbytes: int) -> None:
+        buf, self.buf = self.buf, None
+        self.body.buffer_updated(buf, nbytes)
+
+    def eof_received(self):
+        return self.body.protocol.eof_received()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.body.lost(exc)
+
+    def pause_writing(self) -> None:
+        self.body.protocol.pause_writing()
+
+    def resume_writing(self) -> None:
+        self.body.protocol.resume_writing()
+
 
 def http_protocol():
     """uvicorn's httptools protocol writing through a ``CoalescingTransport`` (``uvicorn.Config(http=...)``)."""
     from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
     class CoalescingHttpToolsProtocol(HttpToolsProtocol):
+        body_seen = 0  # body bytes of the current request the parser has handed over
+
         def connection_made(self, transport) -> None:  # type: ignore[override]
             super().connection_made(CoalescingTransport(transport, asyncio.get_running_loop()))
+
+        def on_headers_complete(self) -> None:
+            super().on_headers_complete()
+            self.body_seen = 0
+            length = None
+            for name, value in self.headers:
+                if name == b"content-length":
+                    length = value
+                elif name == b"transfer-encoding":
+                    return
+            if length is not None and length.isdigit() and int(length) and self.cycle.scope is self.scope:
+                self.scope.setdefault("extensions", {})[RECEIVE_INTO] = DirectBody(self, self.cycle, int(length))
+
+        def on_body(self, body: bytes) -> None:
+            self.body_seen += len(body)
+            super().on_body(body)
 
     return CoalescingHttpToolsProtocol

@@ -4,6 +4,7 @@ download with Content-MD5 and byte ranges, and glance-direct import."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import re
 
 from starlette.concurrency import run_in_threadpool
@@ -44,21 +45,20 @@ def _check_content_type(req: ApiRequest) -> None:
 
 
 async def _pump(req: ApiRequest, session: DataSession) -> None:
-    """Move the request body to the session in blocks, without joining chunks (the store writes them
-    with one writev) and receiving on while earlier blocks are hashed and written."""
-    parts: list[bytes] = []
-    buffered = 0
-    async for chunk in req.raw.stream():
-        if not chunk:
-            continue
-        parts.append(chunk)
-        buffered += len(chunk)
-        if buffered >= session.BLOCK:
-            session.submit(parts)
-            parts, buffered = [], 0
-            while (oldest := session.backlog()) is not None:
-                await asyncio.wrap_future(oldest)
-    session.submit(parts)
+    """Read the request body into the session's blocks (straight from the socket when the server
+    allows it) and hand each full block on, receiving the next while earlier ones are hashed and
+    written.  A block is refilled only once every lane is done with it."""
+    reader = req.body_reader()
+    blocks = session.blocks()
+    for i in itertools.count():
+        view = blocks[i % len(blocks)]
+        n = await reader.readinto(view)
+        if n:
+            session.submit(view[:n])
+        if n < len(view):
+            return
+        while (oldest := session.backlog()) is not None:
+            await asyncio.wrap_future(oldest)
 
 
 async def _receive(req: ApiRequest, rule: str, begin) -> Response:

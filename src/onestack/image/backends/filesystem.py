@@ -8,6 +8,7 @@ partial files a crash left behind; it runs when the service starts.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import errno
 import fcntl
 import mmap
@@ -24,6 +25,16 @@ _IOV_MAX = min(os.sysconf("SC_IOV_MAX"), 1024)
 _O_DIRECT = getattr(os, "O_DIRECT", 0)
 _ALIGN = 4096  # direct I/O offsets, lengths and buffer addresses are multiples of the block size
 _DIRECT_BUFFER = 4 << 20
+
+
+def _aligned(view: memoryview) -> bool:
+    """Whether ``view`` is writable memory starting on an ``_ALIGN`` boundary and at least that long."""
+    if view.readonly or len(view) < _ALIGN or not view.contiguous:
+        return False
+    try:
+        return ctypes.addressof(ctypes.c_char.from_buffer(view)) % _ALIGN == 0
+    except (TypeError, ValueError):
+        return False
 
 
 def _check_id(image_id: str) -> str:
@@ -101,6 +112,11 @@ class FilesystemWriter(StoreWriter):
         for part in parts:
             with memoryview(part) as view:
                 offset = 0
+                if self.fill == 0 and _aligned(view):
+                    # the caller's buffer is page aligned (a streaming upload's blocks): write its
+                    # whole pages from there, copying only an unaligned end
+                    offset = len(view) - len(view) % _ALIGN
+                    self._write_direct(view[:offset])
                 while offset < len(view):
                     n = min(len(view) - offset, _DIRECT_BUFFER - self.fill)
                     self.buf[self.fill:self.fill + n] = view[offset:offset + n]
@@ -111,21 +127,26 @@ class FilesystemWriter(StoreWriter):
 
     def _flush(self, length: int) -> None:
         """Write the first ``length`` (aligned) bytes of the buffer direct; keep what follows."""
-        assert self.fd is not None and self.buf is not None
+        assert self.buf is not None
         with memoryview(self.buf) as view:
-            done = 0
-            while done < length:
-                try:
-                    done += os.write(self.fd, view[done:length])
-                except OSError as exc:
-                    if exc.errno != errno.EINVAL or self.written or done:
-                        raise
-                    self._buffered()  # the filesystem refuses O_DIRECT after all
-            self.written += length
+            self._write_direct(view[:length])
             rest = self.fill - length
             if rest:
                 view[:rest] = view[length:self.fill]
         self.fill -= length
+
+    def _write_direct(self, view: memoryview) -> None:
+        """Write whole pages from page-aligned memory at an aligned offset."""
+        assert self.fd is not None
+        done = 0
+        while done < len(view):
+            try:
+                done += os.write(self.fd, view[done:])
+            except OSError as exc:
+                if exc.errno != errno.EINVAL or self.written or done:
+                    raise
+                self._buffered()  # the filesystem refuses O_DIRECT after all
+        self.written += len(view)
 
     def _buffered(self) -> None:
         assert self.fd is not None
@@ -165,7 +186,8 @@ class FilesystemWriter(StoreWriter):
 
     def abort(self) -> None:
         if self.buf is not None:
-            self.buf.close()
+            with contextlib.suppress(BufferError):  # a view of it is still held by a traceback: GC frees it
+                self.buf.close()
             self.buf = None
         if self.fd is not None:
             os.close(self.fd)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import mmap
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, wait
@@ -123,6 +124,12 @@ class DataSession:
                    store.submit(self._store, parts)]
         self.inflight.append((all_of(futures), futures))
         self.size = size
+
+    def blocks(self) -> list[memoryview]:
+        """Buffers for streaming callers to receive into and ``submit`` in turn, round robin: with
+        ``DEPTH`` of them, the next one is never still in flight once ``backlog()`` is empty.  Page
+        aligned (anonymous mmaps), so the store can write them with O_DIRECT without a copy."""
+        return [memoryview(mmap.mmap(-1, self.BLOCK)) for _ in range(self.DEPTH)]
 
     def backlog(self) -> Future | None:
         """The oldest block's future while the pipeline is full (wait for it, then submit more)."""
