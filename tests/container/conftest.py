@@ -72,7 +72,7 @@ def busybox_lower(cache, busybox_image) -> Path:
 @pytest.fixture
 def rt(tmp_path, prefix):
     need_root()
-    runtime = Runtime(tmp_path / "guests", prefix, stop_timeout=5)
+    runtime = Runtime(tmp_path / "guests", prefix, stop_timeout=5, disk_templates=True)  # as the driver
     yield runtime
     for name in runtime.names():
         runtime.destroy(name)

@@ -78,7 +78,8 @@ class ContainerGuestDriver(GuestDriver):
                  fetch_image: Callable[[ImageSpec], Iterable[bytes]] | None = None, stop_timeout: float = 10.0,
                  vcpus: int = 0, memory_mb: int = 0, disk_gb: int = 0) -> None:
         self.state_dir = Path(state_dir)
-        self.runtime = Runtime(self.state_dir / "guests", prefix, stop_timeout=stop_timeout, disk_pool=True)
+        self.runtime = Runtime(self.state_dir / "guests", prefix, stop_timeout=stop_timeout,
+                               disk_templates=True)
         self.cache = ImageCache(self.state_dir / "images", max_unused_age=image_cache_max_age)
         self.fetch_image = fetch_image
         self._overrides = (vcpus, memory_mb, disk_gb)

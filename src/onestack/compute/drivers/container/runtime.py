@@ -31,7 +31,7 @@ from .blockdev import BlockDevice
 from .cgroups import Limits
 from .errors import ContainerError, NotFound
 from .guestinit import BUILTIN_INIT
-from .overlay import DiskPool, RootDisk
+from .overlay import DiskTemplates, RootDisk
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 IFNAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,15}$")
@@ -98,14 +98,17 @@ def _lxc(cmd: str, *args: str, timeout: float = 60, check: bool = True) -> subpr
 
 
 class Runtime:
-    def __init__(self, state_dir: Path, prefix: str, stop_timeout: float = 10.0, disk_pool: bool = False) -> None:
+    def __init__(self, state_dir: Path, prefix: str, stop_timeout: float = 10.0, disk_templates: bool = False
+                 ) -> None:
         if not NAME_RE.match(prefix):
             raise ValueError(f"bad prefix {prefix!r}")
         self.path = Path(state_dir)
         self.prefix = prefix
         self.stop_timeout = stop_timeout
         self.path.mkdir(parents=True, exist_ok=True)
-        self.pool = DiskPool(self.path.parent / "disk-pool") if disk_pool else None
+        self.templates = DiskTemplates(self.path.parent / "disk-templates") if disk_templates else None
+        # the pool of pre-formatted disks the driver kept before the templates: nothing reads it any more
+        shutil.rmtree(self.path.parent / "disk-pool", ignore_errors=True)
 
     # ------------------------------------------------------------------ layout
 
@@ -144,7 +147,7 @@ class Runtime:
         d.mkdir(parents=True, exist_ok=True)
         disk = RootDisk(d)
         if spec.root_device is None and (fresh_disk or not disk.image.exists()):
-            disk.create(spec.disk_bytes, self.pool)
+            disk.create(spec.disk_bytes, self.templates)
         (d / "spec.json.tmp").write_text(spec.to_json())
         (d / "spec.json.tmp").replace(d / "spec.json")
 
