@@ -10,6 +10,7 @@ freezer state, and removes whatever a crashed run left behind.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import signal
 import time
@@ -40,7 +41,10 @@ class Hierarchy:
         return "memory" in self.v1
 
 
+@functools.lru_cache(maxsize=1)
 def _mounts() -> tuple[dict[str, Path], Path | None]:
+    """Where the cgroup hierarchies are mounted: fixed for the life of the host, read once (the mount
+    table grows with every guest's mounts and was parsed several times per boot)."""
     v1: dict[str, Path] = {}
     v2: Path | None = None
     for line in Path("/proc/self/mountinfo").read_text().splitlines():
