@@ -213,6 +213,7 @@ class NetworkReconciler(_Base):
         return keys | self.driver.list_networks() | self.driver.list_dhcp()
 
     def reconcile(self, key: str) -> None:
+        waiting: list[str] = []
         with self.uow() as uow:
             net = _find_network(uow, key)
             needed = net is not None and self.state.needs_network(uow, net.id)
@@ -224,11 +225,20 @@ class NetworkReconciler(_Base):
             dhcp = self._dhcp_spec(uow, net) if self.state.dhcp else None
             if dhcp is not None:
                 self.driver.ensure_dhcp(dhcp)
-                self.state.dhcp_served[net.id] = (frozenset(s.id for s in dhcp.subnets),
-                                                  frozenset(h.mac for h in dhcp.hosts))
+                before = self.state.dhcp_served.get(net.id, (frozenset(), frozenset()))[1]
+                served = frozenset(h.mac for h in dhcp.hosts)
+                self.state.dhcp_served[net.id] = (frozenset(s.id for s in dhcp.subnets), served)
+                if served - before:  # ports of this host waiting for their lease to be served
+                    waiting = list(uow.session.scalars(select(m.Port.id).where(
+                        m.Port.network_id == net.id, m.Port.host_id == self.state.host,
+                        m.Port.status != "ACTIVE", m.Port.mac_address.in_(served - before))))
             else:
                 self.driver.delete_dhcp(net.id)
                 self.state.dhcp_served.pop(net.id, None)
+        if waiting:  # woken now rather than at their next backoff retry (up to a second later)
+            with self.uow(write=True) as uow:
+                for port_id in waiting:
+                    uow.emit(TOPIC_PORT, port_id)
 
     def _dhcp_spec(self, uow, net: m.Network) -> DhcpSpec | None:
         subnets = {s.id: s for s in net.subnets if serves_dhcp(s)}
