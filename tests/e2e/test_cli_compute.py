@@ -133,3 +133,44 @@ def test_server_group_and_aggregate_cli(cli, name):
     cli.ok("aggregate", "set", "--property", "ssd=true", name)
     assert cli("aggregate", "show", name)["properties"] == {"ssd": "true"}
     cli.ok("aggregate", "delete", name)
+
+
+def test_server_add_remove_port_and_network_cli(demo_cli, name, image):
+    """os-interface through the CLI: ``server add network``/``add port`` hot-plug, ``port list --server``
+    shows them, ``remove port`` unbinds the user's port and ``remove network`` deletes the one compute made."""
+    cli = demo_cli
+    nets = {}
+    for suffix, cidr in (("a", "10.79.1.0/24"), ("b", "10.79.2.0/24")):
+        nets[suffix] = cli("network", "create", f"{name}-{suffix}")["id"]
+        cli("subnet", "create", "--network", nets[suffix], "--subnet-range", cidr, f"{name}-{suffix}")
+    port = cli("port", "create", "--network", nets["b"], f"{name}-port")
+    server = cli("server", "create", "--image", image, "--flavor", "c1.tiny", "--nic", f"net-id={nets['a']}",
+                 "--wait", name)
+    try:
+        assert server["status"] == "ACTIVE"
+        cli.ok("server", "add", "network", name, nets["b"])
+        cli.ok("server", "add", "port", name, port["id"])
+        ports = cli("port", "list", "--server", name)
+        assert len(ports) == 3 and port["id"] in [p["ID"] for p in ports]
+        addresses = cli("server", "show", name)["addresses"]
+        assert set(addresses) == {f"{name}-a", f"{name}-b"} and len(addresses[f"{name}-b"]) == 2
+        assert "in use" in cli.fails("server", "add", "port", name, port["id"])
+        cli.ok("server", "remove", "port", name, port["id"])
+        wait_ports = time.monotonic() + 30
+        while len(cli("port", "list", "--server", name)) != 2:
+            assert time.monotonic() < wait_ports, "the port was not detached"
+            time.sleep(0.2)
+        assert cli("port", "show", port["id"])["device_id"] == ""  # the user's port stays, unbound
+        cli.ok("server", "remove", "network", name, nets["b"])
+        while len(cli("port", "list", "--server", name)) != 1:
+            assert time.monotonic() < wait_ports, "the network's port was not detached"
+            time.sleep(0.2)
+        assert [p["ID"] for p in cli("port", "list", "--network", nets["b"], "--device-owner", "compute:nova")] == []
+        assert set(cli("server", "show", name)["addresses"]) == {f"{name}-a"}
+        actions = [e["Action"] for e in cli("server", "event", "list", name)]
+        assert actions.count("attach_interface") == 2 and actions.count("detach_interface") == 2
+    finally:
+        cli.ok("server", "delete", "--wait", name)
+        cli.run("port", "delete", port["id"], check=False)
+        for net_id in nets.values():
+            cli.run("network", "delete", net_id, check=False)
