@@ -44,7 +44,8 @@ def test_agent_binds_port_on_its_host_and_reports_active(agent, admin):
     port = create(admin, "ports", {"network_id": net["id"], "binding:host_id": agent.state.host,
                                    "device_owner": "compute:nova", "device_id": uid()})
     wait_for(lambda: admin.get(f"{N}/ports/{port['id']}").json()["port"]["status"] == "ACTIVE")
-    assert agent.driver.ports[port["id"]].devname == "tap" + port["id"][:11]
+    devname = agent.driver.ports[port["id"]].devname  # with the cloud's kernel object prefix, in IFNAMSIZ
+    assert devname == f"{agent.state.prefix}t{port['id']}"[:15] and len(devname) == 15
     fw = wait_for(lambda: next((p for p in agent.driver.firewall if p.id == port["id"]), None))
     assert {r.direction for r in fw.rules} == {"ingress", "egress"}
     ingress = [r for r in fw.rules if r.direction == "ingress" and r.ethertype == "IPv4"]

@@ -63,15 +63,9 @@ from .service.common import (
     TOPIC_ROUTER,
 )
 from .service.networks import serves_dhcp
-from .views.ports import devname
+from .views.ports import devname, kernel_prefix
 
 log = logging.getLogger(__name__)
-
-
-def kernel_prefix(settings: Settings) -> str:
-    if settings.network.prefix:
-        return settings.network.prefix[:4]
-    return "o" + hashlib.sha1(str(settings.data_path).encode()).hexdigest()[:3]
 
 
 def metadata_secret(settings: Settings) -> str:
@@ -130,8 +124,9 @@ class NetworkAgentState:
     """What the reconcilers share: who this host is and how to describe desired state."""
 
     def __init__(self, uow: UnitOfWorkFactory, driver: NetworkDriver, host: str, tunnel_ip: str = "",
-                 dhcp: bool = True, l3: bool = True, external_gateway: bool = True) -> None:
+                 dhcp: bool = True, l3: bool = True, external_gateway: bool = True, prefix: str = "o") -> None:
         self.uow = uow
+        self.prefix = prefix  # the kernel object prefix: port devices are named devname(port, prefix)
         self.driver = driver
         self.host = host
         self.tunnel_ip = tunnel_ip
@@ -287,8 +282,8 @@ class PortReconciler(_Base):
                 self.attempts.pop(key, None)
                 return
             net = self.state.ensure_network(uow, port.network_id)
-            present = self.driver.ensure_port(PortSpec(port.id, port.network_id, devname(port.id), port.mac_address,
-                                                       net.mtu if net else 1500))
+            present = self.driver.ensure_port(PortSpec(port.id, port.network_id, devname(port.id, self.state.prefix),
+                                                       port.mac_address, net.mtu if net else 1500))
             converged = present and self.state.port_converged(port)
             status = "ACTIVE" if converged and port.admin_state_up else "DOWN"
             current = port.status
@@ -422,7 +417,7 @@ class FirewallReconciler(_Base):
                                               r.port_range_max, r.remote_ip_prefix,
                                               None if r.remote_ip_prefix else r.remote_group_id))
             out.append(FirewallPort(
-                id=port.id, devname=devname(port.id), mac=port.mac_address,
+                id=port.id, devname=devname(port.id, self.state.prefix), mac=port.mac_address,
                 ips=tuple(a.ip_address for a in port.fixed_ips), port_security=port.port_security_enabled,
                 allowed_pairs=tuple((p["ip_address"], p.get("mac_address") or port.mac_address)
                                     for p in port.allowed_address_pairs or ()),
@@ -476,6 +471,6 @@ def build_agent(settings: Settings, uow: UnitOfWorkFactory, bus: Bus, driver_nam
                 driver: NetworkDriver | None = None) -> NetworkAgent:
     ns = settings.network
     state = NetworkAgentState(uow, driver or make_driver(settings, driver_name), ns.host or socket.gethostname(),
-                              ns.tunnel_ip, ns.dhcp_agent, ns.l3_agent, ns.external_gateway)
+                              ns.tunnel_ip, ns.dhcp_agent, ns.l3_agent, ns.external_gateway, kernel_prefix(settings))
     # ports of concurrent boots are wired side by side (each waits on ip/nft/dnsmasq, not on the CPU)
     return NetworkAgent(state, bus, workers=4)

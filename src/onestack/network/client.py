@@ -29,9 +29,10 @@ as ``GET /v2.0/ports/{id}`` shows them to an admin):
     Resolves names (within the caller's project; ``default`` is created on demand) or ids to
     security-group dicts; ``SecurityGroupNotFound`` (404) for unknown ones.
 ``vif_name(port_id) -> str``
-    The host-side device name (``binding:vif_details.devname``) compute creates for the port: a tap
-    (QEMU) or the host end of a veth pair (containers).  The network agent on the port's host attaches
-    that device to the network's bridge and applies the port's security groups once it appears.
+    The host-side device name (``binding:vif_details.devname`` in the dicts above) compute creates for
+    the port: a tap (QEMU) or the host end of a veth pair (containers), named with this host's [network]
+    prefix (compute and the network agent of a host share it).  The network agent on the port's host
+    attaches that device to the network's bridge and applies the port's security groups once it appears.
 ``notify_vifs_plugged(port_ids)``
     Compute (re)created the ports' host devices (boot, start, reboot): wakes the network agent so it
     attaches them to their bridges now rather than at its next resync.
@@ -66,7 +67,7 @@ from .service import ports as port_svc
 from .service import routers as router_svc
 from .service import security_groups as sg_svc
 from .service.common import SYSTEM, TOPIC_PORT, TOPIC_PORT_STATUS, Caller, Limits
-from .views.ports import devname
+from .views.ports import devname, kernel_prefix
 from .views.ports import port as port_view
 from .views.security_groups import security_group as sg_view
 
@@ -117,6 +118,7 @@ class NetworkClient:
                 return value
         self.limits = Limits(lookup)
         self.host = ns.host or socket.gethostname()
+        self.prefix = kernel_prefix(settings)  # as this host's network agent names port devices
         self._waiters: set[threading.Event] = set()
         self._waiters_lock = threading.Lock()
         bus.subscribe(TOPIC_PORT_STATUS, self._port_status_changed)
@@ -136,12 +138,13 @@ class NetworkClient:
 
     # -- compute's view ----------------------------------------------------------------------------
 
-    @staticmethod
-    def vif_name(port_id: str) -> str:
-        return devname(port_id)
+    def vif_name(self, port_id: str) -> str:
+        return devname(port_id, self.prefix)
 
     def _view(self, uow: UnitOfWork, port: m.Port) -> dict:
         out = port_view(port, admin=True)
+        if out["binding:vif_details"]:
+            out["binding:vif_details"]["devname"] = self.vif_name(port.id)
         net = uow.session.get(m.Network, port.network_id)
         out["network_name"] = net.name if net else ""
         out["mtu"] = net.mtu if net else 1500

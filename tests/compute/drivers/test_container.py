@@ -6,6 +6,7 @@ import hashlib
 import os
 import secrets
 import shutil
+import time
 
 import pytest
 
@@ -69,6 +70,25 @@ def test_spawn_guest_gets_config_drive(container_driver, busybox):
                                                 "cat /sys/class/net/eth0/address"]).stdout
         assert out.split("\n")[:3] == ["vm-cfg", "ssh-ed25519 AAAA key@test", "fa:16:3e:12:34:56"]
         assert "onestack-init: ready" in container_driver.console_output(guest.uuid)
+    finally:
+        container_driver.destroy(guest.uuid)
+
+
+def test_power_off_with_timeout_is_a_clean_shutdown(container_driver, busybox):
+    """The API's stop passes [compute] shutdown_timeout: the guest's init gets the halt signal and stops its
+    processes itself, long before the timeout would have it killed."""
+    path, digest = busybox
+    guest = make_guest(image=ImageSpec(id="busybox-contract", disk_format="raw", container_format="compressed",
+                                       properties={"os_hash_value": digest}, path=str(path)))
+    container_driver.spawn(guest)
+    try:
+        rt, name = container_driver.runtime, container_driver._name(guest.uuid)
+        assert rt.wait_console(name, "onestack-init: ready", 10), rt.console_tail(name)
+        started = time.monotonic()
+        container_driver.power_off(guest.uuid, timeout=60)
+        assert time.monotonic() - started < 10
+        assert container_driver.info(guest.uuid).power_state == PowerState.SHUTDOWN
+        assert "onestack-init: stopping" in container_driver.console_output(guest.uuid)
     finally:
         container_driver.destroy(guest.uuid)
 

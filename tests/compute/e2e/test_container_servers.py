@@ -23,6 +23,7 @@ from onestack.compute.drivers.container.runtime import Runtime
 from onestack.core import config
 from onestack.core.testing.process import ServerProcess, onestack_executable
 from onestack.network.agent import kernel_prefix
+from onestack.network.views.ports import devname
 from tests.e2e.conftest import Cli
 
 from .support import free_cidrs, sh, wait_for
@@ -246,9 +247,61 @@ def test_boot_busybox_on_private_console_actions_ping_delete(world):
     assert "removed" in pruned.stdout, pruned.stdout + pruned.stderr
     assert not world.guest_leftovers(), world.guest_leftovers()
     links = sh("ip", "-o", "link").stdout
-    assert f"tap{port['ID'][:11]}" not in links
+    assert devname(port["ID"], world.net_prefix) not in links
 
     # take down the bootstrap topology so the network agent removes its kernel objects
+    admin.ok("router", "remove", "subnet", "router1", "private-subnet")
+    admin.ok("router", "unset", "--external-gateway", "router1")
+    admin.ok("router", "delete", "router1")
+    admin.ok("network", "delete", "private", "public")
+    wait_for(lambda: not world.kernel_leftovers(), 60, "the network agent to remove its kernel objects")
+
+
+def test_attach_port_of_second_network_passes_traffic_then_detach(world):
+    """os-interface on a real container: ``server add network`` hot-plugs a second NIC (a veth named with the
+    cloud's kernel prefix) into the running guest, which gets the port's address by DHCP and reaches the
+    network's DHCP server over it; ``server remove network`` takes the NIC out again and deletes the port."""
+    demo = Cli(world.server.clouds_yaml, "onestack-demo")
+    admin = Cli(world.server.clouds_yaml, "onestack")
+    _, cidr = free_cidrs(215, 214)
+    net2 = demo("network", "create", "net2")
+    demo.ok("subnet", "create", "--network", "net2", "--subnet-range", cidr, "--gateway", "none", "net2-subnet")
+    vm = demo("server", "create", "--image", "busybox", "--flavor", "c1.tiny", "--network", "private", "--wait",
+              "vm1")
+    assert vm["status"] == "ACTIVE", vm
+    (ip1,) = demo("server", "show", "vm1")["addresses"]["private"]
+    wait_for(lambda: world.guest_ip(vm["id"]) == ip1, 30, f"DHCP lease {ip1}")
+    dhcp_port = wait_for(lambda: admin("port", "list", "--network", net2["id"], "--device-owner", "network:dhcp"),
+                         30, "net2's DHCP port")[0]
+    dhcp_ip = admin("port", "show", dhcp_port["ID"])["fixed_ips"][0]["ip_address"]
+    assert world.guest_sh(vm["id"], f"ping -c 1 -W 1 {dhcp_ip}").returncode != 0  # no way there yet
+
+    demo.ok("server", "add", "network", "vm1", "net2")
+    (port,) = [p for p in demo("port", "list", "--server", "vm1", "--long") if p["ID"] != dhcp_port["ID"]
+               and net2["id"] in str(admin("port", "show", p["ID"])["network_id"])]
+    (ip2,) = demo("server", "show", "vm1")["addresses"]["net2"]
+    host_end = devname(port["ID"], world.net_prefix)
+    assert host_end in sh("ip", "-o", "link").stdout
+    assert world.guest_sh(vm["id"], "cat /sys/class/net/eth1/address").stdout.strip() == port["MAC Address"]
+    wait_for(lambda: f"inet {ip2}/" in world.guest_sh(vm["id"], "ip -4 -o addr show dev eth1").stdout, 30,
+             f"DHCP lease {ip2} on eth1")
+    ping = wait_for(lambda: (r := world.guest_sh(vm["id"], f"ping -c 1 -W 1 -I eth1 {dhcp_ip}")).returncode == 0
+                    and r, 30, f"ping {dhcp_ip} over eth1")
+    assert "1 packets received" in ping.stdout
+    events = [e["Action"] for e in demo("server", "event", "list", "vm1")]
+    assert "attach_interface" in events
+
+    demo.ok("server", "remove", "network", "vm1", "net2")
+    wait_for(lambda: len(demo("port", "list", "--server", "vm1")) == 1, 30, "the port to be detached")
+    assert "eth1" not in world.guest_sh(vm["id"], "ls /sys/class/net").stdout
+    assert host_end not in sh("ip", "-o", "link").stdout
+    assert world.guest_sh(vm["id"], f"ping -c 1 -W 1 {dhcp_ip}").returncode != 0
+    assert "net2" not in demo("server", "show", "vm1")["addresses"]
+    assert admin.run("port", "show", port["ID"], check=False).returncode != 0  # compute made it: deleted
+    assert world.guest_sh(vm["id"], "ip -4 -o addr show dev eth0").stdout.count(ip1) == 1  # eth0 untouched
+
+    demo.ok("server", "delete", "--wait", "vm1")
+    demo.ok("network", "delete", "net2")
     admin.ok("router", "remove", "subnet", "router1", "private-subnet")
     admin.ok("router", "unset", "--external-gateway", "router1")
     admin.ok("router", "delete", "router1")

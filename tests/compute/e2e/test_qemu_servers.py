@@ -19,6 +19,7 @@ from onestack.compute.agent import container_prefix, container_state_dir
 from onestack.core import config
 from onestack.core.testing.process import ServerProcess
 from onestack.network.agent import kernel_prefix
+from onestack.network.views.ports import devname
 from tests.e2e.conftest import Cli
 
 from .support import free_cidrs, sh, wait_for
@@ -221,7 +222,8 @@ def test_qemu_servers_boot_reach_each_other_and_go_through_actions(qworld):
     assert settle(conn, vm2["id"], BOOT) == "ACTIVE"
     wait_for(lambda: "onestack-init: ready" in console(qworld, vm2["id"]), BOOT, "vm2 to boot from the snapshot", 1)
 
-    taps = [f"tap{p['ID'][:11]}" for vm in (vm1, vm2) for p in demo("port", "list", "--server", vm["id"])]
+    taps = [devname(p["ID"], qworld.net_prefix) for vm in (vm1, vm2)
+            for p in demo("port", "list", "--server", vm["id"])]
     assert len(taps) == 2
     demo.ok("server", "delete", "--wait", "vm1", "vm2")
     assert not qworld.leftovers(), qworld.leftovers()

@@ -1,11 +1,25 @@
 from __future__ import annotations
 
+import hashlib
+
+from onestack.core.config import Settings
+
 from .common import standard
 
 
-def devname(port_id: str) -> str:
-    """The host-side device of a port, as upstream's linuxbridge: ``tap`` + the first 11 id characters."""
-    return ("tap" + port_id)[:14]
+def kernel_prefix(settings: Settings) -> str:
+    """The prefix of every kernel object the network data plane of this cloud creates (<= 4 characters)."""
+    if settings.network.prefix:
+        return settings.network.prefix[:4]
+    return "o" + hashlib.sha1(str(settings.data_path).encode()).hexdigest()[:3]
+
+
+def devname(port_id: str, prefix: str) -> str:
+    """The host-side device of a port (the tap or veth end compute creates, the network agent attaches):
+    ``<prefix>t`` + the port id, cut to 15 characters (IFNAMSIZ), so it carries the cloud's kernel object
+    prefix as every other device of the data plane does and parallel clouds never collide (upstream's
+    linuxbridge uses ``tap`` + 11 id characters on a host it owns alone)."""
+    return f"{prefix}t{port_id}"[:15]
 
 
 def port(p, admin: bool = True) -> dict:
@@ -25,7 +39,7 @@ def port(p, admin: bool = True) -> dict:
         out.update({
             "binding:host_id": p.host_id, "binding:profile": dict(p.profile or {}),
             "binding:vif_type": "bridge" if bound else "unbound",
-            "binding:vif_details": {"port_filter": True, "connectivity": "l2", "devname": devname(p.id)}
-            if bound else {},
+            # the device name depends on the host's prefix: compute gets it from NetworkClient.vif_name
+            "binding:vif_details": {"port_filter": True, "connectivity": "l2"} if bound else {},
         })
     return out

@@ -6,7 +6,8 @@ the ``fetch_image`` callable the agent injects), its config drive is written int
 and the flavor becomes cgroup limits and the size of the root disk.
 
 Network: each ``Interface`` becomes a veth pair made before the guest starts; the host end is named
-``details["devname"]`` (default ``tap<port_id[:11]>``, Neutron's convention) and joins
+``details["devname"]`` (the network's name, which carries its kernel object prefix; default
+``<prefix>t<port_id>``, 15 characters) and joins
 ``details["bridge_name"]`` when given (else the network agent attaches it); ``spawn`` calls
 ``network_ready`` in between, so the guest's init runs once its port is ACTIVE. LXC moves the other end
 in as ``eth<i>`` with the port's MAC (and back out at stop, so the pair and its bridge port survive a
@@ -264,7 +265,8 @@ class ContainerGuestDriver(GuestDriver):
         name = self._require(uuid)
         try:
             spec = self.runtime.spec(name)
-            gone = [n for n in spec.nics if n.host_name.startswith(f"tap{port_id[:11]}")]
+            gone = [n for n in spec.nics if n.port_id == port_id or (not n.port_id and n.host_name.startswith(
+                f"tap{port_id[:11]}"))]  # (NICs recorded before port ids were)
             for nic in gone:
                 self.runtime.unplug_nic(name, nic)
             self.runtime.define(replace(spec, nics=tuple(n for n in spec.nics if n not in gone)), fresh_disk=False)
@@ -294,11 +296,14 @@ class ContainerGuestDriver(GuestDriver):
                                  checksum=props.get("os_hash_value") or None,
                                  hash_algo=props.get("os_hash_algo") or "sha512", fetch=fetch)
 
-    @staticmethod
-    def _nic(index: int, iface) -> Nic:
+    def _nic(self, index: int, iface) -> Nic:
         d = iface.details
-        return Nic(host_name=d.get("devname") or f"tap{iface.port_id[:11]}", mac=iface.mac_address,
-                   bridge=d.get("bridge_name") or None, mtu=iface.mtu or None)
+        return Nic(host_name=d.get("devname") or self.devname(iface.port_id), mac=iface.mac_address,
+                   bridge=d.get("bridge_name") or None, mtu=iface.mtu or None, port_id=iface.port_id)
+
+    def devname(self, port_id: str) -> str:
+        """The host end's name when the network names none: with this driver's prefix, as all its objects."""
+        return f"{self.runtime.prefix}t{port_id}"[:15]
 
     def _write_config_drive(self, root: Path, guest: Guest) -> Path:
         return write_config_drive(root, guest)

@@ -38,6 +38,7 @@ IFNAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,15}$")
 MAC_RE = re.compile(r"^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$")
 COMMON_CONF = Path("/usr/share/lxc/config/common.conf")
 CONSOLE_LOG_BYTES = 1 << 20
+HALT_RETRY = 5.0  # seconds between halt signals of a clean stop
 
 RUNNING, STOPPED, FROZEN, ABSENT = "RUNNING", "STOPPED", "FROZEN", "ABSENT"
 
@@ -51,6 +52,7 @@ class Nic:
     mtu: int | None = None
     ipv4: str | None = None  # "10.0.0.5/24": static address set by LXC; None: the guest runs DHCP
     gateway: str | None = None
+    port_id: str = ""  # the network port it is (detach finds the NIC by it)
 
 
 @dataclass(frozen=True)
@@ -293,7 +295,8 @@ class Runtime:
             subprocess.run(["ip", "link", "del", peer], capture_output=True, timeout=30)
 
     def stop(self, name: str, *, timeout: float | None = None, force: bool = False) -> None:
-        """Ask init to stop (SIGPWR), wait up to ``timeout``, then kill; unmounts the root filesystem."""
+        """Ask init to stop (SIGPWR, sent again every ``HALT_RETRY`` seconds: an init still starting may
+        not trap it yet), wait up to ``timeout``, then kill; unmounts the root filesystem."""
         if not self.dir(name).exists():
             raise NotFound(f"no guest {name}")
         st = self.state(name)
@@ -301,8 +304,10 @@ class Runtime:
             self.unpause(name)
         if st != STOPPED:
             t = self.stop_timeout if timeout is None else timeout
-            args = ["-k"] if force or t <= 0 else ["-t", str(max(1, int(t)))]
-            _lxc("lxc-stop", "-P", str(self.path), "-n", name, *args, timeout=t + 30, check=False)
+            deadline = time.monotonic() + t
+            while not force and (left := deadline - time.monotonic()) > 0 and self.state(name) != STOPPED:
+                wait = max(1, int(min(left, HALT_RETRY) + 0.5))
+                _lxc("lxc-stop", "-P", str(self.path), "-n", name, "-t", str(wait), timeout=wait + 30, check=False)
             if self.state(name) != STOPPED:
                 _lxc("lxc-stop", "-P", str(self.path), "-n", name, "-k", check=False)
         self._cleanup_cgroups(name)

@@ -23,7 +23,8 @@ managed save to a file would free it, at the cost of writing all guest RAM on ev
 Snapshots flatten the overlay with ``qemu-img convert`` while the vCPUs are stopped (QEMU flushes the
 disk on ``stop``).  Resize changes ``-m``/``-smp`` for the next QEMU start and grows the overlay.
 
-Network: each ``Interface`` is a persistent tap ``details["devname"]`` (default ``tap<port[:11]>``),
+Network: each ``Interface`` is a persistent tap ``details["devname"]`` (the network's name, which carries
+its kernel object prefix as every device of the data plane; default ``<prefix>t<port>``, 15 characters),
 joined to ``details["bridge_name"]`` when given (otherwise the network agent attaches it), opened by a
 virtio-net device with the port's MAC.  Volumes: ``connection_info`` ``{"driver_volume_type": "file",
 "path": ...}`` (or a block device path) attached as virtio-blk, hot-plugged with
@@ -332,11 +333,14 @@ class QemuGuestDriver(GuestDriver):
         self.cache.acquire(image.id, user)
         return data
 
-    @staticmethod
-    def _nic(iface: Interface) -> Nic:
+    def _nic(self, iface: Interface) -> Nic:
         d = iface.details
-        return Nic(tap=d.get("devname") or f"tap{iface.port_id[:11]}", mac=iface.mac_address, port_id=iface.port_id,
-                   mtu=iface.mtu or 0, bridge=d.get("bridge_name") or "")
+        return Nic(tap=d.get("devname") or self.devname(iface.port_id), mac=iface.mac_address,
+                   port_id=iface.port_id, mtu=iface.mtu or 0, bridge=d.get("bridge_name") or "")
+
+    def devname(self, port_id: str) -> str:
+        """The tap's name when the network names none: with this driver's prefix, as all its objects."""
+        return f"{self.prefix}t{port_id}"[:15]
 
     @staticmethod
     def _disk(att: VolumeAttachment) -> Disk:

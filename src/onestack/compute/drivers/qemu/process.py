@@ -53,17 +53,25 @@ def wait_gone(spec: VmSpec, timeout: float) -> bool:
     return True
 
 
+POWERDOWN_RETRY = 5.0  # seconds between presses of the power button (Nova's libvirt driver retries too)
+
+
 def stop(spec: VmSpec, timeout: float = 0.0) -> None:
-    """ACPI power button for up to ``timeout`` seconds, then QMP quit, then SIGKILL."""
+    """ACPI power button for up to ``timeout`` seconds, then QMP quit, then SIGKILL.  The button is pressed
+    again every ``POWERDOWN_RETRY`` seconds: a guest still booting (no ACPI yet) misses the first press."""
     if pid_of(spec) is None:
         return
-    if timeout > 0:
+    deadline = time.monotonic() + timeout
+    while timeout > 0:
         with contextlib.suppress(QemuError), QmpClient(spec.qmp, timeout=5) as q:
             status = q.execute("query-status")["status"]
             if status == "running":
                 q.execute("system_powerdown")
-        if wait_gone(spec, timeout):
+        left = deadline - time.monotonic()
+        if wait_gone(spec, max(0.0, min(left, POWERDOWN_RETRY))):
             return
+        if left <= POWERDOWN_RETRY:
+            break
     with contextlib.suppress(QemuError), QmpClient(spec.qmp, timeout=5) as q:
         q.execute("quit")
     if wait_gone(spec, 5):
