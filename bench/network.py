@@ -34,6 +34,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from identity import cpu_seconds, measure, password_body, post, request_bytes  # noqa: E402
 from onestack.core.testing.process import ServerProcess  # noqa: E402
 from onestack.network.drivers.linux import in_netns  # noqa: E402
+from onestack.network.views.ports import devname  # noqa: E402
 
 N = "/network/v2.0"
 
@@ -182,7 +183,7 @@ def dataplane_figure(tmp: Path, samples: int) -> None:
             port = call(base, "POST", f"{N}/ports", token, {"port": {
                 "network_id": net["id"], "binding:host_id": "bench", "device_owner": "compute:nova",
                 "device_id": str(uuid.uuid4())}})["port"]
-            dev, ip = port["binding:vif_details"]["devname"], port["fixed_ips"][0]["ip_address"]
+            dev, ip = devname(port["id"], prefix), port["fixed_ips"][0]["ip_address"]  # as compute names it
             sh("ip", "link", "add", dev, "netns", host_ns, "type", "veth", "peer", "name", "eth0", "netns", guest)
             # the guest re-asks ARP every 20 ms instead of every second: the figure is the data plane's
             # time, not the guest's neighbour timer after a request the not yet plugged port dropped

@@ -25,6 +25,7 @@ import pytest
 from onestack.core.testing.client import login, make_settings
 from onestack.network.agent import NetworkAgent, build_agent
 from onestack.network.drivers.linux import LinuxNetworkDriver
+from onestack.network.views.ports import devname
 from onestack.testing import running_cloud
 
 from .contract import NetworkDriverContract
@@ -154,12 +155,17 @@ def world(tmp_path):
             sh("ip", "netns", "del", ns, check=False)
 
 
+def port_device(world, port: dict, host_ns: str) -> str:
+    """The name the port's host (its agent's kernel prefix) gives the port's device, as compute names it."""
+    return devname(port["id"], world["prefixes"][0 if host_ns == world["host_a"] else 1])
+
+
 def guest(world, port: dict, host_ns: str, name: str) -> tuple[str, str]:
     """A namespace plugged into ``port`` the way compute plugs a container: a veth named after the port."""
     ns = f"{world['p']}-{name}"
     sh("ip", "netns", "add", ns)
     world["ns"].insert(0, ns)
-    dev = port["binding:vif_details"]["devname"]
+    dev = port_device(world, port, host_ns)
     sh("ip", "link", "add", dev, "netns", host_ns, "type", "veth", "peer", "name", "eth0", "netns", ns)
     sh("ip", "link", "set", "eth0", "address", port["mac_address"], "mtu", "1450", "up", ns=ns)
     sh("ip", "link", "set", "lo", "up", ns=ns)
@@ -446,7 +452,7 @@ def guest6(world, port: dict, host_ns: str, name: str) -> str:
     ns = f"{world['p']}-{name}"
     sh("ip", "netns", "add", ns)
     world["ns"].insert(0, ns)
-    dev = port["binding:vif_details"]["devname"]
+    dev = port_device(world, port, host_ns)
     # before eth0 exists (it takes the defaults): soliciting often, no tentative addresses
     for key, value in (("accept_ra", 1), ("autoconf", 1), ("router_solicitation_interval", 1),
                        ("router_solicitations", 30), ("accept_dad", 0)):
