@@ -309,8 +309,11 @@ class ApiBench:
         port = next(iter(self.admin.network.ports(device_id=server_id)), None)
         if port is not None:
             out.append(f"port {port.id} {port.status} {port.mac_address}")
-            out.append(subprocess.run(["ip", "-d", "link", "show", f"tap{port.id[:11]}"], capture_output=True,
-                                      text=True).stdout)
+            from onestack.network.agent import kernel_prefix
+            from onestack.network.views.ports import devname
+
+            out.append(subprocess.run(["ip", "-d", "link", "show", devname(port.id, kernel_prefix(self.settings))],
+                                      capture_output=True, text=True).stdout)
             dhcp = self.data / "network" / "dhcp" / port.network_id
             hosts = (dhcp / "hosts").read_text() if (dhcp / "hosts").exists() else ""
             out.append(f"in dnsmasq hosts: {port.mac_address in hosts}")
