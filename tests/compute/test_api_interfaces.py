@@ -166,6 +166,8 @@ def test_interface_requests_refused_as_nova(demo, admin, server, networks, uniq)
     assert attach(demo, sid, net_id=net_id, fixed_ips=[{"ip_address": "nope"}]).status_code == 400
     assert attach(demo, sid, "2.48", net_id=net_id, tag="x").status_code == 400  # tag from 2.49
     assert attach(demo, sid, net_id=net_id, bogus=1).status_code == 400
+    resp = attach(demo, sid)  # no network named: the project's only one, but it has several
+    assert resp.status_code == 400 and "Multiple possible networks" in resp.json()["badRequest"]["message"]
     resp = attach(demo, sid, net_id=unknown)
     assert resp.status_code == 404 and "itemNotFound" in resp.json()
     assert attach(demo, sid, port_id=unknown).status_code == 404
@@ -223,7 +225,7 @@ def test_failed_attach_leaves_no_port_or_address(demo, admin, server, networks):
     assert demo.get(f"{N}/ports/{port['id']}").json()["port"]["device_id"] == ""
 
 
-def test_stop_is_a_clean_shutdown_with_the_configured_timeout(demo, server, cloud):
+def test_stop_is_a_clean_shutdown_with_the_configured_timeout(demo, admin, server, cloud, uniq):
     srv = server()
     assert demo.post(f"{C}/servers/{srv['id']}/action", json={"os-stop": None}).status_code == 202
     assert wait_server(demo, srv["id"])["status"] == "SHUTOFF"
@@ -231,3 +233,31 @@ def test_stop_is_a_clean_shutdown_with_the_configured_timeout(demo, server, clou
                   for d in r.drivers.values() if srv["id"] in d.list_guests())
     assert (srv["id"], float(cloud.settings.compute.shutdown_timeout)) in driver.power_offs
     assert cloud.settings.compute.shutdown_timeout == 60
+    # an image may ask for another timeout (os_shutdown_timeout, as Nova)
+    resp = admin.post("/image/v2/images", json={"name": uniq("slow"), "disk_format": "raw", "container_format": "bare",
+                                                "visibility": "public", "os_shutdown_timeout": "7"})
+    if resp.status_code != 201:
+        pytest.skip("no image service in this cloud")
+    image_id = resp.json()["id"]
+    try:
+        assert admin.put(f"/image/v2/images/{image_id}/file", content=b"disk",
+                         headers={"Content-Type": "application/octet-stream"}).status_code == 204
+        slow = server(imageRef=image_id)
+        assert demo.post(f"{C}/servers/{slow['id']}/action", json={"os-stop": None}).status_code == 202
+        assert wait_server(demo, slow["id"])["status"] == "SHUTOFF"
+        assert (slow["id"], 7.0) in driver.power_offs
+    finally:
+        admin.delete(f"/image/v2/images/{image_id}")
+
+
+def test_deleted_server_keeps_no_interface_rows(demo, server, networks, cloud):
+    from onestack.compute.model import VirtualInterface
+
+    srv = server()
+    net_id, _ = networks()
+    assert attach(demo, srv["id"], net_id=net_id).status_code == 200
+    assert demo.delete(f"{C}/servers/{srv['id']}").status_code == 204
+    poll(lambda: demo.get(f"{C}/servers/{srv['id']}").status_code, lambda s: s == 404)
+    assert servers_ports(demo, net_id) == []
+    with cloud.uow() as uow:
+        assert uow.session.query(VirtualInterface).filter_by(instance_id=srv["id"]).count() == 0

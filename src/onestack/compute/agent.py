@@ -444,8 +444,8 @@ class InstanceReconciler:
 
     def _run(self, work: _Work, driver: GuestDriver, name: str) -> dict | None:
         uid = work.id
-        # stop is a clean shutdown (ACPI power button / SIGPWR to init) for up to shutdown_timeout, as Nova's
-        simple = {"stop": lambda: driver.power_off(uid, float(self.settings.compute.shutdown_timeout)),
+        # stop is a clean shutdown (ACPI power button / SIGPWR to init) before the hard one, as Nova's
+        simple = {"stop": lambda: driver.power_off(uid, self._shutdown_timeout(work)),
                   "start": lambda: driver.power_on(uid),
                   "reboot": lambda: driver.reboot(uid, hard=False), "reboot_hard": lambda: driver.reboot(uid, True),
                   "pause": lambda: driver.pause(uid), "unpause": lambda: driver.unpause(uid),
@@ -520,6 +520,16 @@ class InstanceReconciler:
                 placement.release(uid)
             return {"host": None, "node": None, "node_id": None}
         return None
+
+    def _shutdown_timeout(self, work: _Work) -> float:
+        """Seconds a stop waits for the guest's clean shutdown: the image's ``os_shutdown_timeout``, else
+        [compute] shutdown_timeout (as Nova)."""
+        default = float(self.settings.compute.shutdown_timeout)
+        image = self._image(work.image_ref)
+        try:
+            return float((image.properties if image is not None else {}).get("os_shutdown_timeout") or default)
+        except ValueError:
+            return default
 
     def _network_ready(self, server_id: str, driver: GuestDriver, interfaces: tuple[Interface, ...]):
         """The callback a driver runs between creating the guest's host devices and starting it: the

@@ -13,14 +13,23 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from sqlalchemy import and_, func, insert, or_, select, update
+from sqlalchemy import and_, delete, func, insert, or_, select, update
 
 from onestack.core.db import utcnow
 from onestack.core.errors import BadRequest, Conflict, Forbidden, NotFound
 from onestack.core.uow import UnitOfWork
 
 from .. import states
-from ..model import Flavor, Instance, InstanceAction, InstanceActionEvent, InstanceTag, ServerGroup, ServerGroupMember
+from ..model import (
+    Flavor,
+    Instance,
+    InstanceAction,
+    InstanceActionEvent,
+    InstanceTag,
+    ServerGroup,
+    ServerGroupMember,
+    VirtualInterface,
+)
 from . import block_devices, quotas
 from .common import INSTANCE, SCHEDULE
 from .flavors import get_flavor
@@ -394,6 +403,7 @@ def finish_delete(uow: UnitOfWork, instance: Instance) -> None:
     instance.status = "DELETED"
     for member in uow.session.scalars(select(ServerGroupMember).where(ServerGroupMember.instance_id == instance.id)):
         uow.session.delete(member)
+    uow.session.execute(delete(VirtualInterface).where(VirtualInterface.instance_id == instance.id))
 
 
 def update_server(uow: UnitOfWork, caller: Caller, server_id: str, changes: dict) -> Instance:
