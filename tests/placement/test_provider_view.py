@@ -84,3 +84,67 @@ def test_claims_from_stale_view_never_overcommit(cloud, admin, provider, view):
     assert usages["MEMORY_MB"] == 4000
     view.refresh()
     assert _free(view, provider) == 96 and not view.inflight.get(provider)
+
+
+def test_provider_changes_reads_usage_only_of_providers_whose_generation_moved(cloud, admin, provider):
+    placement = cloud.clients["placement"]
+    alive, states = placement.provider_changes({})
+    known = {s.uuid: s.generation for s in states}
+    assert provider in alive and provider in known
+    alive, states = placement.provider_changes(known)  # nothing changed: every provider is known as is
+    assert provider in alive and states == []
+    consumer = str(uuid.uuid4())
+    assert admin.put(f"{P}/allocations/{consumer}", json=_alloc(admin, provider, {"MEMORY_MB": 512}),
+                     headers=pv()).status_code == 204
+    alive, states = placement.provider_changes(known)
+    assert [s.uuid for s in states] == [provider]
+    assert states[0].generation == known[provider] + 1 and states[0].resources["MEMORY_MB"].used == 512
+
+
+def test_full_refresh_forgets_a_deleted_provider(admin, provider, view):
+    other = str(uuid.uuid4())
+    assert admin.post(f"{P}/resource_providers", json={"name": f"rp-{other[:8]}", "uuid": other},
+                      headers=pv()).status_code == 200
+    admin.put(f"{P}/resource_providers/{other}/inventories", headers=pv(), json={
+        "resource_provider_generation": 0, "inventories": {"MEMORY_MB": {"total": 100000}}})
+    view.refresh(force=True)
+    with view.lock:
+        assert view.best({provider, other}, {"MEMORY_MB": 64}) == other
+    assert admin.delete(f"{P}/resource_providers/{other}", headers=pv()).status_code == 204
+    view.refresh(force=True)
+    assert other not in view.states
+    with view.lock:
+        assert view.best({provider, other}, {"MEMORY_MB": 64}) == provider
+
+
+def test_two_views_claiming_at_once_never_overcommit_and_both_converge(cloud, admin, provider):
+    """Two schedulers (one view each) race for one provider: placement takes exactly what fits, every
+    refused claim marks the provider stale in the view that lost, and after a refresh both views hold
+    the provider's committed generation and usage."""
+    placement = cloud.clients["placement"]
+    views = [placement.view(), placement.view()]
+    for v in views:
+        v.MIN_INTERVAL = 0.0
+        v.refresh(force=True)
+
+    def decide(i):
+        v = views[i % 2]
+        with v.lock:
+            if not v.fits(provider, {"MEMORY_MB": 700}):
+                return None
+            v.reserve(provider, {"MEMORY_MB": 700})
+        generations = placement.claim_generations(str(uuid.uuid4()), {provider: {"MEMORY_MB": 700}},
+                                                  admin.project_id, admin.user_id)
+        v.settle(provider, {"MEMORY_MB": 700}, generations)
+        return generations is not None
+
+    with ThreadPoolExecutor(8) as pool:
+        won = list(pool.map(decide, range(12)))
+    assert won.count(True) == 5  # 5 x 700 <= 4096 < 6 x 700
+    usages = admin.get(f"{P}/resource_providers/{provider}/usages").json()["usages"]
+    generation = admin.get(f"{P}/resource_providers/{provider}", headers=pv()).json()["generation"]
+    assert usages["MEMORY_MB"] == 3500
+    for v in views:
+        v.refresh()
+        assert v.states[provider].generation == generation
+        assert _free(v, provider) == 4096 - 3500 and not v.inflight.get(provider)

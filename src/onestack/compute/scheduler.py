@@ -15,7 +15,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, or_, select, update
 
 from onestack.core.config import Settings
 from onestack.core.db import utcnow
@@ -102,6 +102,7 @@ class Scheduler:
         self._no_host: dict[str, int] = {}
         self._images = ImageCache(clients)
         self._view = None
+        self._fingerprint = _fingerprint_statement()  # built once: SQLAlchemy keys a built statement faster
         self.decisions: list[float] = []  # seconds per decision, claim included (bench reads them)
         self.selections: list[float] = []  # seconds per decision before the claim (filters + weighers)
         self.cpu: list[float] = []  # CPU seconds of this thread per decision, claim included (load-independent)
@@ -185,9 +186,10 @@ class Scheduler:
 
     def hosts(self) -> dict[str, HostState]:
         """Enabled, alive compute hosts (node id -> state): re-read when a service, node or aggregate
-        changed (one small statement per decision tells) or every ``HOSTS_MAX_AGE`` seconds."""
+        changed (one small statement per decision tells; heartbeats do not count) or every
+        ``HOSTS_MAX_AGE`` seconds (liveness)."""
         with self.uow() as uow:
-            mark = _hosts_fingerprint(uow)
+            mark = _hosts_fingerprint(uow, self._fingerprint)
             stamp, have, cached = self._hosts
             if cached and have == mark and time.monotonic() - stamp < HOSTS_MAX_AGE:
                 return cached
@@ -255,8 +257,10 @@ class Scheduler:
         wanted_specs = {k.split(":", 1)[1]: v for k, v in (want.flavor.get("extra_specs") or {}).items()
                         if k.startswith("aggregate_instance_extra_specs:")}
         hv = image.get("hypervisor_type") or image.get("img_hv_type")
-        allowed = {}
-        for node_id, state in hosts.items():
+        filtered = bool(want.forced_host or exclude or want.zone or wanted_specs or hv
+                        or policy in ("affinity", "anti-affinity"))
+        allowed = {} if filtered else hosts  # most boots: every live host passes, no loop over 1,000
+        for node_id, state in hosts.items() if filtered else ():
             if want.forced_host and state.host != want.forced_host:
                 continue
             if exclude and state.host == exclude:
@@ -355,12 +359,21 @@ class _Request:
     task_state: str | None
 
 
-def _hosts_fingerprint(uow) -> tuple:
-    """Changes whenever a compute service, node or aggregate is added, removed or updated."""
-    row = uow.session.execute(select(
-        select(func.count(Service.id)).scalar_subquery(), select(func.max(Service.updated_at)).scalar_subquery(),
+def _fingerprint_statement():
+    # A heartbeat sets a service's updated_at and last_seen_up to the same instant, every other change
+    # (disable, force down) only updated_at: with heartbeats left out, 1,000 hosts heartbeating at
+    # their own times do not make every decision re-read every host (liveness has HOSTS_MAX_AGE).
+    changed = select(func.max(Service.updated_at)).where(
+        or_(Service.last_seen_up.is_(None), Service.updated_at != Service.last_seen_up))
+    return select(
+        select(func.count(Service.id)).scalar_subquery(), changed.scalar_subquery(),
         select(func.count(ComputeNode.id)).scalar_subquery(),
         select(func.max(ComputeNode.updated_at)).scalar_subquery(),
         select(func.count(Aggregate.id)).scalar_subquery(), select(func.max(Aggregate.id)).scalar_subquery(),
-        select(func.max(Aggregate.updated_at)).scalar_subquery())).one()
-    return tuple(row)
+        select(func.max(Aggregate.updated_at)).scalar_subquery())
+
+
+def _hosts_fingerprint(uow, statement) -> tuple:
+    """Changes whenever a compute service, node or aggregate is added, removed or updated (but not
+    when a service heartbeats)."""
+    return tuple(uow.session.execute(statement).one())

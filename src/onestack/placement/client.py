@@ -82,10 +82,20 @@ class PlacementClient:
         except Conflict:
             return None
 
-    def provider_states(self, changed_since: dt.datetime | None = None, also: tuple[str, ...] = (),
-                        known: dict[str, int] | None = None) -> list[ProviderState]:
+    def provider_changes(self, known: dict[str, int], changed_since: dt.datetime | None = None,
+                         also: tuple[str, ...] = ()) -> tuple[set[str] | None, list[ProviderState]]:
+        """The states of the providers whose generation is not the one in ``known``, among those updated
+        since ``changed_since`` plus ``also`` (every provider when None), in one read transaction; with
+        ``changed_since`` None, also the uuids of every provider (so the caller drops deleted ones).
+        Unchanged providers cost one narrow row each, not their usage."""
         with self.uow() as uow:
-            return alloc_svc.provider_states(uow, changed_since, also, known)
+            if changed_since is None and not known:
+                states = alloc_svc.provider_states(uow)
+                return {s.uuid for s in states}, states
+            generations = alloc_svc.provider_generations(uow, changed_since, also)
+            changed = [u for u, gen in generations.items() if known.get(u) != gen]
+            states = alloc_svc.provider_states(uow, changed) if changed else []
+            return (set(generations) if changed_since is None else None), states
 
     def view(self) -> ProviderView:
         return ProviderView(self)
@@ -106,9 +116,10 @@ class PlacementClient:
 class ProviderView:
     """An in-memory copy of every provider's capacity and usage, for one scheduler process.
 
-    ``refresh()`` re-reads only providers whose row changed recently (every allocation or inventory
-    change bumps the provider's generation and ``updated_at``), plus a full re-read now and then
-    (deleted providers, clock skew).  ``inflight`` counts picks not yet claimed, so concurrent
+    ``refresh()`` reads the generation of the providers whose row changed recently (every allocation or
+    inventory change bumps the provider's generation and ``updated_at``), and capacity and usage only
+    of those whose generation is not the one it holds; now and then it compares every provider's
+    generation (deleted providers, clock skew).  ``inflight`` counts picks not yet claimed, so concurrent
     decisions in this process see each other; placement's claim stays the only authority.
 
     ``best()`` ranks by free RAM, then free vCPU (the spreading weighers): a heap keyed on both,
@@ -134,31 +145,44 @@ class ProviderView:
         self._version: dict[str, int] = {}
 
     def refresh(self, force: bool = False) -> None:
-        now = time.monotonic()
-        if not force and now - self._at < self.MIN_INTERVAL:
+        if not force and time.monotonic() - self._at < self.MIN_INTERVAL:
             return
-        with self._refreshing:
-            if not force and time.monotonic() - self._at < self.MIN_INTERVAL:
-                return  # another thread refreshed while we waited
-            full = force or self._since is None or time.monotonic() - self._full_at > self.FULL_EVERY
-            started = utcnow()
-            with self.lock:
-                stale, self._stale = tuple(self._stale), set()
-                known = {} if full else {u: st.generation for u, st in self.states.items()}
-            rows = self.client.provider_states(None if full else self._since, stale, known)
-            with self.lock:
-                if full:
-                    self.states = {s.uuid: s for s in rows}
+        # A decision never waits for another thread's refresh (only the first read and forced ones
+        # do): the view is a hint that placement's claim checks, and the refresh under way is newer.
+        if not self._refreshing.acquire(blocking=force or not self.states):
+            return
+        try:
+            if force or time.monotonic() - self._at >= self.MIN_INTERVAL:
+                self._refresh(force or self._since is None or time.monotonic() - self._full_at > self.FULL_EVERY)
+        finally:
+            self._refreshing.release()
+
+    def _refresh(self, full: bool) -> None:
+        started = utcnow()
+        with self.lock:
+            stale, self._stale = tuple(self._stale), set()
+            known = {u: st.generation for u, st in self.states.items()}
+        alive, rows = self.client.provider_changes(known, None if full else self._since, stale)
+        with self.lock:
+            if alive is not None:  # a full read: forget deleted providers, take every change
+                for gone in set(self.states) - alive:
+                    del self.states[gone]
+                first = not self.states
+                for state in rows:
+                    self.states[state.uuid] = state
+                    if not first:
+                        self._touch(state.uuid)
+                if first:
                     self._rebuild()
-                    self._full_at = time.monotonic()
-                else:
-                    for state in rows:
-                        have = self.states.get(state.uuid)
-                        if have is None or state.generation > have.generation:
-                            self.states[state.uuid] = state
-                            self._touch(state.uuid)
-            self._since = started - dt.timedelta(seconds=self.WINDOW)
-            self._at = time.monotonic()
+                self._full_at = time.monotonic()
+            else:
+                for state in rows:
+                    have = self.states.get(state.uuid)
+                    if have is None or state.generation > have.generation:
+                        self.states[state.uuid] = state
+                        self._touch(state.uuid)
+        self._since = started - dt.timedelta(seconds=self.WINDOW)
+        self._at = time.monotonic()
 
     # -- ranking (call with ``lock`` held) ----------------------------------------------------------
 

@@ -306,11 +306,20 @@ class ProviderState:
     resources: dict[str, ClassState]
 
 
-def provider_states(uow: UnitOfWork, changed_since=None, also: tuple[str, ...] = (),
-                    known: dict[str, int] | None = None) -> list[ProviderState]:
-    """Every provider (or those updated since ``changed_since``, plus ``also``) with each inventory's
-    capacity and usage, in one statement (usage by a correlated sum over the provider's allocations);
-    providers whose generation is the one in ``known`` are left out."""
+def provider_generations(uow: UnitOfWork, changed_since=None, also: tuple[str, ...] = ()) -> dict[str, int]:
+    """{uuid: generation} of every provider (or of those updated since ``changed_since``, plus ``also``):
+    one narrow statement, so a view that is up to date learns it without reading any usage."""
+    rp_t = ResourceProvider.__table__
+    query = select(rp_t.c.uuid, rp_t.c.generation)
+    if changed_since is not None:
+        query = query.where(or_(rp_t.c.updated_at >= changed_since, rp_t.c.uuid.in_(also)) if also
+                            else rp_t.c.updated_at >= changed_since)
+    return {rp_uuid: gen for rp_uuid, gen in uow.session.execute(query)}
+
+
+def provider_states(uow: UnitOfWork, uuids=None) -> list[ProviderState]:
+    """Every provider (or those in ``uuids``) with each inventory's capacity and usage, in one statement
+    (usage by a correlated sum over the provider's allocations)."""
     rp_t, inv_t, alloc_t = ResourceProvider.__table__, Inventory.__table__, Allocation.__table__
     used = (select(func.coalesce(func.sum(alloc_t.c.used), 0)).where(
         alloc_t.c.provider_id == inv_t.c.provider_id, alloc_t.c.resource_class == inv_t.c.resource_class)
@@ -319,14 +328,10 @@ def provider_states(uow: UnitOfWork, changed_since=None, also: tuple[str, ...] =
                     inv_t.c.allocation_ratio, inv_t.c.min_unit, inv_t.c.max_unit, inv_t.c.step_size,
                     used.label("used"))
              .select_from(rp_t).outerjoin(inv_t, inv_t.c.provider_id == rp_t.c.id))
-    if changed_since is not None:
-        query = query.where(or_(rp_t.c.updated_at >= changed_since, rp_t.c.uuid.in_(also)) if also
-                            else rp_t.c.updated_at >= changed_since)
+    if uuids is not None:
+        query = query.where(rp_t.c.uuid.in_(sorted(uuids)))
     out: dict[str, tuple[int, dict]] = {}
-    known = known or {}
     for r in uow.session.execute(query):
-        if known.get(r.uuid) == r.generation:
-            continue
         _, classes = out.setdefault(r.uuid, (r.generation, {}))
         if r.resource_class is not None:
             classes[r.resource_class] = ClassState(int((r.total - r.reserved) * r.allocation_ratio), int(r.used),
