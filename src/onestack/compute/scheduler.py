@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import threading
 import time
 from collections.abc import Iterable
@@ -106,6 +107,7 @@ class Scheduler:
         self.decisions: list[float] = []  # seconds per decision, claim included (bench reads them)
         self.selections: list[float] = []  # seconds per decision before the claim (filters + weighers)
         self.cpu: list[float] = []  # CPU seconds of this thread per decision, claim included (load-independent)
+        self.runqueue: list[float] = []  # seconds of each decision this thread was runnable, waiting for a CPU
 
     @property
     def placement(self):
@@ -242,12 +244,13 @@ class Scheduler:
     # -- decisions --------------------------------------------------------------------------------
 
     def _decide(self, want: _Request, exclude: str | None = None) -> HostState | None:
-        started, cpu = time.perf_counter(), time.thread_time()
+        started, cpu, queued = time.perf_counter(), time.thread_time(), runqueue_wait()
         try:
             return self._schedule(want, exclude)
         finally:
             self.decisions.append(time.perf_counter() - started)
             self.cpu.append(time.thread_time() - cpu)
+            self.runqueue.append(runqueue_wait() - queued)
 
     def _schedule(self, want: _Request, exclude: str | None = None) -> HostState | None:
         started = time.perf_counter()
@@ -344,6 +347,34 @@ class Scheduler:
             inst.fault = {"code": 500, "message": message, "details": "", "created": utcnow().isoformat()}
             inst.updated_at = utcnow()
             add_event(uow, inst.id, "conductor_schedule_and_build_instances", None, False, message)
+
+
+class _SchedStat:
+    """This thread's /proc schedstat, open for the thread's life (a pread is a few microseconds)."""
+
+    def __init__(self) -> None:
+        try:
+            self.fd = os.open("/proc/thread-self/schedstat", os.O_RDONLY)
+        except OSError:  # not Linux
+            self.fd = -1
+
+    def __del__(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+
+
+_schedstat = threading.local()
+
+
+def runqueue_wait() -> float:
+    """Seconds this thread has spent runnable but waiting for a CPU (others' load; 0 where unknown):
+    taken from a decision's wall time, what is left is our CPU, the GIL and the database."""
+    stat = getattr(_schedstat, "stat", None)
+    if stat is None:
+        stat = _schedstat.stat = _SchedStat()
+    if stat.fd < 0:
+        return 0.0
+    return int(os.pread(stat.fd, 64, 0).split()[1]) / 1e9
 
 
 @dataclass(frozen=True)
