@@ -225,31 +225,6 @@ def test_failed_attach_leaves_no_port_or_address(demo, admin, server, networks):
     assert demo.get(f"{N}/ports/{port['id']}").json()["port"]["device_id"] == ""
 
 
-def test_stop_is_a_clean_shutdown_with_the_configured_timeout(demo, admin, server, cloud, uniq):
-    srv = server()
-    assert demo.post(f"{C}/servers/{srv['id']}/action", json={"os-stop": None}).status_code == 202
-    assert wait_server(demo, srv["id"])["status"] == "SHUTOFF"
-    driver = next(d for a in cloud.agents for r in a.reconcilers.values() if hasattr(r, "drivers")
-                  for d in r.drivers.values() if srv["id"] in d.list_guests())
-    assert (srv["id"], float(cloud.settings.compute.shutdown_timeout)) in driver.power_offs
-    assert cloud.settings.compute.shutdown_timeout == 60
-    # an image may ask for another timeout (os_shutdown_timeout, as Nova)
-    resp = admin.post("/image/v2/images", json={"name": uniq("slow"), "disk_format": "raw", "container_format": "bare",
-                                                "visibility": "public", "os_shutdown_timeout": "7"})
-    if resp.status_code != 201:
-        pytest.skip("no image service in this cloud")
-    image_id = resp.json()["id"]
-    try:
-        assert admin.put(f"/image/v2/images/{image_id}/file", content=b"disk",
-                         headers={"Content-Type": "application/octet-stream"}).status_code == 204
-        slow = server(imageRef=image_id)
-        assert demo.post(f"{C}/servers/{slow['id']}/action", json={"os-stop": None}).status_code == 202
-        assert wait_server(demo, slow["id"])["status"] == "SHUTOFF"
-        assert (slow["id"], 7.0) in driver.power_offs
-    finally:
-        admin.delete(f"/image/v2/images/{image_id}")
-
-
 def test_deleted_server_keeps_no_interface_rows(demo, server, networks, cloud):
     from onestack.compute.model import VirtualInterface
 

@@ -9,6 +9,7 @@ outcome.  A failed build ends in ERROR with a fault and gives back its placement
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
@@ -520,6 +521,9 @@ class InstanceReconciler:
                 return {"vm_state": states.RESIZED, "old_flavor": work.flavor, "migrated_from": source}
             return None
         if name in ("shelve", "shelveOffload"):
+            if name == "shelve":  # a clean shutdown first, as a stop (Nova's shelve does one too)
+                with contextlib.suppress(GuestNotFound):
+                    driver.power_off(uid, self._shutdown_timeout(work))
             driver.destroy(uid)
             placement = self.clients.get("placement")
             if placement is not None:

@@ -63,10 +63,13 @@ def stop(spec: VmSpec, timeout: float = 0.0) -> None:
         return
     deadline = time.monotonic() + timeout
     while timeout > 0:
+        pressed = False
         with contextlib.suppress(QemuError), QmpClient(spec.qmp, timeout=5) as q:
-            status = q.execute("query-status")["status"]
-            if status == "running":
+            if q.execute("query-status")["status"] == "running":
                 q.execute("system_powerdown")
+                pressed = True
+        if not pressed:  # paused vCPUs (or no QMP): nothing in the guest can shut it down cleanly
+            break
         left = deadline - time.monotonic()
         if wait_gone(spec, max(0.0, min(left, POWERDOWN_RETRY))):
             return
