@@ -179,3 +179,71 @@ def test_published_outbox_rows_are_deleted_by_the_next_write_not_a_transaction_o
     with uow() as r:
         assert list(r.session.scalars(select(OutboxEvent.key))) == ["c"]
     assert received == ["a", "b", "c"]
+
+
+def test_write_turns_are_taken_in_arrival_order():
+    from onestack.core.db import WriteTurns
+
+    turns = WriteTurns()
+    assert turns.acquire()
+    order: list[int] = []
+
+    def writer(n: int) -> None:
+        assert turns.acquire()
+        order.append(n)
+        turns.release()
+
+    threads = []
+    for n in range(5):  # each one queued before the next starts
+        threads.append(threading.Thread(target=writer, args=(n,)))
+        threads[-1].start()
+        deadline = time.monotonic() + 10
+        while len(turns._waiters) < n + 1 and time.monotonic() < deadline:
+            time.sleep(0.001)
+    turns.release()
+    for thread in threads:
+        thread.join()
+    assert order == [0, 1, 2, 3, 4]
+
+
+def test_write_turn_wait_gives_up_after_timeout():
+    from onestack.core.db import WriteTurns
+
+    turns = WriteTurns(timeout=0.01)
+    assert turns.acquire()
+    assert turns.acquire() is False  # then SQLite's busy handler decides
+    assert not turns._waiters
+    turns.release()
+    assert turns.acquire()
+
+
+def test_writers_of_one_process_wait_for_their_turn_not_on_sqlite_busy_handler(tmp_path):
+    from sqlalchemy import event
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'turns.db'}")
+
+    @event.listens_for(engine, "connect")
+    def _no_busy_wait(dbapi_conn, _record):  # a writer reaching SQLite's lock now fails at once
+        dbapi_conn.execute("PRAGMA busy_timeout=0")
+
+    _Base.metadata.create_all(engine)
+    from onestack.core.uow import OutboxEvent
+
+    OutboxEvent.__table__.create(engine)
+    factory = UnitOfWorkFactory(engine, InProcessBus())
+    with factory(write=True) as w:
+        w.session.add(Counter(id=1, value=0))
+    try:
+        def writer(n: int) -> None:
+            for _ in range(10):
+                with factory(write=True) as w:
+                    w.session.get(Counter, 1).value += 1
+            with pytest.raises(RuntimeError), factory(write=True) as w:  # a rollback passes the turn on too
+                w.session.get(Counter, 1).value += 100
+                raise RuntimeError("boom")
+
+        assert _run_threads(8, writer) == []
+        with factory() as r:
+            assert r.session.get(Counter, 1).value == 80
+    finally:
+        engine.dispose()
