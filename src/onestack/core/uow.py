@@ -11,7 +11,7 @@ import datetime as dt
 import logging
 import threading
 
-from sqlalchemy import Integer, String, delete, insert, select
+from sqlalchemy import Integer, String, bindparam, delete, insert, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
@@ -27,6 +27,11 @@ class OutboxEvent(Base):
     topic: Mapped[str] = mapped_column(String(64))
     key: Mapped[str] = mapped_column(String(255))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+_OUTBOX = OutboxEvent.__table__
+_INSERT_OUTBOX = insert(_OUTBOX).returning(_OUTBOX.c.id)
+_DELETE_OUTBOX = delete(_OUTBOX).where(_OUTBOX.c.id.in_(bindparam("ids", expanding=True)))
 
 
 class UnitOfWork:
@@ -53,13 +58,16 @@ class UnitOfWork:
         # of their own: one write transaction per request instead of two
         published = self._factory.take_published()
         try:
-            if published:
-                self.session.execute(delete(OutboxEvent).where(OutboxEvent.id.in_(published)))
             ids: list[int] = []
-            if events:
+            if published or events:
+                # Core statements on the unit of work's connection: a few times cheaper than the ORM's
+                # bulk paths, and this runs in every write request
+                conn = self.session.connection()
+                if published:
+                    conn.execute(_DELETE_OUTBOX, {"ids": published})
                 now = utcnow()
-                ids = list(self.session.scalars(insert(OutboxEvent).returning(OutboxEvent.id),
-                                                [{"topic": t, "key": k, "created_at": now} for t, k in events]))
+                for topic, key in events:
+                    ids.append(conn.execute(_INSERT_OUTBOX, {"topic": topic, "key": key, "created_at": now}).scalar())
             self.session.commit()
         except BaseException:
             self._factory.add_published(published)
@@ -101,10 +109,12 @@ class UnitOfWorkFactory:
     def relay_outbox(self) -> int:
         """Publish events a previous process committed but did not get to publish."""
         with self(write=True) as uow:
-            rows = uow.session.scalars(select(OutboxEvent).order_by(OutboxEvent.id)).all()
+            conn = uow.session.connection()
+            rows = conn.execute(select(_OUTBOX.c.id, _OUTBOX.c.topic, _OUTBOX.c.key).order_by(_OUTBOX.c.id)).all()
             for row in rows:
                 self.bus.publish(row.topic, row.key)
-                uow.session.delete(row)
+            if rows:
+                conn.execute(_DELETE_OUTBOX, {"ids": [row.id for row in rows]})
         return len(rows)
 
 
