@@ -743,10 +743,12 @@ class LinuxNetworkDriver(NetworkDriver):
         groups = groups or {}
         with self.fw_lock:
             if not ports:
+                if self.applied_firewall == ("", {}):
+                    return  # removed already: no nft run for every port event of a host without ports
                 script = "".join(f"table {fam} {t}\ndelete table {fam} {t}\n"
                                  for fam, t in (("bridge", self.sg_table), ("inet", self.ct_table)))
                 _run(["nft", "-f", "-"], self.host_ns, input=script)
-                self.applied_firewall = None
+                self.applied_firewall = ("", {})
                 return
             structure = _firewall_structure(self.p, self.sg_table, self.ct_table, ports, groups)
             elements = _group_elements(groups)
