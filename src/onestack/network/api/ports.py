@@ -47,16 +47,16 @@ def create_port(req: ApiRequest):
     deps = req.deps
 
     def create(uow):
-        ports, nets = [], {}  # nets: strong references keep a bulk's networks in the session's identity map
+        ports, nets = [], {}  # a bulk's networks are read once
         for body in items:
             # authorized inside the one write transaction: the network is read once
-            net = nets.get(body["network_id"]) or net_svc.get_network(uow, caller(req), body["network_id"])
+            net = nets.get(body["network_id"]) or net_svc.get_network_record(uow, caller(req), body["network_id"])
             nets[net.id] = net
             target = {"project_id": body.get("project_id") or body.get("tenant_id") or req.ctx.project_id,
                       "network:project_id": net.project_id, "network:shared": net.shared}
             req.enforce("create_port", target)
             attribute_policies(req, "create_port", body, ATTRS, target)
-            ports.append(svc.create_port(uow, caller(req), deps.limits, body))
+            ports.append(svc.create_port(uow, caller(req), deps.limits, body, net=net))
         return ports
 
     # the rows are complete in memory after the commit: rendered without reading them back

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from sqlalchemy import or_, select
+from sqlalchemy import bindparam, func, or_, select
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from onestack.core.context import RequestContext
@@ -122,9 +122,9 @@ class Limits:
         self.lookup = lookup
 
     def limit(self, uow: UnitOfWork, project_id: str, resource: str) -> int:
-        row = uow.session.get(m.Quota, (project_id, resource))
+        row = uow.session.connection().execute(_QUOTA, {"project_id": project_id, "resource": resource}).first()
         if row is not None:
-            return row.limit
+            return row[0]
         if self.lookup is not None:
             value = self.lookup(resource, project_id)
             if value is not None:
@@ -138,13 +138,17 @@ _COUNTED = {
 }
 
 
-def usage(uow: UnitOfWork, project_id: str, resource: str) -> int:
-    from sqlalchemy import func
+_QUOTA = select(m.Quota.__table__.c.limit).where(m.Quota.__table__.c.project_id == bindparam("project_id"),
+                                                 m.Quota.__table__.c.resource == bindparam("resource"))
+_USAGE = {name: select(func.count()).select_from(model.__table__).where(
+    model.__table__.c.project_id == bindparam("project_id")) for name, model in _COUNTED.items()}
 
-    model = _COUNTED.get(resource)
-    if model is None:
+
+def usage(uow: UnitOfWork, project_id: str, resource: str) -> int:
+    stmt = _USAGE.get(resource)
+    if stmt is None:
         return 0
-    return uow.session.scalar(select(func.count()).select_from(model).where(model.project_id == project_id)) or 0
+    return uow.session.connection().execute(stmt, {"project_id": project_id}).scalar() or 0
 
 
 def lock_quota(uow: UnitOfWork, project_id: str, resource: str) -> None:

@@ -3,11 +3,12 @@ the unique (subnet_id, ip_address) constraint settles races (the loser retries, 
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import random
 import secrets
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from onestack.core.errors import Conflict
 from onestack.core.uow import UnitOfWork
@@ -15,6 +16,7 @@ from onestack.core.uow import UnitOfWork
 from .. import model as m
 from ..errors import invalid
 
+FIRST_CANDIDATES = 8
 CANDIDATES = 64
 
 
@@ -44,9 +46,14 @@ def default_pools(cidr: str, gateway: str | None) -> list[dict]:
     return [{"start": str(cls(a)), "end": str(cls(b))} for a, b in pools]
 
 
-def pool_ranges(subnet: m.Subnet) -> list[tuple[int, int]]:
-    return [(int(ipaddress.ip_address(p["start"])), int(ipaddress.ip_address(p["end"])))
-            for p in subnet.allocation_pools]
+@functools.lru_cache(maxsize=4096)
+def _ranges(pools: tuple[tuple[str, str], ...]) -> tuple[tuple[int, int], ...]:
+    return tuple((int(ipaddress.ip_address(a)), int(ipaddress.ip_address(b))) for a, b in pools)
+
+
+def pool_ranges(subnet: m.Subnet) -> tuple[tuple[int, int], ...]:
+    """The pools as integer ranges (parsed once per distinct pool list: this runs in every port create)."""
+    return _ranges(tuple((p["start"], p["end"]) for p in subnet.allocation_pools))
 
 
 def pool_size(subnet: m.Subnet) -> int:
@@ -98,21 +105,25 @@ def _offset_to_ip(ranges: list[tuple[int, int]], offset: int) -> int:
     raise ValueError(offset)
 
 
+_IPS = m.IPAllocation.__table__.c
+_TAKEN = select(_IPS.ip_address).where(_IPS.subnet_id == bindparam("subnet_id"),
+                                       _IPS.ip_address.in_(bindparam("ips", expanding=True)))
+
+
 def allocate(uow: UnitOfWork, subnet: m.Subnet) -> str:
     """A free address of ``subnet``'s pools: random candidates checked with one indexed ``IN`` query
-    (the unique constraint settles a race); only a nearly full pool is walked."""
+    (the unique constraint settles a race).  A sparse pool answers the first few candidates; more
+    are probed only when those were taken, and only a nearly full pool is walked."""
     ranges = pool_ranges(subnet)
     total = sum(b - a + 1 for a, b in ranges)
-    for _ in range(3 if total > CANDIDATES else 1):
-        if total > CANDIDATES:
-            offsets = {random.randrange(total) for _ in range(CANDIDATES)}
-        else:
-            offsets = set(range(total))
-        picks = {str(ipaddress.ip_address(_offset_to_ip(ranges, o))) for o in offsets}
+    cls = ipaddress.IPv4Address if subnet.ip_version == 4 else ipaddress.IPv6Address
+    conn = uow.session.connection()
+    for count in (FIRST_CANDIDATES, CANDIDATES, CANDIDATES) if total > CANDIDATES else (total,):
+        offsets = {random.randrange(total) for _ in range(count)} if total > CANDIDATES else range(total)
+        picks = {str(cls(_offset_to_ip(ranges, o))) for o in offsets}
         if not picks:
             break
-        taken = set(uow.session.scalars(select(m.IPAllocation.ip_address).where(
-            m.IPAllocation.subnet_id == subnet.id, m.IPAllocation.ip_address.in_(picks))))
+        taken = set(conn.execute(_TAKEN, {"subnet_id": subnet.id, "ips": list(picks)}).scalars())
         free = sorted(picks - taken)
         if free:
             return random.choice(free)
@@ -120,7 +131,7 @@ def allocate(uow: UnitOfWork, subnet: m.Subnet) -> str:
         used = used_ips(uow, subnet.id)
         for a, b in ranges:
             for i in range(a, b + 1):
-                ip = str(ipaddress.ip_address(i))
+                ip = str(cls(i))
                 if ip not in used:
                     return ip
     raise Conflict(f"No more IP addresses available on network {subnet.network_id}.",

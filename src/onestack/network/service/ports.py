@@ -6,8 +6,9 @@ import ipaddress
 import json
 from types import SimpleNamespace
 
-from sqlalchemy import Text, select, type_coerce
+from sqlalchemy import Text, insert, select, type_coerce
 
+from onestack.core.db import new_id, utcnow
 from onestack.core.errors import Conflict
 from onestack.core.uow import UnitOfWork
 
@@ -30,7 +31,7 @@ from .common import (
     check_quota,
     check_revision,
 )
-from .networks import get_network, owner_of
+from .networks import get_network_record, owner_of, serves_dhcp
 
 # query parameters that map onto a column: filtered in SQL (the API layer filters the rest)
 PORT_COLUMNS = {"id": "id", "name": "name", "network_id": "network_id", "mac_address": "mac_address",
@@ -158,7 +159,7 @@ def _requested_ips(uow: UnitOfWork, net: m.Network, fixed_ips: list[dict], owner
     return out
 
 
-def _default_ips(uow: UnitOfWork, net: m.Network, owner: str, mac: str) -> list[m.IPAllocation]:
+def _default_ips(uow: UnitOfWork, net: m.Network, owner: str, mac: str) -> list[tuple[str, str]]:
     out = []
     v4_done = v6_done = False
     for subnet in net.subnets:
@@ -179,7 +180,7 @@ def _default_ips(uow: UnitOfWork, net: m.Network, owner: str, mac: str) -> list[
                 continue
             ip = ipam.allocate(uow, subnet)
             v6_done = True
-        out.append(m.IPAllocation(subnet_id=subnet.id, network_id=net.id, ip_address=ip))
+        out.append((subnet.id, ip))
     if net.subnets and not out:
         raise Conflict(f"No more IP addresses available on network {net.id}.", type="IpAddressGenerationFailure")
     return out
@@ -212,8 +213,17 @@ def _mac(uow: UnitOfWork, requested: str | None) -> str:
     return ipam.random_mac()
 
 
-def create_port(uow: UnitOfWork, caller: Caller, limits: Limits, body: dict, created_by: str = "") -> m.Port:
-    net = get_network(uow, caller, body["network_id"])
+_PORTS, _ALLOCS, _BINDINGS = m.Port.__table__, m.IPAllocation.__table__, m.PortSecurityGroup.__table__
+_INSERT_PORT, _INSERT_ALLOCS, _INSERT_BINDINGS = insert(_PORTS), insert(_ALLOCS), insert(_BINDINGS)
+
+
+def create_port(uow: UnitOfWork, caller: Caller, limits: Limits, body: dict, created_by: str = "",
+                status: str = "DOWN", net: SimpleNamespace | None = None) -> SimpleNamespace:
+    """A port as a read-only record (what ``list_ports`` returns), written with Core statements: the
+    hot path of every create, where the ORM's unit of work cost as much as the rest together.
+    ``net`` is the network record the caller already read (``get_network_record``)."""
+    uow.session.flush()  # rows this unit of work added through the ORM (a router, a subnet) come first
+    net = net or get_network_record(uow, caller, body["network_id"])
     project_id = owner_of(caller, body)
     if not caller.is_admin and net.project_id != caller.project_id and not net.shared:
         raise not_found("Network", net.id)
@@ -227,28 +237,15 @@ def create_port(uow: UnitOfWork, caller: Caller, limits: Limits, body: dict, cre
     if pairs and not port_security:
         raise Conflict("Port Security must be enabled in order to have allowed address pairs on a port.",
                        type="AddressPairAndPortSecurityRequired")
-    port = m.Port(
-        project_id=project_id, network_id=net.id, name=body.get("name") or "",
-        description=body.get("description") or "", mac_address=mac, admin_state_up=body.get("admin_state_up", True),
-        device_id=body.get("device_id") or "", device_owner=owner, host_id=body.get("binding:host_id") or "",
-        vnic_type=body.get("binding:vnic_type") or "normal", profile=body.get("binding:profile") or {},
-        allowed_address_pairs=pairs, port_security_enabled=port_security, created_by_client=created_by,
-        tags=sorted(set(body.get("tags") or [])),
-        # set, not lazy: a port with no address or no group is rendered after the commit as well
-        fixed_ips=[], sg_bindings=[],
-    )
     if "fixed_ips" in body and body["fixed_ips"] is not None:
-        allocations = _requested_ips(uow, net, body["fixed_ips"], owner, mac)
+        allocations = [(a.subnet_id, a.ip_address) for a in _requested_ips(uow, net, body["fixed_ips"], owner, mac)]
         if body["fixed_ips"] and not _is_router_port(owner):
             # as upstream: SLAAC subnets address every port, whatever else it asked for
-            listed = {a.subnet_id for a in allocations}
-            allocations += [m.IPAllocation(subnet_id=s.id, network_id=net.id, ip_address=ipam.eui64(s.cidr, mac))
-                            for s in net.subnets if ipam.is_auto_address(s) and s.id not in listed]
+            listed = {subnet_id for subnet_id, _ in allocations}
+            allocations += [(s.id, ipam.eui64(s.cidr, mac)) for s in net.subnets
+                            if ipam.is_auto_address(s) and s.id not in listed]
     else:
         allocations = _default_ips(uow, net, owner, mac)
-    for i, alloc in enumerate(allocations):
-        alloc.ip_order = i
-        port.fixed_ips.append(alloc)
     groups = body.get("security_groups")
     if groups and not port_security:
         raise Conflict("Port has security group associated. Cannot disable port security or ip address until "
@@ -257,18 +254,40 @@ def create_port(uow: UnitOfWork, caller: Caller, limits: Limits, body: dict, cre
     if groups is None and port_security and not owner.startswith("network:"):
         groups = [sg_svc.ensure_default(uow, project_id)]
         checked = set(groups)  # the project's own default group: nothing to check
-    for gid in dict.fromkeys(groups or []):
+    groups = list(dict.fromkeys(groups or []))
+    for gid in groups:
         if gid not in checked:
             sg_svc.check_security_group(uow, Caller(project_id, caller.is_admin), gid)
-        port.sg_bindings.append(m.PortSecurityGroup(security_group_id=gid))
-    uow.session.add(port)
-    uow.session.flush()
-    _announce(uow, port)
+    now = utcnow()
+    row = {
+        "id": new_id(), "project_id": project_id, "name": body.get("name") or "",
+        "description": body.get("description") or "", "revision": 1, "tags": sorted(set(body.get("tags") or [])),
+        "created_at": now, "updated_at": now, "network_id": net.id, "mac_address": mac,
+        "admin_state_up": body.get("admin_state_up", True), "status": status, "device_id": body.get("device_id") or "",
+        "device_owner": owner, "host_id": body.get("binding:host_id") or "",
+        "vnic_type": body.get("binding:vnic_type") or "normal", "profile": body.get("binding:profile") or {},
+        "allowed_address_pairs": pairs, "port_security_enabled": port_security, "created_by_client": created_by,
+    }
+    conn = uow.session.connection()
+    conn.execute(_INSERT_PORT, row)  # a clashing MAC or address fails here: common.write retries
+    if allocations:
+        conn.execute(_INSERT_ALLOCS, [{"port_id": row["id"], "subnet_id": subnet_id, "network_id": net.id,
+                                       "ip_address": ip, "ip_order": i}
+                                      for i, (subnet_id, ip) in enumerate(allocations)])
+    if groups:
+        conn.execute(_INSERT_BINDINGS, [{"port_id": row["id"], "security_group_id": gid} for gid in groups])
+    port = SimpleNamespace(**row, fixed_ips=[SimpleNamespace(subnet_id=subnet_id, ip_address=ip)
+                                             for subnet_id, ip in allocations], security_group_ids=groups)
+    _announce(uow, port, net=net)
     return port
 
 
-def _announce(uow: UnitOfWork, port: m.Port, was_bound: bool = False) -> None:
-    uow.emit(TOPIC_NETWORK, port.network_id)
+def _announce(uow: UnitOfWork, port: m.Port, was_bound: bool = False, net: m.Network | None = None) -> None:
+    # the network's reconciler cares for ports that make it needed on a host (bound ones, DHCP and
+    # router ports) and for every port of a network it serves DHCP on: not for an unbound port on a
+    # network without DHCP (a burst of such creates would each cost the agent a reconcile)
+    if port.host_id or was_bound or port.device_owner.startswith("network:") or _serves_dhcp(uow, port, net):
+        uow.emit(TOPIC_NETWORK, port.network_id)
     if port.host_id or was_bound:  # only a host's agent plugs a port: unbound ones concern no one
         uow.emit(TOPIC_PORT, port.id)
     uow.emit(TOPIC_FIREWALL, "all")
@@ -276,10 +295,15 @@ def _announce(uow: UnitOfWork, port: m.Port, was_bound: bool = False) -> None:
         uow.emit(TOPIC_ROUTER, port.device_id)
 
 
+def _serves_dhcp(uow: UnitOfWork, port: m.Port, net: m.Network | None) -> bool:
+    net = net or uow.session.get(m.Network, port.network_id)
+    return net is None or any(serves_dhcp(s) for s in net.subnets)
+
+
 def update_port(uow: UnitOfWork, caller: Caller, port_id: str, body: dict, if_match=None) -> m.Port:
     port = get_port(uow, caller, port_id)
     check_revision(port, if_match)
-    was_bound = bool(port.host_id)
+    was_bound = bool(port.host_id) or port.device_owner.startswith("network:")  # the network was needed
     net = uow.session.get(m.Network, port.network_id)
     if "network_id" in body and body["network_id"] != port.network_id:
         raise invalid("Cannot update read-only attribute network_id")
@@ -342,7 +366,7 @@ def update_port(uow: UnitOfWork, caller: Caller, port_id: str, body: dict, if_ma
         port.status = "DOWN"
     apply_tags(port, body.get("tags"))
     bump(port)
-    _announce(uow, port, was_bound)
+    _announce(uow, port, was_bound, net)
     return port
 
 

@@ -86,8 +86,7 @@ def _set_gateway(uow: UnitOfWork, caller: Caller, router: m.Router, info: dict |
             "project_id": "", "admin_state_up": True}
     if fixed:
         body["fixed_ips"] = fixed
-    port = create_port(uow, Caller("", True), limits, body)
-    port.status = "ACTIVE"
+    port = create_port(uow, Caller("", True), limits, body, status="ACTIVE")
     _check_overlap(uow, router, [a.subnet_id for a in port.fixed_ips], exclude_gateway=True)
     router.gw_port_id = port.id
     router.gw_network_id = net.id
@@ -210,8 +209,7 @@ def add_interface(uow: UnitOfWork, caller: Caller, limits: Limits, router_id: st
         port = create_port(uow, Caller(router.project_id, True), limits, {
             "network_id": subnet.network_id, "device_owner": DEVICE_OWNER_ROUTER_INTF, "device_id": router.id,
             "fixed_ips": [{"subnet_id": subnet.id, "ip_address": subnet.gateway_ip}], "project_id":
-                router.project_id, "admin_state_up": True})
-        port.status = "ACTIVE"
+                router.project_id, "admin_state_up": True}, status="ACTIVE")
     bump(router)
     uow.session.flush()
     uow.emit(TOPIC_ROUTER, router.id)
@@ -358,11 +356,10 @@ def create_floatingip(uow: UnitOfWork, caller: Caller, limits: Limits, body: dic
             raise BadRequest(f"Bad floatingip request: Network {net.id} does not contain any IPv4 subnet",
                              type="BadRequest")
         port_body["fixed_ips"] = None
-    port = create_port(uow, Caller("", True), limits, port_body)
+    port = create_port(uow, Caller("", True), limits, port_body, status="N/A")
     ips = [a for a in port.fixed_ips if ipaddress.ip_address(a.ip_address).version == 4]
     if not ips:
         raise Conflict(f"No more IP addresses available on network {net.id}.", type="IpAddressGenerationFailure")
-    port.status = "N/A"
     fip.floating_port_id, fip.floating_ip_address = port.id, ips[0].ip_address
     _associate(uow, caller, fip, body.get("port_id"), body.get("fixed_ip_address"))
     return fip

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from onestack.core.errors import BadRequest, Conflict
 from onestack.core.uow import UnitOfWork
@@ -21,11 +21,15 @@ PORT_PROTOCOLS = ("tcp", "udp", "sctp", "dccp", "udplite", "6", "17", "132", "33
 ICMP_PROTOCOLS = ("icmp", "icmpv6", "ipv6-icmp", "1", "58")
 
 
+_DEFAULT = select(m.DefaultSecurityGroup.__table__.c.security_group_id).where(
+    m.DefaultSecurityGroup.__table__.c.project_id == bindparam("project_id"))
+
+
 def ensure_default(uow: UnitOfWork, project_id: str) -> str:
     """The id of ``project_id``'s default group, created with upstream's default rules if missing."""
-    row = uow.session.get(m.DefaultSecurityGroup, project_id)
-    if row is not None:
-        return row.security_group_id
+    found = uow.session.connection().execute(_DEFAULT, {"project_id": project_id}).scalar()
+    if found is not None:
+        return found
     group = m.SecurityGroup(project_id=project_id, name="default",
                             description="Default security group")
     uow.session.add(group)
