@@ -92,3 +92,17 @@ def test_create_floatingip_on_internal_network_is_400(member):
     net, _ = make_net(member, "10.53.0.0/24")
     resp = member.post(f"{N}/floatingips", json={"floatingip": {"floating_network_id": net["id"]}})
     assert resp.status_code == 400
+
+
+def test_router_and_floating_ip_ports_are_created_with_their_status(admin, member):
+    ext, _ = _external(admin, "172.30.9.0/24")
+    _, sub = make_net(member, "10.59.0.0/24")
+    router = create(member, "routers", {"name": uid(), "external_gateway_info": {"network_id": ext["id"]}})
+    added = member.put(f"{N}/routers/{router['id']}/add_router_interface", json={"subnet_id": sub["id"]}).json()
+    assert member.get(f"{N}/ports/{added['port_id']}").json()["port"]["status"] == "ACTIVE"
+    gateway = admin.get(f"{N}/ports", params={"device_id": router["id"],
+                                              "device_owner": "network:router_gateway"}).json()["ports"]
+    assert [p["status"] for p in gateway] == ["ACTIVE"]
+    fip = create(member, "floatingips", {"floating_network_id": ext["id"]})
+    floating = admin.get(f"{N}/ports", params={"device_id": fip["id"]}).json()["ports"]
+    assert [(p["device_owner"], p["status"]) for p in floating] == [("network:floatingip", "N/A")]

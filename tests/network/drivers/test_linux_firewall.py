@@ -160,3 +160,24 @@ def test_spoofed_source_and_unfiltered_devices_pass_nothing(lab):
     driver.apply_firewall((fw_port(g[1], EGRESS + allow_all), fw_port(g[2], security=False)), {})
     wait_tcp(g[2]["ns"], "10.77.0.1", 8001, "10.77.0.2")
     assert sh(PY, "-c", spoof, "10.77.0.99", "10.77.0.1", ns=g[2]["ns"]).stdout.strip() == "10.77.0.99"
+
+
+def test_a_host_without_ports_removes_its_tables_once(lab, monkeypatch):
+    import onestack.network.drivers.linux as linux
+
+    driver, g, host = lab
+
+    def tables() -> str:
+        return sh("nft", "list", "tables", ns=host).stdout
+
+    driver.apply_firewall((fw_port(g[1], EGRESS),), {})
+    assert driver.sg_table in tables()
+    driver.apply_firewall(())
+    assert driver.sg_table not in tables() and driver.ct_table not in tables()
+    runs: list[list[str]] = []
+    real = linux._run
+    monkeypatch.setattr(linux, "_run", lambda cmd, *a, **kw: runs.append(cmd) or real(cmd, *a, **kw))
+    driver.apply_firewall(())  # every port event of a host without ports lands here
+    assert runs == []
+    driver.apply_firewall((fw_port(g[1], EGRESS),), {})
+    assert driver.sg_table in tables()
