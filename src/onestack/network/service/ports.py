@@ -69,8 +69,10 @@ def list_ports(uow: UnitOfWork, caller: Caller, filters: dict[str, list[str]] | 
         q = q.limit(limit + 1)
     memo: dict[str, object] = {}
     rows = []
-    for r in uow.session.connection().execute(q).mappings():
-        row = dict(r)
+    result = uow.session.connection().execute(q)
+    keys = list(result.keys())
+    for values in result:  # plain tuples: a RowMapping per row cost as much as the query
+        row = dict(zip(keys, values, strict=True))
         for key in _JSON_COLUMNS:
             value = row[key]
             if isinstance(value, str):
