@@ -340,24 +340,30 @@ def image() -> None:
 
 
 @image.command("build")
-@click.argument("kind", type=click.Choice(["busybox", "busybox-vm"]))
+@click.argument("kind", type=click.Choice(["busybox", "busybox-vm", "debian"]))
 @click.option("--output", type=click.Path(dir_okay=False, path_type=Path),
               help="Also write the image here (default: only the build cache DATA_DIR/compute/test-images).")
 @click.option("--upload/--no-upload", default=True, show_default=True,
               help="Register it as a public image in the image service of the cloud in --data-dir.")
 @click.option("--name", help="The image's name (default: the kind).")
 @click.option("--force", is_flag=True, help="Upload a new image even when an active one has this name.")
+@click.option("--mirror", help="debian: the Debian mirror URL (default: the host's apt source of the suite).")
+@click.option("--suite", help="debian: the Debian suite (default: the host's, VERSION_CODENAME).")
 @click.option("--data-dir")
 @click.option("--config", "config_file")
-def image_build(kind: str, output: Path | None, upload: bool, name: str | None, force: bool, data_dir: str | None,
-                config_file: str | None) -> None:
+def image_build(kind: str, output: Path | None, upload: bool, name: str | None, force: bool, mirror: str | None,
+                suite: str | None, data_dir: str | None, config_file: str | None) -> None:
     """Build a small test image and upload it: busybox (a root filesystem tarball, disk_format raw,
-    container_format compressed, for the container driver) or busybox-vm (QEMU driver: Debian cloud
-    kernel (aki) + busybox initramfs (ari) + qcow2 root disk with kernel_id/ramdisk_id)."""
+    container_format compressed, for the container driver), busybox-vm (QEMU driver: Debian cloud
+    kernel (aki) + busybox initramfs (ari) + qcow2 root disk with kernel_id/ramdisk_id) or debian
+    (container driver: a debootstrap minbase root filesystem tarball of the host's suite, fetched from
+    its apt mirror: takes minutes the first time, then cached)."""
     import shutil
 
     from onestack.compute import testimage
 
+    if kind != "debian" and (mirror or suite):
+        raise click.UsageError("--mirror and --suite are for the debian image only")
     settings = _settings(data_dir, None, config_file)
     cache = settings.data_path / "compute" / "test-images"
     name = name or kind
@@ -367,6 +373,11 @@ def image_build(kind: str, output: Path | None, upload: bool, name: str | None, 
             path = files.root
             click.echo(f"built {files.kernel} (aki), {files.ramdisk} (ari), {files.root} (qcow2, kernel "
                        f"{files.kernel_version})")
+        elif kind == "debian":
+            debian = testimage.debian_tarball(cache, mirror, suite, progress=click.echo)
+            path = debian.path
+            click.echo(f"{'cached' if debian.cached else 'built'} {path} ({path.stat().st_size} bytes, disk_format="
+                       f"raw, container_format=compressed; Debian {debian.suite} from {debian.mirror})")
         else:
             path = testimage.busybox_tarball(cache)
             click.echo(f"built {path} ({path.stat().st_size} bytes, disk_format=raw, container_format=compressed)")
@@ -383,8 +394,13 @@ def image_build(kind: str, output: Path | None, upload: bool, name: str | None, 
     cloud = build(settings)
     try:
         _migrate(cloud.engine)
-        ensure = testimage.ensure_vm_image if kind == "busybox-vm" else testimage.ensure_busybox_image
-        image = ensure(cloud.clients["image"], cache, name=name, force=force)
+        client = cloud.clients["image"]
+        if kind == "debian":
+            image = testimage.ensure_debian_image(client, cache, name=name, force=force, mirror=mirror, suite=suite)
+        elif kind == "busybox-vm":
+            image = testimage.ensure_vm_image(client, cache, name=name, force=force)
+        else:
+            image = testimage.ensure_busybox_image(client, cache, name=name, force=force)
     finally:
         cloud.engine.dispose()
     click.echo(f"image {image['name']} {image['id']}: {image['status']}, {image['visibility']}, "

@@ -9,18 +9,27 @@ all-in-one bootstrap and by ``onestack image build busybox``.
 ``ensure_vm_image`` does the same for the QEMU driver's ``busybox-vm`` (``onestack image build
 busybox-vm``; see ``drivers.qemu.vmimage``): three images, kernel (aki), ramdisk (ari) and a qcow2 root
 disk pointing at them with ``kernel_id``/``ramdisk_id``.
+
+``ensure_debian_image`` registers ``debian`` (``onestack image build debian``; see
+``drivers.container.debianimage``): a debootstrap minbase root filesystem tarball of the host's suite,
+the same kind of image as ``busybox``, booted by the container driver's built-in guest init. Only this
+one needs the network (the mirror); its tarball is cached like busybox's.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 import shutil
-from collections.abc import Iterator
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
-from .drivers.container import imagebuild
+from .drivers.container import debianimage, imagebuild
 from .drivers.container.errors import ContainerError
 from .drivers.container.guestinit import INIT_SCRIPT
 from .drivers.qemu import vmimage
@@ -136,4 +145,83 @@ def ensure_vm_image(image_client, cache_dir: Path, name: str = VM_NAME, force: b
     image = image_client.upload_image_data(image["id"], _chunks(files.root))
     log.info("registered the public image %s (%s; kernel %s, ramdisk %s)", name, image.get("id"), ids["kernel"],
              ids["ramdisk"])
+    return image
+
+
+DEBIAN_NAME = "debian"
+
+
+@dataclass(frozen=True)
+class DebianBuild:
+    path: Path
+    properties: dict
+    suite: str
+    mirror: str
+    cached: bool
+
+
+def debian_tarball(cache_dir: Path, mirror: str | None = None, suite: str | None = None,
+                   progress: Callable[[str], None] = lambda _: None) -> DebianBuild:
+    """The Debian image tarball, from ``cache_dir`` when this suite/mirror/package set was built before;
+    else debootstrap (minutes) into a build dir there, packed and cached with its properties beside it."""
+    cache_dir = Path(cache_dir)
+    suite = suite or debianimage.host_suite()
+    if not suite:
+        raise TestImageUnavailable("this host's Debian suite is unknown (no VERSION_CODENAME in /etc/os-release): "
+                                   "pass --suite NAME, e.g. bookworm")
+    if mirror is None:
+        mirror = debianimage.host_mirror(suite)
+        if mirror is None:
+            progress(f"no apt source of {suite} on this host: using {debianimage.DEFAULT_MIRROR} (--mirror URL "
+                     "to choose)")
+            mirror = debianimage.DEFAULT_MIRROR
+    mirror = mirror.rstrip("/")
+    key = hashlib.sha256("\0".join((suite, mirror, os.uname().machine, *debianimage.PACKAGES,
+                                    debianimage.RC_LOCAL, debianimage.PACK_VERSION)).encode()).hexdigest()[:16]
+    path = cache_dir / f"{DEBIAN_NAME}-{suite}-{key}.tar.gz"
+    meta = _properties_file(path)
+    if path.exists() and meta.exists():
+        return DebianBuild(path, json.loads(meta.read_text()), suite, mirror, cached=True)
+    try:
+        debianimage.check_mirror(mirror, suite)
+        progress(f"debootstrap {suite} (minbase + {', '.join(debianimage.PACKAGES)}) from {mirror}: this takes "
+                 "a few minutes")
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        build = Path(tempfile.mkdtemp(prefix=f".{DEBIAN_NAME}-build-", dir=cache_dir))
+        try:
+            started = time.monotonic()
+            debianimage.debootstrap(build / "rootfs", suite, mirror, cache_dir / "debian-debs", progress)
+            progress(f"debootstrap done in {time.monotonic() - started:.0f} s; packing {path.name}")
+            properties = debianimage.pack_rootfs(build / "rootfs", path, mirror, suite)
+        finally:
+            debianimage.unmount_below(build)
+            shutil.rmtree(build, ignore_errors=True)
+    except debianimage.DebianImageError as exc:
+        raise TestImageUnavailable(str(exc)) from None
+    meta.write_text(json.dumps(properties, sort_keys=True))
+    for old in cache_dir.glob(f"{DEBIAN_NAME}-*.tar.gz"):
+        if old != path:
+            old.unlink(missing_ok=True)
+            _properties_file(old).unlink(missing_ok=True)
+    return DebianBuild(path, properties, suite, mirror, cached=False)
+
+
+def _properties_file(tarball: Path) -> Path:
+    return tarball.with_name(tarball.name.removesuffix(".tar.gz") + ".json")
+
+
+def ensure_debian_image(image_client, cache_dir: Path, name: str = DEBIAN_NAME, force: bool = False,
+                        mirror: str | None = None, suite: str | None = None,
+                        progress: Callable[[str], None] = lambda _: None) -> dict:
+    """The active public image ``name`` (built, or taken from the build cache, and uploaded unless one
+    exists; ``force``: a new one)."""
+    existing = [] if force else image_client.find_images(name)
+    for image in existing:
+        if image.get("status") == "active" and image.get("visibility") == "public":
+            return image
+    built = debian_tarball(cache_dir, mirror, suite, progress)
+    image = image_client.create_image(None, name=name, disk_format="raw", container_format="compressed",
+                                      visibility="public", **built.properties)
+    image = image_client.upload_image_data(image["id"], _chunks(built.path))
+    log.info("registered the public image %s (%s, %d bytes)", name, image.get("id"), built.path.stat().st_size)
     return image
