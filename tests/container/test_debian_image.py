@@ -269,6 +269,9 @@ def test_debian_tarball_builds_once_then_comes_from_the_cache(tmp_path, monkeypa
     assert not other.cached and len(runs) == 2
     assert sorted(p.name for p in tmp_path.glob("debian-*")) == sorted([other.path.name,
                                                                         other.path.name[:-7] + ".json"])
+    (tmp_path / "a-file").write_text("")
+    with pytest.raises(testimage.TestImageUnavailable, match="building the debian image in .*a-file failed"):
+        testimage.debian_tarball(tmp_path / "a-file", "http://m.example.org/debian", "bookworm")
 
 
 def test_cli_errors_are_messages_not_tracebacks(tmp_path, monkeypatch):

@@ -198,6 +198,8 @@ def debian_tarball(cache_dir: Path, mirror: str | None = None, suite: str | None
             shutil.rmtree(build, ignore_errors=True)
     except debianimage.DebianImageError as exc:
         raise TestImageUnavailable(str(exc)) from None
+    except OSError as exc:  # e.g. the data dir's disk is full: ~300 MB are needed while building
+        raise TestImageUnavailable(f"building the debian image in {cache_dir} failed: {exc}") from None
     meta.write_text(json.dumps(properties, sort_keys=True))
     for old in cache_dir.glob(f"{DEBIAN_NAME}-*.tar.gz"):
         if old != path:

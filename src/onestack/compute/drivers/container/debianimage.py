@@ -4,7 +4,7 @@
 (``host_mirror`` reads /etc/apt/sources.list and sources.list.d/*.list and *.sources, deb822; the CLI's
 ``--mirror`` overrides it), plus the few packages a cloud guest needs: ``iproute2``, ``iputils-ping``
 and ``dropbear-bin`` (an SSH server of a few hundred kB, where openssh-server brings ~10 MB; no
-ca-certificates: apt uses the http mirror). About 170 MB unpacked, 60 MB as a tar.gz.
+ca-certificates: apt uses the http mirror). About 130 MB unpacked, 60 MB as a tar.gz.
 
 No ``/sbin/init`` and no DHCP client: the container driver boots a rootfs without /sbin/init with its
 built-in guest init from the runtime layer (``guestinit``: hostname, root's SSH key, DHCP with the
@@ -284,8 +284,9 @@ def _archived(st: os.stat_result) -> bool:
     return stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode) or stat.S_ISLNK(st.st_mode)
 
 
-def write_tarball(root: Path, dest: Path, level: int = 6) -> None:
-    """``root`` as a gzip-compressed tar (sorted, numeric owners, hard links kept; only directories,
+def write_tarball(root: Path, dest: Path, level: int = 1) -> None:
+    """``root`` as a gzip-compressed tar (level 1: 2.4 s of CPU for the 130 MB tree where the default
+    6 takes 5.8 s, for a tarball 9% larger; sorted, numeric owners, hard links kept; only directories,
     regular files and symlinks), written atomically."""
     root = Path(root)
     dest.parent.mkdir(parents=True, exist_ok=True)
