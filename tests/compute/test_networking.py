@@ -3,6 +3,7 @@
 import pytest
 
 from tests.compute.conftest import IMAGE, C, boot, mv, wait_gone
+from tests.compute.e2e.support import wait_for
 
 
 def test_create_server_on_network_gets_port_and_addresses(demo, uniq):
@@ -68,3 +69,72 @@ def test_list_servers_filtered_by_ip(demo, uniq):
         for server in (first, second):
             wait_gone(demo, server["id"])
         demo.delete(f"/network/v2.0/networks/{net_id}")
+
+
+def test_create_server_with_security_groups_puts_them_on_its_port(demo, uniq):
+    net = demo.post("/network/v2.0/networks", json={"network": {"name": uniq("net")}})
+    if net.status_code == 404:
+        pytest.skip("no network service in this cloud")
+    net_id = net.json()["network"]["id"]
+    demo.post("/network/v2.0/subnets", json={"subnet": {
+        "network_id": net_id, "cidr": "10.79.0.0/24", "ip_version": 4, "name": uniq("sub")}})
+    group = demo.post("/network/v2.0/security-groups", json={"security_group": {"name": uniq("sg")}}).json()
+    group = group["security_group"]
+    body = {"server": {"name": uniq("sg"), "imageRef": IMAGE[0], "flavorRef": "c1", "networks": [{"uuid": net_id}],
+                       "security_groups": [{"name": "no-such-group"}]}}
+    resp = demo.post(f"{C}/servers", json=body, headers=mv())
+    assert resp.status_code == 400 and "no-such-group" in resp.json()["badRequest"]["message"], resp.text
+    # by name and by id (the same group twice is one), as Tempest's validation group and the CLI send them
+    server = boot(demo, uniq("sg"), networks=[{"uuid": net_id}],
+                  security_groups=[{"name": group["name"]}, {"name": group["id"]}, {"name": "default"}])
+    try:
+        assert server["status"] == "ACTIVE", server.get("fault")
+        (port,) = demo.get(f"/network/v2.0/ports?device_id={server['id']}").json()["ports"]
+        default = demo.get("/network/v2.0/security-groups?name=default").json()["security_groups"][0]["id"]
+        assert sorted(port["security_groups"]) == sorted([group["id"], default])
+    finally:
+        demo.delete(f"{C}/servers/{server['id']}")
+        wait_gone(demo, server["id"])
+    demo.delete(f"/network/v2.0/security-groups/{group['id']}")
+    demo.delete(f"/network/v2.0/networks/{net_id}")
+
+
+def test_floating_ip_associated_through_networking_shows_in_server_addresses(admin, demo, uniq):
+    # Neutron tells Nova (network-changed); here networking hints compute, which refreshes the addresses
+    ext = admin.post("/network/v2.0/networks", json={"network": {"name": uniq("ext"), "router:external": True}})
+    if ext.status_code == 404:
+        pytest.skip("no network service in this cloud")
+    ext_id = ext.json()["network"]["id"]
+    admin.post("/network/v2.0/subnets", json={"subnet": {
+        "network_id": ext_id, "cidr": "10.76.1.0/24", "ip_version": 4, "enable_dhcp": False}})
+    net_id = demo.post("/network/v2.0/networks", json={"network": {"name": uniq("net")}}).json()["network"]["id"]
+    sub_id = demo.post("/network/v2.0/subnets", json={"subnet": {
+        "network_id": net_id, "cidr": "10.76.0.0/24", "ip_version": 4}}).json()["subnet"]["id"]
+    router = demo.post("/network/v2.0/routers", json={"router": {
+        "name": uniq("r"), "external_gateway_info": {"network_id": ext_id}}}).json()["router"]
+    demo.put(f"/network/v2.0/routers/{router['id']}/add_router_interface", json={"subnet_id": sub_id})
+    server = boot(demo, uniq("fip"), networks=[{"uuid": net_id}])
+    fip = None
+    try:
+        (port,) = demo.get(f"/network/v2.0/ports?device_id={server['id']}").json()["ports"]
+        fip = demo.post("/network/v2.0/floatingips", json={"floatingip": {"floating_network_id": ext_id}}).json()
+        fip = fip["floatingip"]
+
+        def floating():
+            addrs = demo.get(f"{C}/servers/{server['id']}", headers=mv()).json()["server"]["addresses"]
+            return [a["addr"] for a in sum(addrs.values(), []) if a["OS-EXT-IPS:type"] == "floating"]
+
+        assert floating() == []
+        demo.put(f"/network/v2.0/floatingips/{fip['id']}", json={"floatingip": {"port_id": port["id"]}})
+        wait_for(lambda: floating() == [fip["floating_ip_address"]], what="the floating IP in the addresses")
+        demo.put(f"/network/v2.0/floatingips/{fip['id']}", json={"floatingip": {"port_id": None}})
+        wait_for(lambda: floating() == [], what="the floating IP gone from the addresses")
+    finally:
+        if fip is not None:
+            demo.delete(f"/network/v2.0/floatingips/{fip['id']}")
+        demo.delete(f"{C}/servers/{server['id']}")
+        wait_gone(demo, server["id"])
+        demo.put(f"/network/v2.0/routers/{router['id']}/remove_router_interface", json={"subnet_id": sub_id})
+        demo.delete(f"/network/v2.0/routers/{router['id']}")
+        demo.delete(f"/network/v2.0/networks/{net_id}")
+        admin.delete(f"/network/v2.0/networks/{ext_id}")

@@ -98,3 +98,18 @@ def test_notify_vifs_plugged_wakes_the_agent(cloud, project):
         time.sleep(0.02)
     assert client.ports_for_server(server)[0]["status"] == "ACTIVE"
     client.deallocate_for_server(server)
+
+
+def test_allocate_for_server_puts_the_servers_security_groups_on_new_ports(cloud, project):
+    session, ctx = project
+    net, _ = make_net(session, "10.84.0.0/24")
+    group = create(session, "security-groups", {"name": uid("sg")})
+    client = cloud.clients["network"]
+    server = uid("srv")
+    (port,) = client.allocate_for_server(ctx, server, "h", [{"uuid": net["id"]}], security_groups=(group["name"],))
+    assert port["security_groups"] == [group["id"]]
+    client.deallocate_for_server(server)
+    with pytest.raises(ApiError) as err:  # an unknown group: nothing is left behind
+        client.allocate_for_server(ctx, server, "h", [{"uuid": net["id"]}, {"uuid": net["id"]}],
+                                   security_groups=("no-such-group",))
+    assert err.value.status == 404 and client.ports_for_server(server) == []

@@ -32,7 +32,7 @@ from onestack.core.reconcile import Agent
 from onestack.core.uow import UnitOfWorkFactory
 
 from . import states
-from .client import CONSOLE, VOLUME_EXTENDED, ComputeClient
+from .client import CONSOLE, NETWORK_CHANGED, VOLUME_EXTENDED, ComputeClient
 from .drivers.base import (
     FlavorSpec,
     Guest,
@@ -188,6 +188,7 @@ class _Work:
     config_drive: bool
     roles: tuple[str, ...]
     has_volumes: bool = False  # the server has volume mappings (re-created guests get them back)
+    security_groups: tuple[str, ...] = ()  # names or ids the server was created with: its new ports get them
 
 
 class InstanceReconciler:
@@ -307,7 +308,7 @@ class InstanceReconciler:
                      dict(row.old_flavor) if row.old_flavor else None, row.image_ref, row.requested_networks,
                      row.user_data, dict(row.metadata_ or {}), row.key_data, row.config_drive == "True",
                      tuple(r for r in ((row.system_metadata or {}).get("roles") or "").split(",") if r),
-                     bool(row.block_devices))
+                     bool(row.block_devices), tuple(g["name"] for g in row.security_groups or ()))
 
     def _ctx(self, work: _Work) -> RequestContext:
         return RequestContext(user_id=work.user_id, project_id=work.project_id, roles=work.roles or ("member",))
@@ -349,7 +350,7 @@ class InstanceReconciler:
                 requested = "auto" if work.requested_networks == "default" else work.requested_networks
                 try:
                     ports = network.allocate_for_server(self._ctx(work), work.id, work.host, requested,
-                                                        work.zone or "nova")
+                                                        work.zone or "nova", work.security_groups)
                 except ApiError as exc:
                     if work.requested_networks != "default" or exc.status != 404:
                         raise
@@ -603,6 +604,20 @@ class InstanceReconciler:
         if driver is not None:  # another host's agent (or none: a shelved server) handles it
             self.volumes.extend(server_id, volume_id, new_size, host, driver)
 
+    def network_changed(self, _topic: str, server_id: str) -> None:
+        """A port of the server gained or lost a floating IP: the server's addresses show it."""
+        network = self.clients.get("network")
+        with self.uow() as uow:
+            host = uow.session.scalar(select(Instance.host).where(Instance.id == server_id,
+                                                                  Instance.deleted.is_(False)))
+        if network is None or (host or "") not in self.drivers:  # another host's agent (or none) writes it
+            return
+        addresses = _addresses(network.ports_for_server(server_id))
+        with self.uow(write=True) as uow:
+            row = uow.session.get(Instance, server_id, with_for_update=True)
+            if row is not None and not row.deleted and row.host == host:
+                row.addresses = addresses
+
     def _plugged(self, server_id: str, driver: GuestDriver, interfaces: tuple[Interface, ...] | None = None) -> None:
         """The driver (re)created the guest's host devices: the network agent attaches them now."""
         network = self.clients.get("network")
@@ -707,4 +722,5 @@ def build_agents(settings: Settings, uow: UnitOfWorkFactory, bus: Bus, clients: 
             clients["compute"].local_drivers.update(drivers)
         bus.subscribe(CONSOLE, reconciler.console_requested)
         bus.subscribe(VOLUME_EXTENDED, reconciler.volume_extended)
+        bus.subscribe(NETWORK_CHANGED, reconciler.network_changed)
     return agents

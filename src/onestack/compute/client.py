@@ -26,6 +26,9 @@ CONSOLE = "compute.console"  # bus hint: the agent of the server's host refreshe
 # bus hint from block storage (Nova's ``volume-extended`` external event), key "<server>/<volume>/<new size GiB>":
 # the agent of the server's host tells the guest the attached volume grew
 VOLUME_EXTENDED = "compute.volume-extended"
+# bus hint from networking (Nova's ``network-changed`` external event), key "<server>": a port of the server
+# gained or lost a floating IP; the agent of the server's host refreshes the server's addresses
+NETWORK_CHANGED = "compute.network-changed"
 
 
 class ComputeClient:

@@ -4,13 +4,14 @@ Handlers reach the service's dependencies as ``req.deps`` (``uow``, ``limits``, 
 Compute plugs servers into networks through these methods (all return Neutron-shaped port dicts,
 as ``GET /v2.0/ports/{id}`` shows them to an admin):
 
-``allocate_for_server(ctx, server_id, host, requested, availability_zone="nova") -> list[dict]``
+``allocate_for_server(ctx, server_id, host, requested, availability_zone="nova", security_groups=())``
     ``requested`` is ``"auto"`` (one port on the only network the project can use: its own, else a
     shared one; ``NetworkAmbiguous``/409 if several, ``NetworkNotFound``/404-style error if none),
     ``"none"`` (no ports) or a list of ``{"uuid": net}``, ``{"port": port_id}`` or
     ``{"uuid": net, "fixed_ip": ip}``.  New ports get ``device_owner="compute:<az>"``,
-    ``device_id=server_id``, ``binding:host_id=host`` and the project's default security group;
-    pre-existing ports are bound the same way (409 ``PortInUse`` if another device has them).
+    ``device_id=server_id``, ``binding:host_id=host`` and the server's ``security_groups`` (names or
+    ids; the project's default group when empty); pre-existing ports are bound the same way (409
+    ``PortInUse`` if another device has them).
     All or nothing: on any error the ports created so far are deleted and pre-existing ones unbound,
     then the ApiError (``IpAddressGenerationFailure``, ``OverQuota``, ``PortNotFound``...) is raised.
 ``allocate_port_for_server(ctx, server_id, host, requested, availability_zone="nova") -> dict``
@@ -49,7 +50,7 @@ import shutil
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from sqlalchemy import select
@@ -153,12 +154,15 @@ class NetworkClient:
         return out
 
     def allocate_for_server(self, ctx: RequestContext, server_id: str, host: str, requested: Any,
-                            availability_zone: str = "nova") -> list[dict]:
+                            availability_zone: str = "nova", security_groups: Sequence[str] = ()) -> list[dict]:
         caller = Caller.of(ctx)
         if requested == "none" or requested is None:
             return []
         created: list[str] = []
         bound: list[str] = []
+        # the server's groups (names or ids) on the ports made for it; none or only "default": the port's
+        # own default (none on a network without port security), as Nova
+        groups = list(dict.fromkeys(security_groups)) if tuple(security_groups) not in ((), ("default",)) else None
         try:
             if requested == "auto":
                 requested = [{"uuid": self._auto_network(caller)}]
@@ -172,12 +176,17 @@ class NetworkClient:
                                   "project_id": caller.project_id}
                     if item.get("fixed_ip"):
                         body["fixed_ips"] = [{"ip_address": item["fixed_ip"]}]
-                    created.append(self.write(lambda uow, body=body: port_svc.create_port(
-                        uow, caller, self.limits, body, created_by=CREATED_BY_COMPUTE).id))
+                    created.append(self.write(lambda uow, body=body: self._create_server_port(
+                        uow, caller, body, groups)))
         except ApiError:
             self._release(created, bound)
             raise
         return self.ports_for_server(server_id)
+
+    def _create_server_port(self, uow: UnitOfWork, caller: Caller, body: dict, groups: list[str] | None) -> str:
+        if groups is not None:
+            body = {**body, "security_groups": [sg_svc.find_security_group(uow, caller, g).id for g in groups]}
+        return port_svc.create_port(uow, caller, self.limits, body, created_by=CREATED_BY_COMPUTE).id
 
     def check_requested_networks(self, ctx: RequestContext, requested: list[dict]) -> None:
         """Before a server is created: each requested network and port exists and ``ctx`` may use it

@@ -222,6 +222,19 @@ def _networks(req: ApiRequest, raw):
     return out
 
 
+def _security_groups(req: ApiRequest, raw: list | None) -> tuple[str, ...]:
+    """The requested groups' names or ids (duplicates dropped), each one the project can use (as Nova: an
+    unknown group is the request's fault, 400, not a failed build)."""
+    names = tuple(dict.fromkeys(g["name"] for g in raw or ()))
+    if names and names != ("default",) and req.deps.network is not None:
+        try:
+            req.deps.network.get_security_groups(req.ctx, list(names))
+        except NotFound as exc:
+            name = next((n for n in names if n in str(exc)), names[0])
+            raise BadRequest(f"Security group {name} not found.") from None
+    return names
+
+
 def _is_uuid(value: str) -> bool:
     try:
         uuid.UUID(str(value))
@@ -266,7 +279,7 @@ def create_server(req: ApiRequest):
         min_count=_count(server.get("min_count", 1), "min_count"),
         max_count=_count(server.get("max_count", server.get("min_count", 1)), "max_count"),
         availability_zone=zone, scheduler_hints=hints,
-        security_groups=tuple(g["name"] for g in server.get("security_groups") or ()), block_devices=tuple(bdms),
+        security_groups=_security_groups(req, server.get("security_groups")), block_devices=tuple(bdms),
         config_drive=bool(config_drive), access_ip_v4=access_ip(server.get("accessIPv4"), 4),
         access_ip_v6=access_ip(server.get("accessIPv6"), 6), forced_host=forced_host)
     default_zone = req.deps.settings.compute.default_availability_zone

@@ -8,6 +8,7 @@ from types import SimpleNamespace
 
 from sqlalchemy import Text, insert, select, type_coerce
 
+from onestack.compute.client import NETWORK_CHANGED
 from onestack.core.db import new_id, utcnow
 from onestack.core.errors import Conflict
 from onestack.core.uow import UnitOfWork
@@ -379,9 +380,18 @@ def _fix_floating_ips(uow: UnitOfWork, port: m.Port) -> None:
             _disassociate(uow, fip)
 
 
+def announce_addresses(uow: UnitOfWork, port: m.Port | None) -> None:
+    """``port`` gained or lost a floating IP: compute refreshes the addresses of the server it belongs to
+    (Nova's network-changed external event)."""
+    if port is not None and port.device_id and port.device_owner.startswith("compute:"):
+        uow.emit(NETWORK_CHANGED, port.device_id)
+
+
 def _disassociate(uow: UnitOfWork, fip: m.FloatingIP) -> None:
     if fip.router_id:
         uow.emit(TOPIC_ROUTER, fip.router_id)
+    if fip.port_id:
+        announce_addresses(uow, uow.session.get(m.Port, fip.port_id))
     fip.port_id = fip.fixed_ip_address = fip.router_id = None
     fip.status = "DOWN"
     bump(fip)

@@ -27,7 +27,7 @@ from .common import (
     visible,
 )
 from .networks import get_network, get_subnet, owner_of
-from .ports import _disassociate, create_port, delete_port_row, get_port
+from .ports import _disassociate, announce_addresses, create_port, delete_port_row, get_port
 
 # -- routers ---------------------------------------------------------------------------------------
 
@@ -311,8 +311,11 @@ def _associate(uow: UnitOfWork, caller: Caller, fip: m.FloatingIP, port_id: str 
                        type="ExternalGatewayForFloatingIPNotFound")
     if fip.router_id and fip.router_id != router_id:
         uow.emit(TOPIC_ROUTER, fip.router_id)
+    if fip.port_id and fip.port_id != port.id:
+        announce_addresses(uow, uow.session.get(m.Port, fip.port_id))
     fip.port_id, fip.fixed_ip_address, fip.router_id = port.id, chosen.ip_address, router_id
     uow.emit(TOPIC_ROUTER, router_id)
+    announce_addresses(uow, port)
 
 
 def _router_for(uow: UnitOfWork, subnet_id: str, external_network_id: str) -> str | None:
@@ -384,6 +387,8 @@ def delete_floatingip(uow: UnitOfWork, caller: Caller, fip_id: str, if_match=Non
     check_revision(fip, if_match)
     if fip.router_id:
         uow.emit(TOPIC_ROUTER, fip.router_id)
+    if fip.port_id:
+        announce_addresses(uow, uow.session.get(m.Port, fip.port_id))
     port = uow.session.get(m.Port, fip.floating_port_id)
     if port is not None:
         delete_port_row(uow, port)
