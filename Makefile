@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 DATA_DIR ?= ./data
 LISTEN ?= 127.0.0.1:8080
 # Debian packages the real backends need (later services add theirs here).
-APT_PACKAGES ?= python3-venv iproute2 iputils-ping lxc qemu-utils qemu-system-x86 genisoimage e2fsprogs busybox-static debootstrap dnsmasq nftables iptables conntrack udhcpc curl radvd
+APT_PACKAGES ?= python3-venv iproute2 iputils-ping lxc qemu-utils qemu-system-x86 genisoimage e2fsprogs busybox-static debootstrap dnsmasq nftables iptables conntrack udhcpc curl radvd dropbear-bin
 PYTEST_ARGS ?=
 
 .PHONY: install run test lint unit e2e conformance tempest-venv bench clean

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
 
-from onestack.compute.drivers.container import cgroups
+from onestack.compute.drivers.container import cgroups, imagebuild
 from onestack.compute.drivers.container.cgroups import Limits
 from onestack.compute.drivers.container.runtime import FROZEN, RUNNING, STOPPED, ContainerSpec, Nic, Runtime
 
@@ -105,6 +107,18 @@ def test_limits_are_enforced(rt, busybox_lower, tmp_path):
     assert int((pids / "pids.events").read_text().split()[1]) > 0  # forks were refused at the limit
 
 
+def test_guest_sees_its_vcpus_and_its_own_uptime(rt, busybox_lower, tmp_path):
+    name = rt.prefix + "a"
+    boot(rt, name, [busybox_lower], tmp_path, limits=Limits(vcpus=3))
+    r = sh(rt, name, "grep -c ^processor /proc/cpuinfo; grep ^siblings /proc/cpuinfo | sort -u")
+    assert r.stdout.split("\n")[:2] == ["3", "siblings\t: 3"], r.stdout  # the flavor's, not the host's
+    rebooted = time.clock_gettime(time.CLOCK_BOOTTIME)
+    rt.reboot(name, hard=True)
+    uptime = float(sh(rt, name, "cat /proc/uptime").stdout.split()[0])
+    # counted from the guest's (re)start, as a VM's: not the host's uptime
+    assert 0 <= uptime <= time.clock_gettime(time.CLOCK_BOOTTIME) - rebooted + 1
+
+
 def test_stop_start_keeps_the_rootfs(rt, busybox_lower, tmp_path):
     name = rt.prefix + "a"
     pid = boot(rt, name, [busybox_lower], tmp_path)
@@ -152,6 +166,23 @@ def test_network_static_address_and_ping(rt, busybox_lower, tmp_path, bridge):
     assert r.stdout.strip() == "fa:16:3e:00:00:0a"
     ping = subprocess.run(["busybox", "ping", "-c1", "-W2", f"{net}.10"], capture_output=True, text=True)
     assert ping.returncode == 0
+
+
+def test_ssh_login_with_the_key_of_the_config_drive(rt, busybox_lower, tmp_path, bridge):
+    if not imagebuild.sshd_files() or not shutil.which("ssh"):
+        pytest.skip("no dropbear in the test image (apt-get install dropbear-bin) or no ssh client")
+    br, net = bridge
+    key = tmp_path / "id"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+    name = rt.prefix + "a"
+    nic = Nic(host_name=f"{rt.prefix}v0", mac="fa:16:3e:00:00:0c", bridge=br)
+    boot(rt, name, [busybox_lower], tmp_path, nics=(nic,), key=(tmp_path / "id.pub").read_text(),
+         net=f"eth0 fa:16:3e:00:00:0c static {net}.12/24 {net}.1\n")
+    assert "sshd: dropbear on port 22" in rt.console_tail(name)
+    r = subprocess.run(["ssh", "-i", str(key), "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no",
+                        "-o", "UserKnownHostsFile=/dev/null", "-o", "ConnectTimeout=10", f"root@{net}.12",
+                        "set -eu -o pipefail; hostname; id -u"], capture_output=True, text=True, timeout=60)
+    assert r.stdout.split() == [name, "0"], r.stderr
 
 
 def test_destroy_leaves_nothing(rt, busybox_lower, tmp_path, bridge):

@@ -53,13 +53,17 @@ def busybox_tarball(cache_dir: Path) -> Path:
     busybox = _busybox()
     if busybox is None:
         raise TestImageUnavailable("busybox is not installed (apt-get install busybox-static)")
-    st = os.stat(busybox)
-    key = hashlib.sha256(f"{INIT_SCRIPT}\0{busybox}\0{st.st_size}\0{st.st_mtime_ns}".encode()).hexdigest()[:16]
+    extra = imagebuild.sshd_files()
+    h = hashlib.sha256(INIT_SCRIPT.encode())
+    for source in (Path(busybox), *sorted(extra.values())):  # a package upgrade builds a new image
+        st = os.stat(source)
+        h.update(f"\0{source}\0{st.st_size}\0{st.st_mtime_ns}".encode())
+    key = h.hexdigest()[:16]
     path = Path(cache_dir) / f"{NAME}-{key}.tar.gz"
     if path.exists():
         return path
     try:
-        built = imagebuild.build_busybox(path, busybox)
+        built = imagebuild.build_busybox(path, busybox, extra)
     except ContainerError as exc:
         raise TestImageUnavailable(str(exc)) from None
     for old in Path(cache_dir).glob(f"{NAME}-*.tar.gz"):

@@ -8,7 +8,8 @@ image ships the same script as its ``/sbin/init``.
 What the init does, like a tiny cloud-init reading a config drive mounted at ``/mnt/config``
 (``openstack/latest/{meta_data.json,user_data,network_data.json}`` for real cloud-init, plus flat
 files under ``onestack/`` that a shell can read): mounts /proc, /run, /tmp; sets the hostname;
-installs the SSH key for root; configures each NIC (static address or DHCP with udhcpc, the script
+installs the SSH key for root; starts the image's SSH server (dropbear, host keys made at the first
+login); configures each NIC (static address or DHCP with udhcpc, the script
 itself acting as udhcpc's hook); runs ``user_data`` when it is a script; prints markers on the console
 (``onestack-init: ready``); on SIGTERM/SIGPWR/SIGINT/SIGUSR2 stops every process and exits.
 """
@@ -66,6 +67,10 @@ if [ -s $C/authorized_keys ]; then
   say "ssh key installed for root"
 fi
 [ -s $C/resolv.conf ] && cat $C/resolv.conf > /etc/resolv.conf
+if [ -x /usr/sbin/dropbear ]; then
+  mkdir -p /etc/dropbear
+  dropbear -R -p 22 && say "sshd: dropbear on port 22"
+fi
 ip link set lo up 2>/dev/null
 if [ -r $C/net ]; then
   while read ifname mac mode addr gw; do

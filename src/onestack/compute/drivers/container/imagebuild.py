@@ -3,13 +3,17 @@
 The result is a root filesystem tarball (``disk_format=raw``, ``container_format=compressed``, see
 ``rootfs``) of about 1 MB: busybox with its applets linked in /bin, /etc basics, and the onestack
 guest init as /sbin/init (hostname, SSH key, user_data and network configuration from the config
-drive; see ``guestinit``). Deterministic: the same busybox gives byte-identical tarballs.
+drive; see ``guestinit``). When the host has Debian's ``dropbear-bin``, its SSH server and the shared
+libraries it loads are added (about 2 MB more), as CirrOS ships dropbear: the init starts it, so the
+key pair of the server logs in as root (Tempest's SSH validation). Deterministic: the same busybox
+(and dropbear) gives byte-identical tarballs.
 """
 
 from __future__ import annotations
 
 import gzip
 import io
+import os
 import shutil
 import subprocess
 import tarfile
@@ -20,8 +24,9 @@ from .errors import ContainerError
 from .guestinit import INIT_SCRIPT
 
 MTIME = 1_700_000_000
-DIRS = ("bin", "sbin", "etc", "dev", "proc", "sys", "tmp", "run", "root", "mnt", "mnt/config", "var", "var/www",
-        "usr", "usr/bin", "usr/sbin", "home")
+DIRS = ("bin", "sbin", "etc", "etc/dropbear", "dev", "proc", "sys", "tmp", "run", "root", "mnt", "mnt/config", "var",
+        "var/www", "usr", "usr/bin", "usr/sbin", "home")
+SSHD = "/usr/sbin/dropbear"
 FILES = {
     "etc/passwd": "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n",
     "etc/group": "root:x:0:\nnogroup:x:65534:\n",
@@ -52,14 +57,33 @@ def _info(name: str, kind: bytes = tarfile.REGTYPE, mode: int = 0o644, size: int
     return ti
 
 
-def build_busybox(dest: Path, busybox: str | None = None) -> BuiltImage:
-    """Write ``dest`` (a .tar.gz) and return its description."""
+def sshd_files(binary: str = SSHD) -> dict[str, Path]:
+    """The SSH server and the shared libraries ``ldd`` says it loads, by their path in the image
+    (the host's own paths: the loader finds them where it was built to look); {} without one."""
+    if not os.access(binary, os.X_OK):
+        return {}
+    r = subprocess.run(["ldd", binary], capture_output=True, text=True)
+    if r.returncode != 0:
+        return {}
+    files = {binary.lstrip("/"): Path(binary)}
+    for line in r.stdout.splitlines():
+        # "libz.so.1 => /lib/x86_64-linux-gnu/libz.so.1 (0x...)" or "/lib64/ld-linux-x86-64.so.2 (0x...)"
+        path = line.split("=>")[-1].split("(")[0].strip()
+        if path.startswith("/"):
+            files[path.lstrip("/")] = Path(os.path.realpath(path))
+    return files
+
+
+def build_busybox(dest: Path, busybox: str | None = None, extra: dict[str, Path] | None = None) -> BuiltImage:
+    """Write ``dest`` (a .tar.gz) and return its description. ``extra``: more files by their path in the
+    image (default: ``sshd_files()``)."""
     busybox = busybox or shutil.which("busybox") or "/bin/busybox"
     r = subprocess.run([busybox, "--list-full"], capture_output=True, text=True)
     if r.returncode != 0:
         raise ContainerError("busybox is needed (apt-get install busybox-static)")
     applets = sorted({line.strip() for line in r.stdout.splitlines() if line.strip()})
     blob = Path(busybox).read_bytes()
+    extra = sshd_files() if extra is None else extra
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest.with_name(dest.name + ".tmp")
     with open(tmp, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=MTIME) as gz, \
@@ -75,6 +99,12 @@ def build_busybox(dest: Path, busybox: str | None = None) -> BuiltImage:
             seen.add(applet)
             target = "/bin/busybox"
             tar.addfile(_info(applet, tarfile.SYMTYPE, 0o777, link=target))
+        dirs = {d for name in extra for d in _parents(name)} - set(DIRS)
+        for d in sorted(dirs):
+            tar.addfile(_info(d, tarfile.DIRTYPE, 0o755))
+        for name, source in sorted(extra.items()):
+            data = source.read_bytes()
+            tar.addfile(_info(name, mode=0o755, size=len(data)), io.BytesIO(data))
         init = INIT_SCRIPT.encode()
         tar.addfile(_info("sbin/init", mode=0o755, size=len(init)), io.BytesIO(init))
         for name, text in FILES.items():
@@ -83,3 +113,8 @@ def build_busybox(dest: Path, busybox: str | None = None) -> BuiltImage:
             tar.addfile(_info(name, mode=mode, size=len(data)), io.BytesIO(data))
     tmp.replace(dest)
     return BuiltImage(dest, "busybox")
+
+
+def _parents(name: str) -> list[str]:
+    parts = name.split("/")[:-1]
+    return ["/".join(parts[:i]) for i in range(1, len(parts) + 1)]

@@ -26,7 +26,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
-from . import blockdev, cgroups
+from . import blockdev, cgroups, procview
 from .blockdev import BlockDevice
 from .cgroups import Limits
 from .errors import ContainerError, NotFound
@@ -174,10 +174,16 @@ class Runtime:
             # bounded: past CONSOLE_LOG_BYTES LXC renames the log to console.log.1 and starts a new one
             f"lxc.console.size = {CONSOLE_LOG_BYTES}",
             "lxc.console.rotate = 1",
+            # a time namespace whose boot clock starts now: the guest's uptime (/proc/uptime) counts from
+            # this start, as a VM's does (the config is written at every start)
+            f"lxc.time.offset.boot = -{int(time.clock_gettime(time.CLOCK_BOOTTIME))}s",
             f"lxc.log.file = {d / 'lxc.log'}",
             "lxc.log.level = WARN",
             *cgroups.lxc_config(spec.limits, cgroups.hierarchy()),
         ]
+        # over the proc:mixed mount above (LXC mounts lxc.mount.auto before the entries)
+        (d / "cpuinfo").write_text(procview.cpuinfo(spec.limits.vcpus))
+        lines.append(f"lxc.mount.entry = {d / 'cpuinfo'} proc/cpuinfo none ro,bind 0 0")
         if spec.config_drive is not None:
             lines.append(f"lxc.mount.entry = {spec.config_drive} mnt/config none ro,bind,create=dir 0 0")
         if spec.root_device is not None and init == BUILTIN_INIT and spec.lowers:
