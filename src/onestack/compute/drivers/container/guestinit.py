@@ -8,10 +8,11 @@ image ships the same script as its ``/sbin/init``.
 What the init does, like a tiny cloud-init reading a config drive mounted at ``/mnt/config``
 (``openstack/latest/{meta_data.json,user_data,network_data.json}`` for real cloud-init, plus flat
 files under ``onestack/`` that a shell can read): mounts /proc, /run, /tmp; sets the hostname;
-installs the SSH key for root; starts the image's SSH server (dropbear, host keys made at the first
-login); configures each NIC (static address or DHCP with udhcpc, the script
-itself acting as udhcpc's hook); runs ``user_data`` when it is a script; prints markers on the console
-(``onestack-init: ready``); on SIGTERM/SIGPWR/SIGINT/SIGUSR2 stops every process and exits.
+installs the SSH key for root; starts the image's SSH server (dropbear: key logins only, host keys made
+at the first login) unless the image's /etc/rc.local starts what it needs; configures each NIC (static
+address or DHCP with udhcpc, the script itself acting as udhcpc's hook); runs ``user_data`` when it is a
+script; prints markers on the console (``onestack-init: ready``); on SIGTERM/SIGPWR/SIGINT/SIGUSR2 stops
+every process and exits.
 """
 
 from __future__ import annotations
@@ -67,9 +68,9 @@ if [ -s $C/authorized_keys ]; then
   say "ssh key installed for root"
 fi
 [ -s $C/resolv.conf ] && cat $C/resolv.conf > /etc/resolv.conf
-if [ -x /usr/sbin/dropbear ]; then
+if [ -x /usr/sbin/dropbear ] && [ ! -x /etc/rc.local ]; then  # an image with an rc.local starts its own
   mkdir -p /etc/dropbear
-  dropbear -R -p 22 && say "sshd: dropbear on port 22"
+  dropbear -R -s -p 22 && say "sshd: dropbear on port 22"
 fi
 ip link set lo up 2>/dev/null
 if [ -r $C/net ]; then
