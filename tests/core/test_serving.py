@@ -2,6 +2,7 @@
 bodies read straight into the application's buffers (``RECEIVE_INTO``) on a real uvicorn server."""
 
 import asyncio
+import os
 import socket
 import threading
 import time
@@ -10,7 +11,7 @@ import pytest
 import uvicorn
 from starlette.requests import ClientDisconnect
 
-from onestack.core.serving import RECEIVE_INTO, CoalescingTransport, http_protocol
+from onestack.core.serving import RECEIVE_INTO, SENDFILE, CoalescingTransport, http_protocol
 from onestack.core.testing.process import free_port
 
 
@@ -88,6 +89,8 @@ class BodyApp:
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] != "http":
             return
+        if scope["method"] == "GET":
+            return await self.send_file(scope, send)
         direct = scope.get("extensions", {}).get(RECEIVE_INTO)
         total = got = 0
         if direct is not None:
@@ -108,9 +111,24 @@ class BodyApp:
         await send({"type": "http.response.body", "body": body})
 
 
+    async def send_file(self, scope, send) -> None:
+        """GET /<flags>/<offset>/<count>: that part of ``self.file`` sent through SENDFILE."""
+        _, flags, offset, count = scope["path"].split("/")
+        sender = scope["extensions"][SENDFILE]
+        fd = os.open(self.file, os.O_RDONLY | (os.O_DIRECT if flags == "direct" else 0))
+        try:
+            await send({"type": "http.response.start", "status": 200,
+                        "headers": [(b"content-length", count.encode())]})
+            await sender.sendfile(fd, int(offset), int(count))
+            await send({"type": "http.response.body", "body": b""})
+        finally:
+            os.close(fd)
+
+
 @pytest.fixture(params=["uvloop", "asyncio"])
-def body_server(request):
+def body_server(request, tmp_path):
     app = BodyApp()
+    app.file = tmp_path / "data"
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, http=http_protocol(), host="127.0.0.1", port=port, loop=request.param,
                                            log_config=None, access_log=False, lifespan="off"))
@@ -196,3 +214,36 @@ def test_client_gone_mid_body_raises_client_disconnect(body_server):
     while "disconnect" not in app.events:
         assert time.monotonic() < deadline
         time.sleep(0.01)
+
+
+@pytest.mark.parametrize("flags", ["plain", "direct"])
+def test_file_parts_sent_by_the_kernel_then_next_request(body_server, flags):
+    app, port = body_server
+    data = os.urandom(5 << 20)  # several of the O_DIRECT reader's blocks
+    app.file.write_bytes(data)
+    parts = [(0, len(data)), (4097, 3 << 20), (len(data) - 10, 10)]
+    with socket.create_connection(("127.0.0.1", port)) as sock:
+        for offset, count in parts:
+            sock.sendall(f"GET /{flags}/{offset}/{count} HTTP/1.1\r\nHost: t\r\n\r\n".encode())
+            body, = _responses(sock, 1)
+            assert body == data[offset:offset + count]
+        sock.sendall(_request(b"\x01"))
+        assert _responses(sock, 1) == [b"True 1 1"]
+
+
+@pytest.mark.parametrize("flags", ["plain", "direct"])
+def test_client_gone_mid_file_frees_the_sender(body_server, flags):
+    app, port = body_server
+    app.file.write_bytes(os.urandom(32 << 20))
+    before = threading.active_count()
+    with socket.create_connection(("127.0.0.1", port)) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.sendall(f"GET /{flags}/0/{32 << 20} HTTP/1.1\r\nHost: t\r\n\r\n".encode())
+        assert sock.recv(4096)
+    deadline = time.monotonic() + 10
+    while threading.active_count() > before + 1:  # the reader thread of an O_DIRECT send is gone
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    with socket.create_connection(("127.0.0.1", port)) as sock:
+        sock.sendall(f"GET /{flags}/0/5 HTTP/1.1\r\nHost: t\r\n\r\n".encode())
+        assert _responses(sock, 1) == [app.file.read_bytes()[:5]]

@@ -10,9 +10,11 @@ thread pool; ``stream=True`` handlers are coroutines that read/write the body th
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import functools
 import json
 import logging
+import os
 import re
 import threading
 import time
@@ -23,14 +25,14 @@ from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers, QueryParams
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from .context import RequestContext
 from .errors import ApiError, BadRequest, MethodNotAllowed, NotFound, Unauthorized, UnsupportedMediaType
 from .microversion import Microversions, Version
 from .policy import Enforcer
-from .serving import RECEIVE_INTO
+from .serving import RECEIVE_INTO, SENDFILE
 
 log = logging.getLogger("onestack.api")
 
@@ -127,6 +129,45 @@ class BodyReader:
             self._left = self._left[n:]
             got += n
         return got
+
+
+class FileBodyResponse(Response):
+    """A body of ``length`` bytes of an open file from ``offset`` (the caller sets Content-Length):
+    sent by the kernel (``serving.FileSender``) when the server offers it, otherwise read in a worker
+    thread and streamed.  Closes the file when done."""
+
+    CHUNK = 1 << 20
+
+    def __init__(self, fh, offset: int, length: int, status_code: int = 200, headers: Mapping | None = None) -> None:
+        super().__init__(None, status_code, headers)
+        self.fh, self.offset, self.length = fh, offset, length
+
+    async def __call__(self, scope, receive, send) -> None:
+        try:
+            await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
+            if scope["method"] != "HEAD":
+                sender = scope.get("extensions", {}).get(SENDFILE)
+                if sender is not None:
+                    await sender.sendfile(self.fh.fileno(), self.offset, self.length)
+                else:
+                    await self._stream(send)
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+        except ClientDisconnect:
+            pass
+        finally:
+            self.fh.close()
+
+    async def _stream(self, send) -> None:
+        fd, position, end = self.fh.fileno(), self.offset, self.offset + self.length
+        flags = fcntl.fcntl(fd, fcntl.F_GETFL)
+        if flags & getattr(os, "O_DIRECT", 0):  # plain reads of any size and offset here
+            fcntl.fcntl(fd, fcntl.F_SETFL, flags & ~os.O_DIRECT)
+        while position < end:
+            chunk = await run_in_threadpool(os.pread, fd, min(self.CHUNK, end - position), position)
+            if not chunk:
+                raise ClientDisconnect()  # the file is shorter than announced: end the response short
+            position += len(chunk)
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
 
 
 class ApiRequest:

@@ -14,16 +14,31 @@ md5 of an image upload leaves to spare.  ``DirectBody`` (offered to the applicat
 extension ``RECEIVE_INTO``) instead lends the connection, for the rest of one request's body, to a
 buffered protocol that lets the event loop read from the socket into the application's own buffer
 (megabytes per read), then gives the connection back to a fresh HTTP parser for the next request.
+
+Response bodies held in files go the other way without passing through the event loop: ``FileSender``
+(the scope extension ``SENDFILE``) writes them to the socket from a worker thread (a file read may
+wait for the disk; the event loop must not): with ``sendfile(2)``, or for a file opened with O_DIRECT
+(its owner keeps it out of the page cache) by aligned reads on a second thread into a few buffers
+that the first sends from, so reading the disk and sending overlap and nothing is copied in Python.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import fcntl
+import mmap
+import os
+import queue
+import select
+import threading
 
 import httptools
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 
 RECEIVE_INTO = "onestack.receive_into"
+SENDFILE = "onestack.sendfile"
 
 
 class CoalescingTransport:
@@ -42,6 +57,10 @@ class CoalescingTransport:
         self._size += len(data)
         if self._size >= 65536:  # streamed bodies go out at once (and keep uvicorn's flow control working)
             self._flush()
+
+    def flush(self) -> None:
+        """Send what was written in this turn now."""
+        self._flush()
 
     def _flush(self) -> None:
         if self._pending:
@@ -197,6 +216,142 @@ class _BodyReceiver(asyncio.BufferedProtocol):
         self.body.protocol.resume_writing()
 
 
+class FileSender:
+    """Part of a response body sent from a file with ``sendfile(2)``.
+
+    Send ``http.response.start`` (with Content-Length) as usual, ``await sendfile(fd, offset, count)``
+    as many times as needed, then the final ``http.response.body`` message: the bytes sent here count
+    towards the Content-Length.  Raises ``ClientDisconnect`` if the client goes away.
+    """
+
+    POLL_MS = 1000  # how often a send blocked on a full socket checks that the connection still exists
+
+    def __init__(self, protocol, cycle) -> None:
+        self.protocol = protocol
+        self.cycle = cycle
+        self.gone = False
+
+    async def sendfile(self, fd: int, offset: int, count: int) -> None:
+        cycle = self.cycle
+        transport = self.protocol.transport
+        transport.flush()  # the status line and headers go first...
+        while transport.raw.get_write_buffer_size() and not cycle.disconnected:
+            await asyncio.sleep(0.001)  # ...and all of them (rare: the socket was full)
+        if cycle.disconnected or transport.is_closing():
+            raise ClientDisconnect()
+        sock = os.dup(transport.get_extra_info("socket").fileno())
+        try:
+            sent = await run_in_threadpool(self._send, sock, fd, offset, count)
+        finally:
+            os.close(sock)
+        cycle.expected_content_length -= sent
+        if sent < count:
+            raise ClientDisconnect()
+
+    def _send(self, sock: int, fd: int, offset: int, count: int) -> int:
+        """In a worker thread: the socket stays non-blocking (the event loop shares it), so wait for
+        room with poll; stops early if the connection is lost."""
+        poller = select.poll()
+        poller.register(sock, select.POLLOUT)
+        if fcntl.fcntl(fd, fcntl.F_GETFL) & _O_DIRECT:
+            return self._send_direct(poller, sock, fd, offset, count)
+        sent = 0
+        while sent < count and not self.cycle.disconnected:
+            try:
+                n = os.sendfile(sock, fd, offset + sent, count - sent)
+            except BlockingIOError:
+                poller.poll(self.POLL_MS)
+                continue
+            except (BrokenPipeError, ConnectionResetError):
+                break
+            if n == 0:  # the file is shorter than promised
+                break
+            sent += n
+        return sent
+
+    def _send_direct(self, poller, sock: int, fd: int, offset: int, count: int) -> int:
+        full: queue.Queue = queue.Queue(1)
+        stop = threading.Event()
+        reader = threading.Thread(target=_read_direct, args=(fd, offset, count, full, stop), daemon=True,
+                                  name="sendfile-read")
+        reader.start()
+        sent = 0
+        try:
+            while (item := full.get()) is not None:
+                if isinstance(item, BaseException):
+                    raise item
+                view, done = item
+                try:
+                    position = 0
+                    while position < len(view):
+                        if self.cycle.disconnected:
+                            return sent
+                        try:
+                            position += os.write(sock, view[position:])
+                        except BlockingIOError:
+                            poller.poll(self.POLL_MS)
+                        except (BrokenPipeError, ConnectionResetError):
+                            return sent
+                    sent += len(view)
+                finally:
+                    view.release()
+                    done.set()
+            return sent
+        finally:
+            stop.set()
+            while reader.is_alive():  # unblock a reader waiting to hand over its next block
+                try:
+                    item = full.get(timeout=0.1)
+                except queue.Empty:
+                    continue
+                if isinstance(item, tuple):
+                    item[0].release()
+                    item[1].set()
+            reader.join()
+
+
+_O_DIRECT = getattr(os, "O_DIRECT", 0)
+_ALIGN = 4096
+_DIRECT_BLOCK = 2 << 20
+_DIRECT_BLOCKS = 3  # one being sent, one handed over, one being read
+
+
+def _read_direct(fd: int, offset: int, count: int, full: queue.Queue, stop: threading.Event) -> None:
+    """Aligned reads of ``count`` bytes from ``offset`` into rotating page-aligned buffers, each handed
+    over as (view, done) and reused once ``done`` is set; None at the end, an exception on error."""
+    buffers = [mmap.mmap(-1, _DIRECT_BLOCK) for _ in range(_DIRECT_BLOCKS)]
+    released = [threading.Event() for _ in buffers]
+    for event in released:
+        event.set()
+    try:
+        position = offset - offset % _ALIGN
+        skip, left = offset - position, count
+        i = 0
+        while left > 0 and not stop.is_set():
+            k = i % len(buffers)
+            released[k].wait()
+            released[k].clear()
+            n = os.preadv(fd, [buffers[k]], position)
+            if n <= skip:
+                break
+            end = min(n, skip + left)
+            full.put((memoryview(buffers[k])[skip:end], released[k]))
+            left -= end - skip
+            position += n
+            skip = 0
+            i += 1
+            if n < _DIRECT_BLOCK:
+                break
+        full.put(None)
+    except BaseException as exc:  # delivered to the sending thread
+        full.put(exc)
+    finally:
+        for k, event in enumerate(released):
+            if event.wait(timeout=10):
+                with contextlib.suppress(BufferError):  # else the GC frees it
+                    buffers[k].close()
+
+
 def http_protocol():
     """uvicorn's httptools protocol writing through a ``CoalescingTransport`` (``uvicorn.Config(http=...)``)."""
     from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -210,13 +365,18 @@ def http_protocol():
         def on_headers_complete(self) -> None:
             super().on_headers_complete()
             self.body_seen = 0
+            if self.cycle.scope is not self.scope:
+                return  # an upgrade
+            if self.scope["method"] == "GET":
+                self.scope.setdefault("extensions", {})[SENDFILE] = FileSender(self, self.cycle)
+                return
             length = None
             for name, value in self.headers:
                 if name == b"content-length":
                     length = value
                 elif name == b"transfer-encoding":
                     return
-            if length is not None and length.isdigit() and int(length) and self.cycle.scope is self.scope:
+            if length is not None and length.isdigit() and int(length):
                 self.scope.setdefault("extensions", {})[RECEIVE_INTO] = DirectBody(self, self.cycle, int(length))
 
         def on_body(self, body: bytes) -> None:

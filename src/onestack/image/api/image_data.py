@@ -12,7 +12,7 @@ from starlette.requests import ClientDisconnect
 from starlette.responses import Response, StreamingResponse
 
 from onestack.core.errors import BadRequest, Forbidden, UnsupportedMediaType
-from onestack.core.http import ApiRequest, empty_response
+from onestack.core.http import ApiRequest, FileBodyResponse, empty_response
 from onestack.core.validation import validate
 
 from ..errors import RangeNotSatisfiable
@@ -141,9 +141,12 @@ def download_image_data(req: ApiRequest) -> Response:
             return empty_response(204)
         wanted = _range(req, size)
         offset, length = wanted if wanted else (0, size)
-        chunks = svc.read_data(deps, image, offset, length)
-    if chunks is None:
-        return empty_response(204)
+        if req.method != "HEAD" and (opened := svc.open_data(deps, image)) is not None:
+            chunks = None
+        else:
+            opened, chunks = None, svc.read_data(deps, image, offset, length)
+            if chunks is None:
+                return empty_response(204)
     headers = {"Content-Type": "application/octet-stream", "Content-Length": str(length)}
     if checksum:
         headers["Content-MD5"] = checksum
@@ -156,6 +159,8 @@ def download_image_data(req: ApiRequest) -> Response:
         if close:
             close()
         return Response(b"", status, headers)
+    if opened is not None:  # a local file: the kernel sends it (no copy through Python)
+        return FileBodyResponse(opened, offset, length, status, headers)
     return StreamingResponse(_read_ahead(chunks), status, headers)
 
 

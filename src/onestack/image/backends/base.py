@@ -10,6 +10,7 @@ from __future__ import annotations
 import abc
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 CHUNK = 1 << 20
 
@@ -85,6 +86,11 @@ class ImageStore(abc.ABC):
 
     def path(self, image_id: str) -> Path | None:
         """The local file holding the data, for stores that have one."""
+        return None
+
+    def open(self, image_id: str) -> BinaryIO | None:
+        """The local file holding the data opened for reading (the server sends it from there), for
+        stores that have one; StoreNotFound if there is no data."""
         return None
 
     def exists(self, image_id: str) -> bool:

@@ -17,6 +17,7 @@ import re
 import secrets
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 from .base import CHUNK, ImageStore, StoreError, StoreFull, StoreNotFound, StoreWriter
 
@@ -219,6 +220,21 @@ class FilesystemImageStore(ImageStore):
     def size(self, image_id: str) -> int:
         try:
             return (self.root / _check_id(image_id)).stat().st_size
+        except FileNotFoundError:
+            raise StoreNotFound(image_id) from None
+
+    def open(self, image_id: str) -> BinaryIO:
+        path = self.root / _check_id(image_id)
+        if self.direct and _O_DIRECT:
+            try:  # read past the page cache, as written (see get)
+                return open(os.open(path, os.O_RDONLY | _O_DIRECT), "rb", buffering=0)
+            except FileNotFoundError:
+                raise StoreNotFound(image_id) from None
+            except OSError as exc:
+                if exc.errno != errno.EINVAL:
+                    raise
+        try:
+            return open(path, "rb", buffering=0)
         except FileNotFoundError:
             raise StoreNotFound(image_id) from None
 

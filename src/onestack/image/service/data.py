@@ -17,6 +17,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, wait
 from dataclasses import dataclass
+from typing import BinaryIO
 
 from sqlalchemy import select
 
@@ -430,6 +431,17 @@ def read_data(deps: Deps, image: Image, offset: int = 0, length: int | None = No
         return None
     try:
         return deps.store.get(image.id, offset, length)
+    except StoreNotFound:
+        return None
+
+
+def open_data(deps: Deps, image: Image) -> BinaryIO | None:
+    """The image's data as an open local file, for stores that keep one (the server sends it from
+    there without passing the bytes through Python)."""
+    if not image.store or image.size is None:
+        return None
+    try:
+        return deps.store.open(image.id)
     except StoreNotFound:
         return None
 
