@@ -48,6 +48,7 @@ def _set_status(cloud, host: str, status: str) -> None:
 
 
 def test_heartbeats_keep_the_host_cache_and_an_admin_change_is_seen_at_the_next_decision(parts):
+    """Liveness is re-read by the resync; a decision re-reads hosts only when the fingerprint moved."""
     cloud, settings, reconciler = parts
     scheduler = Scheduler(settings, cloud.uow, cloud.clients)
     cached = scheduler.hosts()
@@ -60,6 +61,9 @@ def test_heartbeats_keep_the_host_cache_and_an_admin_change_is_seen_at_the_next_
     assert _hosts(scheduler) == ["sch-0001", "sch-0003"]
     _set_status(cloud, "sch-0002", "enabled")
     assert _hosts(scheduler) == ["sch-0001", "sch-0002", "sch-0003"]
+    cached = scheduler.hosts()
+    scheduler.pending_keys()  # the agent's periodic resync re-reads liveness, outside any decision
+    assert scheduler.hosts() is not cached and _hosts(scheduler) == ["sch-0001", "sch-0002", "sch-0003"]
 
 
 def test_two_schedulers_deciding_at_once_fill_each_host_exactly_once(parts):

@@ -35,7 +35,7 @@ NO_VALID_HOST = "No valid host was found. There are not enough hosts available."
 CLAIM_ATTEMPTS = 5
 NO_HOST_RETRIES = 3
 MIGRATING = ("resize_prep", "migrating", "resize_reverting")  # with a pending (live-)migrate: hosts to pick
-HOSTS_MAX_AGE = 10.0  # seconds: host liveness is re-evaluated at least this often
+HOSTS_MAX_AGE = 10.0  # seconds: host liveness is re-evaluated this often (the scheduler agent's resync)
 IMAGE_TTL = 30.0  # seconds an image's properties are reused between decisions
 
 
@@ -122,6 +122,13 @@ class Scheduler:
     # -- reconciler protocol ----------------------------------------------------------------------
 
     def pending_keys(self) -> Iterable[str]:
+        # The periodic re-reads (liveness of every host, every provider's generation) happen here, in
+        # the agent's resync every 10 s, rather than in the middle of whichever decision comes next.
+        try:
+            self.hosts(max_age=0.0)
+            self.view.refresh(force=True)
+        except Exception:  # decisions re-read themselves; the pending servers below matter more
+            log.exception("scheduler: periodic re-read of hosts and providers failed")
         with self.uow() as uow:
             new = list(uow.session.scalars(select(Instance.id).where(
                 Instance.deleted.is_(False), Instance.host.is_(None),
@@ -172,6 +179,9 @@ class Scheduler:
                 uow.emit(INSTANCE, key)
         if not assigned:
             self.placement.release(key)
+        # Others' claims reach the view here, once the server is handed on (at most every
+        # MIN_INTERVAL), not inside the next decision: our own claims count in it at once.
+        self.view.refresh()
 
     def _start_migration(self, key: str) -> None:
         with self.uow() as uow:
@@ -186,14 +196,14 @@ class Scheduler:
 
     # -- the view -----------------------------------------------------------------------------------
 
-    def hosts(self) -> dict[str, HostState]:
+    def hosts(self, max_age: float = 3 * HOSTS_MAX_AGE) -> dict[str, HostState]:
         """Enabled, alive compute hosts (node id -> state): re-read when a service, node or aggregate
-        changed (one small statement per decision tells; heartbeats do not count) or every
-        ``HOSTS_MAX_AGE`` seconds (liveness)."""
+        changed (one small statement per decision tells; heartbeats do not count) or when older than
+        ``max_age`` (liveness: the resync re-reads every ``HOSTS_MAX_AGE``, decisions only if it is late)."""
         with self.uow() as uow:
             mark = _hosts_fingerprint(uow, self._fingerprint)
             stamp, have, cached = self._hosts
-            if cached and have == mark and time.monotonic() - stamp < HOSTS_MAX_AGE:
+            if cached and have == mark and time.monotonic() - stamp < max_age:
                 return cached
             found = self._read_hosts(uow)
         with self._lock:
@@ -285,7 +295,8 @@ class Scheduler:
             return None
         resources = resources_of(want.flavor)
         view = self.view
-        view.refresh()
+        if not view.states:
+            view.refresh()  # the first decision of this process (the resync has usually read it already)
         soft = {"soft-anti-affinity": -1, "soft-affinity": 1}.get(policy or "", 0)
         tried: set[str] = set()
         for attempt in range(CLAIM_ATTEMPTS):

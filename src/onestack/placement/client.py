@@ -127,7 +127,7 @@ class ProviderView:
     decision over 1,000 providers looks at a handful of entries instead of all of them.
     """
 
-    FULL_EVERY = 10.0  # seconds between full re-reads
+    FULL_EVERY = 30.0  # seconds between full re-reads (the scheduler forces one at each 10 s resync)
     WINDOW = 2.0  # re-read rows updated this long before the previous refresh (commit delays)
     MIN_INTERVAL = 0.05  # decisions in the meantime share a refresh (our own claims count at once)
 
