@@ -9,12 +9,15 @@ busy handler only settles races with other processes.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import threading
+import time
 import uuid
 from collections import deque
 
 from sqlalchemy import JSON, DateTime, Integer, MetaData, String, create_engine, event
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
@@ -90,10 +93,44 @@ def make_engine(url: str, echo: bool = False) -> Engine:
         )
         _sqlite_transactions(engine)
         return engine
-    kwargs = {"pool_pre_ping": True, "pool_size": 10, "max_overflow": 20, "pool_recycle": 3600}
+    kwargs = {"pool_size": 10, "max_overflow": 20, "pool_recycle": 3600}
     if url.startswith("mysql"):
         kwargs["isolation_level"] = "READ COMMITTED"
-    return create_engine(url, echo=echo, **kwargs)
+    engine = create_engine(url, echo=echo, **kwargs)
+    _ping_when_idle(engine)
+    return engine
+
+
+IDLE_PING_SECONDS = 5.0
+
+
+def _ping_when_idle(engine: Engine) -> None:
+    """Ping a pooled server connection at checkout only when it sat idle for a while.
+
+    SQLAlchemy's ``pool_pre_ping`` costs a round trip on every checkout — one of the few a scheduler decision or
+    a port create makes. A connection in steady use is known alive; one that sat idle may have been cut by the
+    server or a proxy (haproxy, a Galera failover). A connection that dies while in use is caught anyway:
+    SQLAlchemy invalidates it and every connection of the pool older than it on the first disconnect error.
+    """
+
+    @event.listens_for(engine.pool, "checkin")
+    def _idle_since(_dbapi_conn, record) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine.pool, "checkout")
+    def _ping(dbapi_conn, record, _proxy) -> None:
+        since = record.info.get("idle_since")
+        if since is None or time.monotonic() - since < IDLE_PING_SECONDS:
+            return
+        cursor = dbapi_conn.cursor()
+        try:
+            cursor.execute("SELECT 1")
+            cursor.fetchall()
+        except Exception as exc:  # any DB-API error: the pool discards this connection and opens a fresh one
+            raise sa_exc.DisconnectionError(str(exc)) from exc
+        finally:
+            with contextlib.suppress(Exception):  # a dead connection's cursor may refuse to close; it is discarded
+                cursor.close()
 
 
 class WriteTurns:
