@@ -54,7 +54,7 @@ def busybox_tarball(cache_dir: Path) -> Path:
     if busybox is None:
         raise TestImageUnavailable("busybox is not installed (apt-get install busybox-static)")
     extra = imagebuild.sshd_files()
-    h = hashlib.sha256(INIT_SCRIPT.encode())
+    h = hashlib.sha256((INIT_SCRIPT + "".join(imagebuild.SCRIPTS.values())).encode())
     for source in (Path(busybox), *sorted(extra.values())):  # a package upgrade builds a new image
         st = os.stat(source)
         h.update(f"\0{source}\0{st.st_size}\0{st.st_mtime_ns}".encode())

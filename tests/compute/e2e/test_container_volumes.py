@@ -74,6 +74,9 @@ def test_volume_moves_between_servers_and_server_boots_from_volume(world):
     written = world.guest_sh(vm1["id"], f"mke2fs -q /dev/vdb && mkdir -p /mnt/v && mount /dev/vdb /mnt/v && "
                                         f"echo {payload} > /mnt/v/hello && umount /mnt/v && echo done")
     assert written.stdout.strip().endswith("done"), written.stdout + written.stderr
+    lsblk = world.guest_sh(vm1["id"], "lsblk -lb --nodeps").stdout.splitlines()  # the image's, as util-linux's
+    assert lsblk[0].split() == ["NAME", "MAJ:MIN", "RM", "SIZE", "RO", "TYPE"] and len(lsblk) == 2, lsblk
+    assert lsblk[1].split()[0] == "vdb" and lsblk[1].split()[3] == str(1 << 30), lsblk
     shown = demo("server", "show", "vm1")
     assert "data1" in str(shown["volumes_attached"]) or vol["id"] in str(shown["volumes_attached"])
 

@@ -39,6 +39,21 @@ FILES = {
 }
 
 
+# busybox has no lsblk: the block devices the guest has (the volumes attached to it, /dev/vdb...) the way
+# `lsblk -lb --nodeps` lists them (sizes in bytes), for what counts a guest's disks (Tempest's volume checks)
+LSBLK = r"""#!/bin/sh
+printf '%-8s %7s %2s %14s %2s %4s\n' NAME MAJ:MIN RM SIZE RO TYPE
+for dev in /dev/*; do
+  [ -b "$dev" ] || continue
+  mm="$(printf %d 0x$(stat -c %t "$dev")):$(printf %d 0x$(stat -c %T "$dev"))"
+  size=$(( $(cat /sys/dev/block/$mm/size 2>/dev/null || echo 0) * 512 ))
+  ro=$(cat /sys/dev/block/$mm/ro 2>/dev/null || echo 0)
+  printf '%-8s %7s %2s %14s %2s %4s\n' "${dev#/dev/}" "$mm" 0 "$size" "$ro" disk
+done
+"""
+SCRIPTS = {"usr/bin/lsblk": LSBLK}
+
+
 @dataclass(frozen=True)
 class BuiltImage:
     path: Path
@@ -92,7 +107,7 @@ def build_busybox(dest: Path, busybox: str | None = None, extra: dict[str, Path]
         for d in DIRS:
             tar.addfile(_info(d, tarfile.DIRTYPE, 0o1777 if d == "tmp" else (0o700 if d == "root" else 0o755)))
         tar.addfile(_info("bin/busybox", mode=0o755, size=len(blob)), io.BytesIO(blob))
-        seen = {"bin/busybox", "sbin/init"}
+        seen = {"bin/busybox", "sbin/init", *SCRIPTS}
         for applet in applets:  # e.g. "usr/bin/wget", "sbin/ip", "bin/sh"
             if applet in seen or "/" not in applet:
                 continue
@@ -107,6 +122,9 @@ def build_busybox(dest: Path, busybox: str | None = None, extra: dict[str, Path]
             tar.addfile(_info(name, mode=0o755, size=len(data)), io.BytesIO(data))
         init = INIT_SCRIPT.encode()
         tar.addfile(_info("sbin/init", mode=0o755, size=len(init)), io.BytesIO(init))
+        for name, text in SCRIPTS.items():
+            data = text.encode()
+            tar.addfile(_info(name, mode=0o755, size=len(data)), io.BytesIO(data))
         for name, text in FILES.items():
             data = text.encode()
             mode = 0o640 if name == "etc/shadow" else 0o644
