@@ -34,13 +34,13 @@ TRANSITIONAL = ("BUILD", "REBOOT", "HARD_REBOOT")
 
 
 class World:
-    def __init__(self, base: Path) -> None:
+    def __init__(self, base: Path, blocks: tuple[int, int] = (219, 218)) -> None:
         self.data = base / "data"
         settings = config.load(env={}, data_dir=str(self.data))
         self.net_prefix = kernel_prefix(settings)
         self.prefix = container_prefix(settings)
         self.guests = Path(container_state_dir(settings)) / "guests"
-        public, private = free_cidrs(219, 218)
+        public, private = free_cidrs(*blocks)  # each module that starts a cloud has blocks of its own
         self.server = ServerProcess(self.data, log_path=base / "server.log", env={
             "ONESTACK_IDENTITY_BCRYPT_ROUNDS": "4", "ONESTACK_COMPUTE_DRIVER": "container",
             "ONESTACK_NETWORK_DRIVER": "linux", "ONESTACK_NETWORK_PUBLIC_CIDR": public,

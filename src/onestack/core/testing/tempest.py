@@ -40,6 +40,7 @@ class Workspace:
     config: Path
     load_list: Path | None
     venv: Path
+    missing: tuple[str, ...] = ()  # listed tests this Tempest no longer has (write_workspace(allow_missing=True))
 
     @property
     def tempest(self) -> str:
@@ -105,7 +106,10 @@ def tempest_conf(cloud: dict, services: set[str], log_dir: Path, lock_dir: Path)
 
 def write_workspace(clouds_yaml: Path, workspace: Path, venv: Path, cloud_name: str = "onestack",
                     services: set[str] | None = None, test_list: Path | None = None,
-                    filter_: str | None = None) -> Workspace:
+                    filter_: str | None = None, allow_missing: bool = False,
+                    options: dict[str, dict[str, str]] | None = None) -> Workspace:
+    """``options``: tempest.conf settings on top of the generated ones, set before the tests are listed (some
+    change test ids: with run_validation on, a test may be tagged ``slow``)."""
     cloud = yaml.safe_load(Path(clouds_yaml).read_text())["clouds"][cloud_name]
     if services is None:
         services = catalog_types(cloud["auth"])
@@ -116,6 +120,7 @@ def write_workspace(clouds_yaml: Path, workspace: Path, venv: Path, cloud_name: 
     (workspace / ".stestr.conf").write_text(
         f"[DEFAULT]\ntest_path={package}/test_discover\ntop_dir={package}\ngroup_regex=([^\\.]*\\.)*\n")
     conf = tempest_conf(cloud, services, workspace / "logs", workspace / "tempest_lock")
+    _update(conf, options or {})
     config_path = workspace / "etc" / "tempest.conf"
     with config_path.open("w") as fh:
         conf.write(fh)
@@ -132,11 +137,19 @@ def write_workspace(clouds_yaml: Path, workspace: Path, venv: Path, cloud_name: 
     for test_id in _list_tests(ws, filter_):
         full.setdefault(test_id.split("[", 1)[0], test_id)
     missing = [t for t in wanted if t not in full]
-    if missing:
+    if missing and not allow_missing:
         raise LookupError(f"this Tempest has no tests named {missing}")
     load_list = workspace / "load-list.txt"
-    load_list.write_text("\n".join(full[t] for t in wanted) + "\n")
-    return Workspace(workspace, config_path, load_list, venv)
+    load_list.write_text("\n".join(full[t] for t in wanted if t in full) + "\n")
+    return Workspace(workspace, config_path, load_list, venv, tuple(missing))
+
+
+def _update(conf: configparser.ConfigParser, sections: dict[str, dict[str, str]]) -> None:
+    for section, values in sections.items():
+        if not conf.has_section(section):
+            conf.add_section(section)
+        for key, value in values.items():
+            conf.set(section, key, value)
 
 
 def _list_tests(ws: Workspace, regex: str | None) -> list[str]:
