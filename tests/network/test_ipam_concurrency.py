@@ -73,6 +73,27 @@ def test_create_network_quota_exact_under_concurrency(uow):
     assert results.count("ok") == 10 and results.count("OverQuota") == 20
 
 
+def test_create_port_quota_exact_under_concurrency(uow):
+    caller = Caller("project-port-quota", False)
+    unlimited = Limits(lambda resource, project: -1)
+    net_id = common.write(uow, lambda u: net_svc.create_network(u, caller, unlimited, net_svc.NetworkConfig(),
+                                                                {"name": "n"}).id)
+    common.write(uow, lambda u: net_svc.create_subnet(u, caller, unlimited, {
+        "network_id": net_id, "cidr": "10.75.0.0/24", "ip_version": 4, "enable_dhcp": False}))
+    limits = Limits(lambda resource, project: 10 if resource == "port" else -1)
+
+    def create(_):
+        try:
+            common.write(uow, lambda u: port_svc.create_port(u, caller, limits, {"network_id": net_id}))
+            return "ok"
+        except Exception as exc:  # noqa: BLE001
+            return getattr(exc, "type", repr(exc))
+
+    with ThreadPoolExecutor(12) as pool:
+        results = list(pool.map(create, range(30)))
+    assert results.count("ok") == 10 and results.count("OverQuota") == 20
+
+
 def test_list_ports_records_render_like_the_orm_rows_on_every_database(uow):
     from onestack.network.views import ports as views
 
