@@ -59,3 +59,25 @@ def test_a_connection_in_steady_use_is_not_pinged(engine):
             assert error.connection_invalidated
             failures += 1
     assert failures == 1
+
+
+def test_postgresql_read_scopes_run_without_a_transaction(tmp_path):
+    """BEGIN and ROLLBACK around a read scope would be two round trips buying no consistency under READ COMMITTED."""
+    import psycopg
+
+    from onestack.core.bus import InProcessBus
+    from onestack.core.uow import UnitOfWorkFactory
+
+    with throwaway_database("postgresql", str(tmp_path)) as url:
+        engine = db.make_engine(url)
+        try:
+            uow = UnitOfWorkFactory(engine, InProcessBus())
+            states = {}
+            for write in (False, True):
+                with uow(write=write) as scope:
+                    scope.session.execute(text("SELECT 1"))
+                    raw = scope.session.connection().connection.dbapi_connection
+                    states[write] = raw.info.transaction_status
+            assert states == {False: psycopg.pq.TransactionStatus.IDLE, True: psycopg.pq.TransactionStatus.INTRANS}
+        finally:
+            engine.dispose()

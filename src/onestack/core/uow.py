@@ -80,13 +80,23 @@ class UnitOfWork:
         self._factory.add_published(ids)
 
 
+def _read_bind(engine: Engine) -> Engine:
+    """Where read scopes run. On PostgreSQL in autocommit: a read scope never writes (it is rolled back) and
+    READ COMMITTED gives each statement its own snapshot anyway, so BEGIN and ROLLBACK were two round trips
+    buying nothing; psycopg switches autocommit without one. SQLite keeps its transaction (a WAL snapshot
+    across the scope's statements); on MariaDB switching autocommit per checkout would cost a round trip."""
+    if engine.dialect.name == "postgresql":
+        return engine.execution_options(isolation_level="AUTOCOMMIT")
+    return engine
+
+
 class UnitOfWorkFactory:
     """``with uow_factory(write=True) as uow:`` commits on success, rolls back on error."""
 
     def __init__(self, engine: Engine, bus: Bus) -> None:
         self.engine = engine
         self.bus = bus
-        self._read = sessionmaker(bind=engine, expire_on_commit=False, autoflush=False)
+        self._read = sessionmaker(bind=_read_bind(engine), expire_on_commit=False, autoflush=False)
         self._write = sessionmaker(
             bind=engine.execution_options(onestack_write=True), expire_on_commit=False, autoflush=False
         )
