@@ -43,6 +43,11 @@ def test_a_connection_killed_while_idle_is_replaced_at_checkout(engine, monkeypa
     monkeypatch.setattr(db, "IDLE_PING_SECONDS", 0.0)  # both pooled connections count as idle for long
     for _ in range(3):  # whichever connection a checkout gets, it answers
         with engine.connect() as conn:
+            if engine.dialect.name == "postgresql":  # and the ping left no transaction open on it
+                import psycopg
+
+                status = conn.connection.dbapi_connection.info.transaction_status
+                assert status == psycopg.pq.TransactionStatus.IDLE
             assert conn.execute(text("SELECT 1")).scalar_one() == 1
             assert _backend_id(conn) != victim
 

@@ -126,6 +126,7 @@ def _ping_when_idle(engine: Engine) -> None:
         try:
             cursor.execute("SELECT 1")
             cursor.fetchall()
+            dbapi_conn.rollback()  # the ping opened a transaction (the driver's default): leave none behind
         except Exception as exc:  # any DB-API error: the pool discards this connection and opens a fresh one
             raise sa_exc.DisconnectionError(str(exc)) from exc
         finally:
