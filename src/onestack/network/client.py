@@ -171,11 +171,7 @@ class NetworkClient:
                     bound.append(self.write(lambda uow, item=item: self._bind(uow, caller, item["port"], server_id,
                                                                               host, availability_zone)))
                 else:
-                    body: dict = {"network_id": item["uuid"], "device_id": server_id,
-                                  "device_owner": f"compute:{availability_zone}", "binding:host_id": host,
-                                  "project_id": caller.project_id}
-                    if item.get("fixed_ip"):
-                        body["fixed_ips"] = [{"ip_address": item["fixed_ip"]}]
+                    body = _server_port_body(item, caller, server_id, host, availability_zone)
                     created.append(self.write(lambda uow, body=body: self._create_server_port(
                         uow, caller, body, groups)))
         except ApiError:
@@ -210,11 +206,7 @@ class NetworkClient:
         if item.get("port"):
             port_id = self.write(lambda uow: self._bind(uow, caller, item["port"], server_id, host, availability_zone))
         else:
-            body: dict = {"network_id": item["uuid"], "device_id": server_id,
-                          "device_owner": f"compute:{availability_zone}", "binding:host_id": host,
-                          "project_id": caller.project_id}
-            if item.get("fixed_ip"):
-                body["fixed_ips"] = [{"ip_address": item["fixed_ip"]}]
+            body = _server_port_body(item, caller, server_id, host, availability_zone)
             port_id = self.write(lambda uow: port_svc.create_port(uow, caller, self.limits, body,
                                                                   created_by=CREATED_BY_COMPUTE).id)
         with self.uow() as uow:
@@ -321,3 +313,12 @@ class NetworkClient:
     def router_ids(self) -> list[str]:
         with self.uow() as uow:
             return [r.id for r in router_svc.list_routers(uow, SYSTEM)]
+
+
+def _server_port_body(item: dict, caller: Caller, server_id: str, host: str, availability_zone: str) -> dict:
+    """The port Nova creates for a requested network (``uuid`` and an optional ``fixed_ip``), bound to the server."""
+    body: dict = {"network_id": item["uuid"], "device_id": server_id, "device_owner": f"compute:{availability_zone}",
+                  "binding:host_id": host, "project_id": caller.project_id}
+    if item.get("fixed_ip"):
+        body["fixed_ips"] = [{"ip_address": item["fixed_ip"]}]
+    return body
