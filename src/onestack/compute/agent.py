@@ -341,9 +341,6 @@ class InstanceReconciler:
         network = self.clients.get("network")
         unshelve = work.pending.get("action") == "unshelve"
         t = [time.perf_counter()]
-        # the ports as allocated give the server's addresses at ACTIVE (as Nova's network info from the
-        # allocation): not read again after the spawn
-        ports: list[dict] | None = None
         try:
             interfaces: tuple[Interface, ...] = ()
             if network is not None and work.requested_networks not in (None, "none"):
@@ -357,8 +354,7 @@ class InstanceReconciler:
                     ports = []  # no network the project may use: boot without one, as Nova does
                 interfaces = tuple(_interface(p) for p in ports)
             elif network is not None and unshelve:
-                ports = network.ports_for_server(work.id)
-                interfaces = tuple(_interface(p) for p in ports)
+                interfaces = self._interfaces(work.id)
             t.append(time.perf_counter())
             volumes = self.volumes.prepare_boot(self._ctx(work), work.id, work.name, work.host, driver)
             if unshelve:
@@ -374,9 +370,7 @@ class InstanceReconciler:
             log.warning("build of %s on %s failed: %s", work.id, work.host, exc)
             self._fail_build(work, driver, exc)
             return
-        if ports is None and network is not None:
-            ports = network.ports_for_server(work.id)
-        addresses = _addresses(ports or [])
+        addresses = _addresses(network.ports_for_server(work.id)) if network is not None else {}
         t.append(time.perf_counter())
         self._finish(work, {"vm_state": states.ACTIVE, "power_state": int(power), "launched_at": utcnow(),
                             "addresses": addresses, "console_log": _console(driver, work.id)},
