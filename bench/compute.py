@@ -110,8 +110,10 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=8, help="reconcile workers of the scheduler and agent")
     parser.add_argument("--quick", action="store_true", help="300 boots, 3,000 rows (same 1,000 hosts)")
     parser.add_argument("--topology", choices=("all-in-one", "split-scheduler"), default="all-in-one")
-    parser.add_argument("--scheduler-workers", type=int, default=4,
-                        help="reconcile workers of the split-out scheduler (`onestack agent --workers`' default)")
+    parser.add_argument("--scheduler-workers", type=int, default=1,
+                        help="reconcile workers of the split-out scheduler (`onestack agent --role scheduler "
+                             "--workers N`): decisions are CPU-bound on one interpreter, so more threads add GIL "
+                             "waits to each decision; scheduler processes scale out instead")
     parser.add_argument("--database", choices=("postgresql", "mariadb"), default="postgresql",
                         help="the shared database of split-scheduler")
     args = parser.parse_args()
@@ -119,7 +121,8 @@ def main() -> None:
         args.boots, args.rows = min(args.boots, 300), min(args.rows, 3000)
     split = args.topology == "split-scheduler"
     print(f"topology {args.topology}: " + (
-        f"API + compute agent in this process, scheduler in its own, {args.database} + RabbitMQ" if split
+        f"API + compute agent in this process, scheduler in its own ({args.scheduler_workers} worker(s)), "
+        f"{args.database} + RabbitMQ" if split
         else "everything in this process, SQLite WAL"))
     print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     with contextlib.ExitStack() as stack:

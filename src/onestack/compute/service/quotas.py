@@ -75,12 +75,12 @@ def _over(resource: str, limit: int, used: int, requested: int) -> OverLimit:
 def check_servers(uow: UnitOfWork, limits: Limits, project_id: str, count: int, vcpus: int, ram: int,
                   min_count: int | None = None) -> int:
     """Lock the project's quota and return how many servers (min..count) fit; OverLimit if not min."""
+    wanted = {resource: limits(resource, project_id) for resource in ("instances", "cores", "ram")}
+    if all(limit < 0 for limit in wanted.values()):
+        return count  # unlimited: nothing to count, so no lock (it would serialize the project's boots)
     lock(uow, f"project:{project_id}")
     min_count = count if min_count is None else min_count
     fits = count
-    wanted = {resource: limits(resource, project_id) for resource in ("instances", "cores", "ram")}
-    if all(limit < 0 for limit in wanted.values()):
-        return count  # unlimited: nothing to count
     usage = project_usage(uow, project_id)
     for resource, used, per in (("instances", usage.instances, 1), ("cores", usage.cores, vcpus),
                                 ("ram", usage.ram, ram)):
