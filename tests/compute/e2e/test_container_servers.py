@@ -307,3 +307,35 @@ def test_attach_port_of_second_network_passes_traffic_then_detach(world):
     admin.ok("router", "delete", "router1")
     admin.ok("network", "delete", "private", "public")
     wait_for(lambda: not world.kernel_leftovers(), 60, "the network agent to remove its kernel objects")
+
+
+def test_an_address_reused_by_a_new_server_answers_the_router_at_once(world):
+    """A deleted server's address given to a new one: the router's neighbour cache still holds the old MAC as
+    REACHABLE (for up to ~30 s); the guest init announces its address (gratuitous ARP) so the router answers
+    the new guest at once."""
+    demo = Cli(world.server.clouds_yaml, "onestack-demo")
+    admin = Cli(world.server.clouds_yaml, "onestack")
+    router_ns = f"{world.net_prefix}-r-{admin('router', 'show', 'router1')['id']}"
+    private = demo("network", "show", "private")["id"]
+    demo.ok("security", "group", "rule", "create", "--protocol", "icmp", "--ingress", "default")
+
+    def router_ping(ip: str) -> bool:
+        return sh("ip", "netns", "exec", router_ns, "ping", "-c", "1", "-W", "1", ip).returncode == 0
+
+    old = demo("server", "create", "--image", "busybox", "--flavor", "c1.tiny", "--network", "private", "--wait",
+               "old")
+    (ip,) = demo("server", "show", "old")["addresses"]["private"]
+    wait_for(lambda: router_ping(ip), 30, f"the router to reach {ip}")  # its neighbour entry: old's MAC
+    demo.ok("server", "delete", "--wait", "old")
+    new = demo("server", "create", "--image", "busybox", "--flavor", "c1.tiny", "--nic",
+               f"net-id={private},v4-fixed-ip={ip}", "--wait", "new")
+    assert new["id"] != old["id"]
+    wait_for(lambda: world.guest_ip(new["id"]) == ip, 30, f"DHCP lease {ip}")
+    wait_for(lambda: router_ping(ip), 5, f"the router to reach the new server at {ip}")
+
+    demo.ok("server", "delete", "--wait", "new")
+    admin.ok("router", "remove", "subnet", "router1", "private-subnet")
+    admin.ok("router", "unset", "--external-gateway", "router1")
+    admin.ok("router", "delete", "router1")
+    admin.ok("network", "delete", "private", "public")
+    wait_for(lambda: not world.kernel_leftovers(), 60, "the network agent to remove its kernel objects")

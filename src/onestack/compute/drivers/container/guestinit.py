@@ -42,6 +42,9 @@ bound|renew)
     for r in $router; do ip route replace default via "$r" dev "$interface"; break; done
   fi
   [ -n "$dns" ] && { for d in $dns; do echo "nameserver $d"; done > /etc/resolv.conf; }
+  # announce the address: a router still caching the MAC of a deleted server that had this IP would
+  # otherwise keep sending there until its neighbour entry expires (up to ~30 s)
+  arping -U -c 1 -I "$interface" "$ip" >/dev/null 2>&1 &
   echo "onestack-init: dhcp $interface $ip/${mask:-24}" > /dev/console
   exit 0 ;;
 ?*) exit 0 ;;  # leasefail, nak...: udhcpc keeps trying; never fall through into a second init
