@@ -33,3 +33,13 @@ def free_cidrs(public_block: int, private_block: int) -> tuple[str, str]:
         if f"10.{public_block}.{n}." not in routes and f"10.{private_block}.{n}." not in routes:
             return public, private
     pytest.skip("no free test CIDR")
+
+
+def take_down_bootstrap_network(admin, kernel_leftovers, timeout: float = 60.0, interval: float = 0.2) -> None:
+    """Delete the first start's ``router1``, ``private`` and ``public`` through the API (``admin``: a CLI runner)
+    and wait for the network agent to remove their kernel objects (``kernel_leftovers()`` empty)."""
+    admin.ok("router", "remove", "subnet", "router1", "private-subnet")
+    admin.ok("router", "unset", "--external-gateway", "router1")
+    admin.ok("router", "delete", "router1")
+    admin.ok("network", "delete", "private", "public")
+    wait_for(lambda: not kernel_leftovers(), timeout, "the network agent to remove its kernel objects", interval)

@@ -26,7 +26,7 @@ from onestack.network.agent import kernel_prefix
 from onestack.network.views.ports import devname
 from tests.e2e.conftest import Cli
 
-from .support import free_cidrs, sh, wait_for
+from .support import free_cidrs, sh, take_down_bootstrap_network, wait_for
 
 pytestmark = [pytest.mark.backend, pytest.mark.e2e]
 
@@ -250,11 +250,7 @@ def test_boot_busybox_on_private_console_actions_ping_delete(world):
     assert devname(port["ID"], world.net_prefix) not in links
 
     # take down the bootstrap topology so the network agent removes its kernel objects
-    admin.ok("router", "remove", "subnet", "router1", "private-subnet")
-    admin.ok("router", "unset", "--external-gateway", "router1")
-    admin.ok("router", "delete", "router1")
-    admin.ok("network", "delete", "private", "public")
-    wait_for(lambda: not world.kernel_leftovers(), 60, "the network agent to remove its kernel objects")
+    take_down_bootstrap_network(admin, world.kernel_leftovers)
 
 
 def test_attach_port_of_second_network_passes_traffic_then_detach(world):
@@ -302,11 +298,7 @@ def test_attach_port_of_second_network_passes_traffic_then_detach(world):
 
     demo.ok("server", "delete", "--wait", "vm1")
     demo.ok("network", "delete", "net2")
-    admin.ok("router", "remove", "subnet", "router1", "private-subnet")
-    admin.ok("router", "unset", "--external-gateway", "router1")
-    admin.ok("router", "delete", "router1")
-    admin.ok("network", "delete", "private", "public")
-    wait_for(lambda: not world.kernel_leftovers(), 60, "the network agent to remove its kernel objects")
+    take_down_bootstrap_network(admin, world.kernel_leftovers)
 
 
 def test_an_address_reused_by_a_new_server_answers_the_router_at_once(world):
@@ -334,8 +326,4 @@ def test_an_address_reused_by_a_new_server_answers_the_router_at_once(world):
     wait_for(lambda: router_ping(ip), 5, f"the router to reach the new server at {ip}")
 
     demo.ok("server", "delete", "--wait", "new")
-    admin.ok("router", "remove", "subnet", "router1", "private-subnet")
-    admin.ok("router", "unset", "--external-gateway", "router1")
-    admin.ok("router", "delete", "router1")
-    admin.ok("network", "delete", "private", "public")
-    wait_for(lambda: not world.kernel_leftovers(), 60, "the network agent to remove its kernel objects")
+    take_down_bootstrap_network(admin, world.kernel_leftovers)

@@ -17,7 +17,7 @@ import pytest
 from onestack.core.testing.process import onestack_executable
 from tests.e2e.conftest import Cli
 
-from .support import sh, wait_for
+from .support import sh, take_down_bootstrap_network, wait_for
 from .test_container_servers import World
 
 pytestmark = [pytest.mark.backend, pytest.mark.e2e]
@@ -100,8 +100,4 @@ def test_debian_image_boots_configured_and_answers_ssh(dworld):
     demo.ok("server", "delete", "--wait", "deb1")
     pruned = sh(onestack_executable(), "admin", "image-cache", "prune", "--max-age", "0", "--data-dir", str(w.data))
     assert "removed" in pruned.stdout, pruned.stdout + pruned.stderr
-    admin.ok("router", "remove", "subnet", "router1", "private-subnet")
-    admin.ok("router", "unset", "--external-gateway", "router1")
-    admin.ok("router", "delete", "router1")
-    admin.ok("network", "delete", "private", "public")
-    wait_for(lambda: not w.kernel_leftovers(), 60, "the network agent to remove its kernel objects")
+    take_down_bootstrap_network(admin, w.kernel_leftovers)

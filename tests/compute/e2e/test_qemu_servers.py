@@ -22,7 +22,7 @@ from onestack.network.agent import kernel_prefix
 from onestack.network.views.ports import devname
 from tests.e2e.conftest import Cli
 
-from .support import free_cidrs, sh, wait_for
+from .support import free_cidrs, sh, take_down_bootstrap_network, wait_for
 
 pytestmark = [pytest.mark.backend, pytest.mark.e2e]
 
@@ -232,8 +232,4 @@ def test_qemu_servers_boot_reach_each_other_and_go_through_actions(qworld):
 
     # take down the bootstrap topology so the network agent removes its kernel objects
     admin = Cli(qworld.server.clouds_yaml, "onestack")
-    admin.ok("router", "remove", "subnet", "router1", "private-subnet")
-    admin.ok("router", "unset", "--external-gateway", "router1")
-    admin.ok("router", "delete", "router1")
-    admin.ok("network", "delete", "private", "public")
-    wait_for(lambda: not qworld.kernel_leftovers(), 120, "the network agent to remove its kernel objects", 0.5)
+    take_down_bootstrap_network(admin, qworld.kernel_leftovers, 120, 0.5)
