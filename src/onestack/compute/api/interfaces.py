@@ -18,10 +18,9 @@ from onestack.core.http import ApiRequest, empty_response, json_response
 from ..model import VirtualInterface
 from ..schemas import interfaces as schemas
 from ..service import interfaces as svc
-from ..service import servers as servers_svc
 from ..views import interfaces as views
-from .common import body_of, by_version, target
-from .servers import caller
+from .common import body_of, by_version
+from .servers import authorized_server, caller
 
 RULE = "os_compute_api:os-attach-interfaces"
 WAIT_MARGIN = 30.0  # seconds an attach waits beyond the agent's own wait for the port to become ACTIVE
@@ -40,9 +39,7 @@ def _network(req: ApiRequest):
 
 
 def _server(req: ApiRequest, uow, rule: str, lock: bool = False):
-    row = servers_svc.get_server(uow, caller(req), req.params["server_id"], lock=lock)
-    req.enforce(f"{RULE}:{rule}", target(row.project_id, row.user_id))
-    return row
+    return authorized_server(req, uow, f"{RULE}:{rule}", lock=lock)
 
 
 def _as_compute_error(exc: ApiError) -> ApiError:

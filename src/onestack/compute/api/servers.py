@@ -30,6 +30,13 @@ def caller(req: ApiRequest) -> svc.Caller:
                       request_id=req.ctx.request_id, admin=req.allowed("context_is_admin"), roles=req.ctx.roles)
 
 
+def authorized_server(req: ApiRequest, uow, rule: str, lock: bool = False):
+    """The server of the path (``server_id``) that the caller may see, after enforcing ``rule`` on its owner."""
+    row = svc.get_server(uow, caller(req), req.params["server_id"], lock=lock)
+    req.enforce(rule, target(row.project_id, row.user_id))
+    return row
+
+
 def _csv(req: ApiRequest, name: str) -> tuple[str, ...]:
     return tuple(t for v in req.query.getlist(name) for t in v.split(",") if t)
 

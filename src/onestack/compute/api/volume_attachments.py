@@ -16,8 +16,8 @@ from ..schemas import volume_attachments as schemas
 from ..service import block_devices as bd
 from ..service import servers as svc
 from ..views import volume_attachments as views
-from .common import MAX_LIMIT, body_of, by_version, parse_int, target
-from .servers import caller
+from .common import MAX_LIMIT, body_of, by_version, parse_int
+from .servers import authorized_server, caller
 
 RULE = "os_compute_api:os-volumes-attachments"
 
@@ -30,9 +30,7 @@ def _volumes(req: ApiRequest):
 
 
 def _server(req: ApiRequest, uow, rule: str, lock: bool = False):
-    row = svc.get_server(uow, caller(req), req.params["server_id"], lock=lock)
-    req.enforce(f"{RULE}:{rule}", target(row.project_id, row.user_id))
-    return row
+    return authorized_server(req, uow, f"{RULE}:{rule}", lock=lock)
 
 
 def list_attachments(req: ApiRequest):
