@@ -250,3 +250,28 @@ def test_nic_hot_plug_and_unplug(rt, busybox_lower, tmp_path, bridge):
     assert not os.path.exists(f"/sys/class/net/{nic.host_name}")
     assert sh(rt, name, "ls /sys/class/net").stdout.split() == ["lo"]
     rt.destroy(name)
+
+
+def test_nic_hot_plug_into_a_frozen_guest(rt, busybox_lower, tmp_path, bridge):
+    """A paused (frozen) guest takes a hot-plugged NIC: the link moves into its namespace without its
+    processes running; it is there, with the port's MAC, once the guest is thawed."""
+    br, net = bridge
+    name = rt.prefix + "f"
+    boot(rt, name, [busybox_lower], tmp_path)
+    rt.pause(name)
+    nic = Nic(host_name=f"{rt.prefix}v2", mac="fa:16:3e:00:00:2c", bridge=br)
+    assert rt.plug_nic(name, nic) == "eth0"
+    pid = rt.pid(name)
+    links = subprocess.run(["nsenter", "-t", str(pid), "-n", "ip", "-o", "link", "show", "eth0"],
+                           capture_output=True, text=True).stdout
+    assert "fa:16:3e:00:00:2c" in links
+    assert rt.state(name) == FROZEN
+    rt.unpause(name)
+    r = sh(rt, name, f"cat /sys/class/net/eth0/address && ip addr add {net}.13/24 dev eth0 && ping -c1 -W2 {net}.1")
+    assert "fa:16:3e:00:00:2c" in r.stdout and "1 packets received" in r.stdout, r.stdout + r.stderr
+    # another NIC takes the next free name (the spec, which the caller keeps, does not list eth0 here)
+    nic2 = Nic(host_name=f"{rt.prefix}v3", mac="fa:16:3e:00:00:3c", bridge=br)
+    assert rt.plug_nic(name, nic2) == "eth1"
+    rt.unplug_nic(name, nic)
+    rt.unplug_nic(name, nic2)
+    rt.destroy(name)

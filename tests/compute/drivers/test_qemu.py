@@ -326,3 +326,41 @@ def test_clean_stop_presses_the_power_button_again_until_the_guest_listens(qemu_
     finally:
         qemu_driver.destroy(fresh.uuid)
         qemu_driver.destroy(paused.uuid)
+
+
+def test_interface_hot_plugged_into_paused_then_running_guest_appears_and_goes(qemu_driver, vm_images, lan):
+    """os-interface on a real TCG guest: a port plugged while the server is paused (QMP ``stop``) appears in
+    the guest once it runs, takes its DHCP lease and answers ping; unplugged while paused again (no wait for
+    the guest's answer to the eject request), the guest loses it once it runs."""
+    bridge, hosts = lan
+    mac, ip = next(iter(hosts.items()))
+    probe = ("#!/bin/sh\n"  # reports the NIC with the port's MAC coming and going, and configures it
+             f"while :; do for n in /sys/class/net/*; do [ \"$(cat $n/address)\" = {mac} ] && break; n=; done\n"
+             "  [ -n \"$n\" ] && break; sleep 0.2; done\n"
+             "echo \"PROBE-NIC-UP ${n##*/}\"\n"
+             "udhcpc -n -q -T 1 -t 30 -i ${n##*/} -s /sbin/onestack-init >/dev/null 2>&1\n"
+             "while [ -e $n ]; do sleep 0.2; done; echo PROBE-NIC-GONE\n")
+    import base64
+    guest = vm_guest(vm_images, user_data=base64.b64encode(probe.encode()).decode())
+    qemu_driver.spawn(guest)
+    iface = Interface(port_id=str(uuid.uuid4()), mac_address=mac,
+                      details={"devname": f"oqt{bridge[-4:]}h", "bridge_name": bridge})
+    try:
+        wait_console(qemu_driver, guest.uuid, "onestack-init: ready")
+        qemu_driver.pause(guest.uuid)
+        qemu_driver.attach_interface(guest.uuid, iface)
+        assert qemu_driver.info(guest.uuid).power_state == PowerState.PAUSED
+        assert "PROBE-NIC-UP" not in qemu_driver.console_output(guest.uuid)
+        qemu_driver.unpause(guest.uuid)
+        out = wait_console(qemu_driver, guest.uuid, f"onestack-init: dhcp eth0 {ip}/24")
+        assert "PROBE-NIC-UP eth0" in out
+        end = time.monotonic() + BOOT_DEADLINE
+        while subprocess.run([*PING, "-c1", "-W1", ip], capture_output=True).returncode != 0:
+            assert time.monotonic() < end, "the hot-plugged NIC does not answer ping"
+        qemu_driver.pause(guest.uuid)
+        qemu_driver.detach_interface(guest.uuid, iface.port_id)
+        qemu_driver.unpause(guest.uuid)
+        wait_console(qemu_driver, guest.uuid, "PROBE-NIC-GONE")
+        assert not Path(f"/sys/class/net/{iface.details['devname']}").exists()
+    finally:
+        qemu_driver.destroy(guest.uuid)

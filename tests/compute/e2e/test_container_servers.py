@@ -256,7 +256,8 @@ def test_boot_busybox_on_private_console_actions_ping_delete(world):
 def test_attach_port_of_second_network_passes_traffic_then_detach(world):
     """os-interface on a real container: ``server add network`` hot-plugs a second NIC (a veth named with the
     cloud's kernel prefix) into the running guest, which gets the port's address by DHCP and reaches the
-    network's DHCP server over it; ``server remove network`` takes the NIC out again and deletes the port."""
+    network's DHCP server over it; ``server remove network`` takes the NIC out again and deletes the port.
+    The same on a paused server: the NIC is in the guest's namespace at once, configured after unpause."""
     demo = Cli(world.server.clouds_yaml, "onestack-demo")
     admin = Cli(world.server.clouds_yaml, "onestack")
     _, cidr = free_cidrs(215, 214)
@@ -295,6 +296,27 @@ def test_attach_port_of_second_network_passes_traffic_then_detach(world):
     assert "net2" not in demo("server", "show", "vm1")["addresses"]
     assert admin.run("port", "show", port["ID"], check=False).returncode != 0  # compute made it: deleted
     assert world.guest_sh(vm["id"], "ip -4 -o addr show dev eth0").stdout.count(ip1) == 1  # eth0 untouched
+
+    # paused (a frozen cgroup): the NIC moves into the guest's namespace now, its DHCP runs after unpause
+    demo.ok("server", "pause", "vm1")
+    wait_for(lambda: demo("server", "show", "vm1")["status"] == "PAUSED", 30, "PAUSED")
+    demo.ok("server", "add", "network", "vm1", "net2")
+    (ip3,) = demo("server", "show", "vm1")["addresses"]["net2"]
+    (port3,) = [p for p in demo("port", "list", "--server", "vm1", "--long") if p["ID"] != port["ID"]
+                and net2["id"] in str(admin("port", "show", p["ID"])["network_id"])]
+    pid = Runtime(world.guests, world.prefix).pid(world.container(vm["id"]))
+    links = sh("nsenter", "-t", str(pid), "-n", "ip", "-o", "link").stdout
+    assert port3["MAC Address"] in links, links
+    assert demo("server", "show", "vm1")["status"] == "PAUSED"
+    demo.ok("server", "unpause", "vm1")
+    wait_for(lambda: f"inet {ip3}/" in world.guest_sh(vm["id"], "ip -4 -o addr").stdout, 30,
+             f"DHCP lease {ip3} after unpause")
+    demo.ok("server", "pause", "vm1")
+    wait_for(lambda: demo("server", "show", "vm1")["status"] == "PAUSED", 30, "PAUSED")
+    demo.ok("server", "remove", "network", "vm1", "net2")  # detach while paused too
+    wait_for(lambda: len(demo("port", "list", "--server", "vm1")) == 1, 30, "the port to be detached")
+    assert port3["MAC Address"] not in sh("nsenter", "-t", str(pid), "-n", "ip", "-o", "link").stdout
+    demo.ok("server", "unpause", "vm1")
 
     demo.ok("server", "delete", "--wait", "vm1")
     demo.ok("network", "delete", "net2")

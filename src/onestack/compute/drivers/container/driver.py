@@ -60,6 +60,7 @@ from .runtime import ABSENT, FROZEN, RUNNING, ContainerSpec, Nic, Runtime
 
 DEFAULT_ROOT_GB = 1
 DEFAULT_PIDS_MAX = 4096
+DHCP_PENDING = "dhcp-pending"  # NICs hot-plugged into a frozen guest: "<ifname> <mac>" lines, DHCP at thaw
 LXC_VERSION = 5_000_002  # reported as hypervisor_version; refined from lxc-start --version
 
 
@@ -244,22 +245,61 @@ class ContainerGuestDriver(GuestDriver):
             raise GuestDriverError(f"volume detach failed: {exc}") from exc
 
     def attach_interface(self, uuid: str, interface: Interface) -> None:
-        """The port's veth pair, its guest end hot-plugged as the next ``eth<i>``; the guest's init runs
-        DHCP on it (cloud-init images configure hot-plugged NICs themselves)."""
+        """The port's veth pair, its guest end hot-plugged as the next free ``eth<i>``, running or paused
+        (a frozen guest's namespace takes the link as well). The guest's init configures NICs only at boot,
+        so the driver runs DHCP on the new one inside the guest: at once when it runs, after ``unpause``
+        (or ``resume``) when it is frozen; the config drive's NIC list gets it, so the init configures it at
+        every later start (a stopped guest's NIC is made at its next start)."""
         name = self._require(uuid)
         try:
             spec = self.runtime.spec(name)
             nic = self._nic(len(spec.nics), interface)
             if any(n.host_name == nic.host_name for n in spec.nics):
                 return
-            self.runtime.plug_nic(name, nic)
+            ifname = self.runtime.plug_nic(name, nic)
             self.runtime.define(replace(spec, nics=spec.nics + (nic,)), fresh_disk=False)
+            self._config_drive_nics(spec, add=(ifname or f"eth{len(spec.nics)}", nic.mac))
+            if ifname is None:
+                return
             if self.runtime.state(name) == RUNNING:
-                self.runtime.attach(name, ["/.onestack/busybox", "sh", "-c",
-                                           f"/.onestack/busybox udhcpc -b -T 1 -t 5 -O staticroutes "
-                                           f"-i eth{len(spec.nics)} -s /.onestack/init >/dev/null 2>&1"])
+                self._dhcp(name, [ifname])
+            else:  # frozen: once it runs again
+                with (self.runtime.dir(name) / DHCP_PENDING).open("a") as f:
+                    f.write(f"{ifname} {nic.mac}\n")
         except ContainerError as exc:
             raise GuestDriverError(f"interface attach failed: {exc}") from exc
+
+    def _dhcp(self, name: str, ifnames: list[str]) -> None:
+        """Start the guest's DHCP client (its init as the hook, as at boot) on hot-plugged NICs."""
+        script = "; ".join(f"/.onestack/busybox udhcpc -b -T 1 -t 5 -O staticroutes -i {n} -s /.onestack/init "
+                           f">/dev/null 2>&1" for n in ifnames)
+        self.runtime.attach(name, ["/.onestack/busybox", "sh", "-c", script])
+
+    def _pending_dhcp(self, name: str) -> None:
+        """After a thaw: DHCP on the NICs hot-plugged while the guest was frozen."""
+        path = self.runtime.dir(name) / DHCP_PENDING
+        try:
+            lines = path.read_text().split("\n")
+        except FileNotFoundError:
+            return
+        macs = {n.mac for n in self.runtime.spec(name).nics}
+        ifnames = [f[0] for f in (line.split() for line in lines) if len(f) == 2 and f[1] in macs]
+        if ifnames and self.runtime.state(name) == RUNNING:
+            self._dhcp(name, ifnames)
+        path.unlink(missing_ok=True)
+
+    def _config_drive_nics(self, spec, add: tuple[str, str] | None = None, remove: set[str] = frozenset()) -> None:
+        """Keep the config drive's flat NIC list (``onestack/net``, read by the guest init at boot) in step
+        with hot-plugged NICs: ``add`` (ifname, MAC) as a DHCP NIC, drop the lines of the MACs ``remove``."""
+        if spec.config_drive is None:
+            return
+        path = Path(spec.config_drive) / "onestack" / "net"
+        with contextlib.suppress(FileNotFoundError):
+            lines = [line for line in path.read_text().splitlines()
+                     if line.strip() and (line.split() + ["", ""])[1] not in remove]
+            if add is not None and not any((line.split() + ["", ""])[1] == add[1] for line in lines):
+                lines.append(f"{add[0]} {add[1]} dhcp - -")
+            path.write_text("".join(line + "\n" for line in lines))
 
     def detach_interface(self, uuid: str, port_id: str) -> None:
         name = self._require(uuid)
@@ -270,6 +310,7 @@ class ContainerGuestDriver(GuestDriver):
             for nic in gone:
                 self.runtime.unplug_nic(name, nic)
             self.runtime.define(replace(spec, nics=tuple(n for n in spec.nics if n not in gone)), fresh_disk=False)
+            self._config_drive_nics(spec, remove={n.mac for n in gone})
         except ContainerError as exc:
             raise GuestDriverError(f"interface detach failed: {exc}") from exc
 
@@ -329,22 +370,33 @@ class ContainerGuestDriver(GuestDriver):
     def power_off(self, uuid: str, timeout: float = 0) -> None:
         name = self._require(uuid)
         self._call(lambda: self.runtime.stop(name, timeout=timeout, force=timeout <= 0))
+        self._forget_pending_dhcp(name)
 
     def reboot(self, uuid: str, hard: bool = False) -> None:
         name = self._require(uuid)
         self._call(lambda: self.runtime.reboot(name, hard=hard))
+        self._forget_pending_dhcp(name)
+
+    def _forget_pending_dhcp(self, name: str) -> None:
+        """A guest (re)started configures every NIC from the config drive: nothing is left for a thaw."""
+        with contextlib.suppress(ContainerError):
+            (self.runtime.dir(name) / DHCP_PENDING).unlink(missing_ok=True)
 
     def pause(self, uuid: str) -> None:
         self._call(self.runtime.pause, self._require(uuid))
 
     def unpause(self, uuid: str) -> None:
-        self._call(self.runtime.unpause, self._require(uuid))
+        name = self._require(uuid)
+        self._call(self.runtime.unpause, name)
+        self._call(self._pending_dhcp, name)
 
     def suspend(self, uuid: str) -> None:
         self._call(self.runtime.suspend, self._require(uuid))
 
     def resume(self, uuid: str) -> None:
-        self._call(self.runtime.resume, self._require(uuid))
+        name = self._require(uuid)
+        self._call(self.runtime.resume, name)
+        self._call(self._pending_dhcp, name)
 
     def _call(self, fn, *args):
         try:

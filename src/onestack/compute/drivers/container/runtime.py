@@ -272,25 +272,31 @@ class Runtime:
             created.append(nic)
         return created
 
-    def plug_nic(self, name: str, nic: Nic) -> None:
-        """Hot-plug a NIC: its veth pair, the guest end moved into the running guest as the next
-        ``eth<i>`` with the port's MAC (the caller records it in the spec; a stopped guest gets it at start)."""
+    def plug_nic(self, name: str, nic: Nic) -> str | None:
+        """Hot-plug a NIC: its veth pair, the guest end moved into the guest's network namespace with the
+        port's MAC as the first free ``eth<i>`` (i >= the NICs it has; its name is returned).  A paused
+        (frozen) guest gets it too: moving a link into a namespace needs nothing from the guest's processes.
+        A stopped guest gets it at start (the caller records it in the spec); None then."""
         spec = self.spec(name)
-        index = len(spec.nics)
         self._ensure_veths(replace(spec, nics=(nic,)))
-        state = self.state(name)
-        if state == FROZEN:
-            raise ContainerError(f"guest {name} is paused: plug the interface once it runs again")
-        if state != RUNNING:
-            return
+        if self.state(name) not in (RUNNING, FROZEN):
+            return None
         pid = self.pid(name)
+        taken = subprocess.run(["nsenter", "-t", str(pid), "-n", "ip", "-o", "link"], capture_output=True,
+                               text=True, timeout=30).stdout
+        names = {line.split(":")[1].strip().split("@")[0] for line in taken.splitlines() if line.count(":") >= 2}
+        index = len(spec.nics)
+        while f"eth{index}" in names:
+            index += 1
+        ifname = f"eth{index}"
         peer = self.peer_name(nic)
         _ip("link", "set", peer, "netns", str(pid))
         mtu = ["mtu", str(nic.mtu)] if nic.mtu else []
-        r = subprocess.run(["nsenter", "-t", str(pid), "-n", "ip", "link", "set", peer, "name", f"eth{index}",
+        r = subprocess.run(["nsenter", "-t", str(pid), "-n", "ip", "link", "set", peer, "name", ifname,
                             "address", nic.mac, *mtu, "up"], capture_output=True, text=True, timeout=30)
         if r.returncode != 0:
-            raise ContainerError(f"could not configure eth{index} in {name}: {r.stderr.strip()[-300:]}")
+            raise ContainerError(f"could not configure {ifname} in {name}: {r.stderr.strip()[-300:]}")
+        return ifname
 
     def unplug_nic(self, name: str, nic: Nic) -> None:
         """Remove a NIC (running or not): deleting the host end takes the guest end with it."""

@@ -26,7 +26,9 @@ disk on ``stop``).  Resize changes ``-m``/``-smp`` for the next QEMU start and g
 Network: each ``Interface`` is a persistent tap ``details["devname"]`` (the network's name, which carries
 its kernel object prefix as every device of the data plane; default ``<prefix>t<port>``, 15 characters),
 joined to ``details["bridge_name"]`` when given (otherwise the network agent attaches it), opened by a
-virtio-net device with the port's MAC.  Volumes: ``connection_info`` ``{"driver_volume_type": "file",
+virtio-net device with the port's MAC; hot-plugged with ``netdev_add``/``device_add``, which works
+while the vCPUs are stopped too (a paused server: the guest sees the device once it runs; an unplug is
+requested at once and completed by the guest then).  Volumes: ``connection_info`` ``{"driver_volume_type": "file",
 "path": ...}`` (or a block device path) attached as virtio-blk, hot-plugged with
 ``blockdev-add``/``device_add``.
 """
@@ -604,7 +606,13 @@ class QemuGuestDriver(GuestDriver):
             def unplug() -> None:
                 if self._running(spec):
                     with self._qmp(spec) as q:
-                        self._unplug(q, nic_id(port_id))
+                        if q.execute("query-status")["status"] == "running":
+                            self._unplug(q, nic_id(port_id))
+                        elif self._device_present(q, nic_id(port_id)):
+                            # paused (stopped vCPUs): the guest answers the ACPI eject request once it
+                            # runs again; the NIC has no backend from now on
+                            with contextlib.suppress(QemuError):
+                                q.execute("device_del", {"id": nic_id(port_id)})
                         with contextlib.suppress(QemuError):
                             q.execute("netdev_del", {"id": netdev_id(port_id)})
                 vif.delete_tap(nic.tap)
