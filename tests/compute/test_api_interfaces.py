@@ -238,3 +238,35 @@ def test_deleted_server_keeps_no_interface_rows(demo, server, networks, cloud):
     assert servers_ports(demo, net_id) == []
     with cloud.uow() as uow:
         assert uow.session.query(VirtualInterface).filter_by(instance_id=srv["id"]).count() == 0
+
+
+def test_attach_no_host_answers_is_500_after_vif_plugging_timeout_and_leaves_nothing(demo, server, networks, cloud,
+                                                                                    monkeypatch):
+    """The server's host agent never takes the request: the API gives up after [compute] vif_plugging_timeout
+    (Nova's InterfaceAttachFailed, 500), withdraws the request and gives the port back; nothing is plugged
+    later when an agent comes back."""
+    import dataclasses
+
+    from onestack.compute.model import Instance, VirtualInterface
+
+    srv = server()
+    net_id, _ = networks()
+    compute = cloud.clients["compute"]
+    monkeypatch.setattr(compute, "settings", dataclasses.replace(
+        compute.settings, compute=dataclasses.replace(compute.settings.compute, vif_plugging_timeout=1)))
+    with cloud.uow(write=True) as uow:
+        row = uow.session.get(Instance, srv["id"])
+        host, row.host = row.host, "host-without-agent"
+    try:
+        resp = attach(demo, srv["id"], net_id=net_id)
+        assert resp.status_code == 500, resp.text
+        message = resp.json()["computeFault"]["message"]
+        assert "Failed to attach network adapter device" in message and "within 1 s" in message
+        assert servers_ports(demo, net_id) == []
+        with cloud.uow() as uow:
+            assert [r.status for r in uow.session.query(VirtualInterface).filter_by(instance_id=srv["id"])
+                    if r.status != "attached"] == []
+    finally:
+        with cloud.uow(write=True) as uow:
+            uow.session.get(Instance, srv["id"]).host = host
+    assert len(interfaces(demo, srv["id"])) == 1

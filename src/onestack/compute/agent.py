@@ -201,7 +201,8 @@ class InstanceReconciler:
         self.drivers = drivers
         self.nodes: dict[str, str] = {}  # host -> compute node id (= resource provider uuid)
         self.volumes = HostVolumes(uow, clients, self._image)
-        self.interfaces = HostInterfaces(uow, clients, _interface, _addresses, self._plug_attached)
+        self.interfaces = HostInterfaces(uow, clients, _interface, _addresses, self._plug_attached,
+                                         float(settings.compute.vif_plugging_timeout))
         self._recovered = False
 
     # -- hosts --------------------------------------------------------------------------------------
@@ -555,16 +556,17 @@ class InstanceReconciler:
 
         return ready
 
-    def _plug_attached(self, server_id: str, driver: GuestDriver, interfaces: tuple[Interface, ...]) -> None:
+    def _plug_attached(self, server_id: str, driver: GuestDriver, interfaces: tuple[Interface, ...],
+                       timeout: float) -> None:
         """A hot-plugged port's host device exists: the network agent attaches it, and the attach is done
-        once the port is ACTIVE (Nova waits for network-vif-plugged on attach too)."""
+        once the port is ACTIVE (Nova waits for network-vif-plugged on attach too), within ``timeout``
+        (what is left of the request's [compute] vif_plugging_timeout)."""
         network = self.clients.get("network")
         self._plugged(server_id, driver, interfaces)
         if network is None or isinstance(driver, FakeGuestDriver) or not hasattr(network, "wait_ports_active"):
             return
         c = self.settings.compute
-        if not network.wait_ports_active([i.port_id for i in interfaces], float(c.vif_plugging_timeout)) and \
-                c.vif_plugging_is_fatal:
+        if not network.wait_ports_active([i.port_id for i in interfaces], timeout) and c.vif_plugging_is_fatal:
             raise GuestDriverError("Virtual Interface creation failed")
 
     def console_requested(self, _topic: str, server_id: str) -> None:

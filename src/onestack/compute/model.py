@@ -137,8 +137,9 @@ class BlockDeviceMapping(TimestampMixin, Base):
 
 class VirtualInterface(TimestampMixin, Base):
     """A port attached to a running server through ``os-interface`` (Nova's virtual interface): the request
-    the host agent converges (``attaching`` → ``attached``; ``detaching`` → row gone; ``failed`` keeps the
-    fault for the waiting API request) and the ``tag`` the interface list shows from 2.70.  Ports given at
+    the host agent converges (``attaching`` → ``plugging`` once the agent took it → ``attached``; ``detaching``
+    → row gone; ``failed`` keeps the fault for the waiting API request, which withdraws an ``attaching`` request
+    or turns a ``plugging`` one into a detach when it gives up) and the ``tag`` the interface list shows from 2.70.  Ports given at
     boot have no row until they are detached."""
 
     __tablename__ = "compute_virtual_interfaces"

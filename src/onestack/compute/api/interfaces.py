@@ -23,7 +23,7 @@ from .common import body_of, by_version
 from .servers import authorized_server, caller
 
 RULE = "os_compute_api:os-attach-interfaces"
-WAIT_MARGIN = 30.0  # seconds an attach waits beyond the agent's own wait for the port to become ACTIVE
+WAIT_GRACE = 10.0  # seconds past vif_plugging_timeout for an agent busy with the attach to record its outcome
 
 
 class AttachFailed(ApiError):
@@ -112,14 +112,18 @@ def create_interface(req: ApiRequest):
     except Exception:
         network.release_port(server_id, port["id"])
         raise
-    _wait_attached(req, vif_id, server_id)
+    _wait_attached(req, vif_id, server_id, port["id"])
     port = next((p for p in network.ports_for_server(server_id) if p["id"] == port["id"]), port)
     return json_response({"interfaceAttachment": views.interface(port, body.get("tag"), req.version)})
 
 
-def _wait_attached(req: ApiRequest, vif_id: str, server_id: str) -> None:
-    """Until the host agent has plugged the port (or failed, and given the port back)."""
-    timeout = float(req.deps.settings.compute.vif_plugging_timeout) + WAIT_MARGIN
+def _wait_attached(req: ApiRequest, vif_id: str, server_id: str, port_id: str) -> None:
+    """Until the host agent has plugged the port (or failed, and given the port back), for at most
+    [compute] vif_plugging_timeout from the request (the budget the agent's own wait for the port to become
+    ACTIVE comes out of), plus a short grace for an agent busy with it to record its outcome.  Past that,
+    the request is withdrawn (no agent took it: the port is given back at once) or turned into a detach
+    (the agent undoes what it plugged), and the answer is Nova's InterfaceAttachFailed."""
+    timeout = float(req.deps.settings.compute.vif_plugging_timeout)
     deadline = time.monotonic() + timeout
     pause = 0.01
     while True:
@@ -137,9 +141,16 @@ def _wait_attached(req: ApiRequest, vif_id: str, server_id: str) -> None:
             if fault.get("code") == 400:
                 raise BadRequest(fault.get("message") or "Attaching interfaces is not supported for this instance.")
             raise AttachFailed(f"Failed to attach network adapter device to {server_id}")
-        if time.monotonic() > deadline:
+        now = time.monotonic()
+        if now > deadline + (WAIT_GRACE if status == svc.PLUGGING else 0.0):
+            with req.deps.uow(write=True) as uow:
+                was = svc.cancel_attach(uow, vif_id)
+            if was in (svc.ATTACHED, svc.FAILED):  # the outcome arrived just now
+                continue
+            if was == svc.ATTACHING:
+                req.deps.network.release_port(server_id, port_id)
             raise AttachFailed(f"Failed to attach network adapter device to {server_id}: the compute host did "
-                               f"not answer within {timeout:.0f} s")
+                               f"not finish the attach within {timeout:.0f} s")
         time.sleep(pause)
         pause = min(pause * 2, 0.2)
 

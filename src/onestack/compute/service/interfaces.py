@@ -19,7 +19,8 @@ from ..model import Instance, VirtualInterface
 from .common import INSTANCE
 from .servers import Caller, record_action
 
-ATTACHING, ATTACHED, DETACHING, FAILED = "attaching", "attached", "detaching", "failed"
+ATTACHING, PLUGGING, ATTACHED, DETACHING, FAILED = "attaching", "plugging", "attached", "detaching", "failed"
+IN_FLIGHT = (ATTACHING, PLUGGING, DETACHING)
 INTERFACE_STATES = (states.ACTIVE, states.PAUSED, states.STOPPED)
 
 
@@ -60,7 +61,7 @@ def request_detach(uow: UnitOfWork, instance: Instance, port_id: str, caller: Ca
     check_interface_action(instance, "detach_interface", caller.admin)
     row = uow.session.scalars(select(VirtualInterface).where(VirtualInterface.instance_id == instance.id,
                                                              VirtualInterface.port_id == port_id)).first()
-    if row is not None and row.status in (ATTACHING, DETACHING):
+    if row is not None and row.status in IN_FLIGHT:
         raise Conflict(f"Port {port_id} of instance {instance.id} is still being {row.status[:-3]}ed.")
     if row is None:  # a port the server got at boot
         row = VirtualInterface(instance_id=instance.id, port_id=port_id)
@@ -73,9 +74,37 @@ def request_detach(uow: UnitOfWork, instance: Instance, port_id: str, caller: Ca
     return row
 
 
+def claim_attach(uow: UnitOfWork, vif_id: str) -> VirtualInterface | None:
+    """The host agent takes an attach request (``attaching`` -> ``plugging``; a ``plugging`` one again after
+    a restart); None when the request is gone or was cancelled by the API request that gave up on it."""
+    row = uow.session.get(VirtualInterface, vif_id, with_for_update=True)
+    if row is None or row.status not in (ATTACHING, PLUGGING):
+        return None
+    row.status = PLUGGING
+    return row
+
+
+def cancel_attach(uow: UnitOfWork, vif_id: str) -> str | None:
+    """The waiting API request gives up (the host did not answer in time).  A request no agent has taken
+    is withdrawn (row deleted: the caller gives the port back); one being plugged becomes a detach the
+    agent carries out (it unplugs the device and gives the port back).  Returns the status the request
+    had (None: gone; ``attached``/``failed``: the outcome arrived just now, nothing changed)."""
+    row = uow.session.get(VirtualInterface, vif_id, with_for_update=True)
+    if row is None:
+        return None
+    status = row.status
+    if status == ATTACHING:
+        uow.session.delete(row)
+    elif status == PLUGGING:
+        row.status = DETACHING
+        row.fault = {"code": 500, "message": "the attach request timed out"}
+        uow.emit(INSTANCE, row.instance_id)
+    return status
+
+
 def pending_instances(uow: UnitOfWork, hosts: list[str]) -> list[str]:
     """Servers on ``hosts`` with interface requests the agent has to carry out."""
     query = (select(VirtualInterface.instance_id).join(Instance, Instance.id == VirtualInterface.instance_id)
-             .where(VirtualInterface.status.in_((ATTACHING, DETACHING)), Instance.host.in_(hosts),
+             .where(VirtualInterface.status.in_(IN_FLIGHT), Instance.host.in_(hosts),
                     Instance.deleted.is_(False)).distinct())
     return list(uow.session.scalars(query))
