@@ -198,6 +198,30 @@ def test_interface_requests_refused_as_nova(demo, admin, server, networks, uniq)
     assert [p["fixed_ips"][0]["ip_address"] for p in ports] == [taken]
 
 
+def test_attach_detach_paused_server_and_refused_when_suspended(demo, server, networks):
+    srv = server()
+    net_id, _ = networks()
+    sid = srv["id"]
+    assert demo.post(f"{C}/servers/{sid}/action", json={"pause": None}).status_code == 202
+    assert wait_server(demo, sid)["status"] == "PAUSED"
+    resp = attach(demo, sid, net_id=net_id)
+    assert resp.status_code == 200, resp.text
+    assert demo.delete(f"{C}/servers/{sid}/os-interface/{resp.json()['interfaceAttachment']['port_id']}"
+                       ).status_code == 202
+    poll(lambda: interfaces(demo, sid), lambda items: len(items) == 1)
+    assert demo.post(f"{C}/servers/{sid}/action", json={"unpause": None}).status_code == 202
+    assert wait_server(demo, sid)["status"] == "ACTIVE"
+    assert demo.post(f"{C}/servers/{sid}/action", json={"suspend": None}).status_code == 202
+    assert wait_server(demo, sid)["status"] == "SUSPENDED"
+    resp = attach(demo, sid, net_id=net_id)
+    assert resp.status_code == 409
+    assert resp.json() == {"conflictingRequest": {
+        "code": 409, "message": f"Cannot 'attach_interface' instance {sid} while it is in vm_state suspended"}}
+    resp = demo.delete(f"{C}/servers/{sid}/os-interface/{interfaces(demo, sid)[0]['port_id']}")
+    assert resp.status_code == 409 and "detach_interface" in resp.json()["conflictingRequest"]["message"]
+    assert servers_ports(demo, net_id) == []
+
+
 def test_attach_to_stopped_server(demo, server, networks):
     srv = server()
     net_id, _ = networks()
