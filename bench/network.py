@@ -1,12 +1,16 @@
 """Networking benchmark: starts the real server and prints figures (never a timed test).
 
     .venv/bin/python bench/network.py [--duration 5] [--concurrency 8] [--ports 10000] [--no-dataplane]
+                                      [--burst 20 [--existing 100]]
 
 Against ``onestack up`` on a fresh data dir: networks created/s and ports created/s through the API
 (target >= 200/s), ``GET /v2.0/ports`` with 10,000 ports, and -- as root, with the Linux data plane in a
 namespace of its own -- the time from ``POST /v2.0/ports`` to the port passing traffic (the agent has
 built the bridge, attached the device, applied the security groups; a guest namespace pings the DHCP
-port).  The load generator is identity's keep-alive asyncio client.
+port).  The load generator is identity's keep-alive asyncio client.  ``--burst N`` then creates N ports
+bound to the host at once (as N servers booting together) and reports the time until all pass traffic
+and the CPU the cloud spent per port (the onestack process, the tools it ran, its dnsmasq): CPU-seconds,
+the figure to compare on a shared machine.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import struct
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 import uuid
@@ -155,7 +160,96 @@ def ping(sock: socket.socket, dst: str, ident: int, wait: float = 0.02) -> bool:
     return False
 
 
-def dataplane_figure(tmp: Path, samples: int) -> None:
+def cloud_cpu(pid: int) -> dict[str, float]:
+    """CPU seconds so far: the onestack process, the tools it ran and waited for (ip, nft, ...), and its
+    long-lived helpers (dnsmasq, ...), as bench/boot.py counts them."""
+    tick = os.sysconf("SC_CLK_TCK")
+    stats: dict[int, list[str]] = {}
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                stats[int(d.name)] = (d / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+    own = stats[pid]
+    children: dict[int, list[int]] = {}
+    for child, f in stats.items():
+        children.setdefault(int(f[1]), []).append(child)
+    helpers, todo = 0.0, list(children.get(pid, ()))
+    while todo:
+        child = todo.pop()
+        todo += children.get(child, ())
+        helpers += sum(int(x) for x in stats[child][11:15]) / tick
+    return {"onestack": (int(own[11]) + int(own[12])) / tick, "tools": (int(own[13]) + int(own[14])) / tick,
+            "helpers": helpers}
+
+
+def plug(prefix: str, host_ns: str, guest: str, port: dict) -> None:
+    """The port's device the way compute plugs it: a veth named after the port, the guest side set up."""
+    dev = devname(port["id"], prefix)
+    sh("ip", "link", "add", dev, "netns", host_ns, "type", "veth", "peer", "name", "eth0", "netns", guest)
+    # the guest re-asks ARP every 20 ms instead of every second: the figure is the data plane's
+    # time, not the guest's neighbour timer after a request the not yet plugged port dropped
+    sh("sh", "-c", "echo 20 > /proc/sys/net/ipv4/neigh/eth0/retrans_time_ms", ns=guest)
+    sh("ip", "link", "set", "eth0", "address", port["mac_address"], "mtu", "1450", "up", ns=guest)
+    sh("ip", "addr", "add", f"{port['fixed_ips'][0]['ip_address']}/24", "dev", "eth0", ns=guest)
+
+
+def burst_figure(server: ServerProcess, prefix: str, host_ns: str, token: str, net: dict, dhcp: str,
+                 n: int, guests: list[str], existing: int = 0) -> None:
+    """``n`` ports created at once (concurrent POSTs, as n servers booting together), each plugged as it
+    comes back, on a host already holding ``existing`` ports: the time until every one passes traffic
+    and the cloud's CPU per port."""
+    base = server.base_url
+    bound = {"network_id": net["id"], "binding:host_id": "bench", "device_owner": "compute:nova"}
+    while existing > 0:  # ports of servers already on the host (unplugged: only their rules count)
+        batch = min(100, existing)
+        call(base, "POST", f"{N}/ports", token, {"ports": [{**bound, "device_id": str(uuid.uuid4())}] * batch})
+        existing -= batch
+    settle(server)
+    names = [f"{prefix}-b{i}" for i in range(n)]
+    for guest in names:
+        sh("ip", "netns", "add", guest)
+        guests.append(guest)
+    socks = {guest: icmp_socket(guest) for guest in names}
+
+    def boot(guest: str) -> None:
+        port = call(base, "POST", f"{N}/ports", token, {"port": {**bound, "device_id": str(uuid.uuid4())}})["port"]
+        plug(prefix, host_ns, guest, port)
+
+    cpu0 = cloud_cpu(server.pid)
+    t0 = time.perf_counter()
+    threads = [threading.Thread(target=boot, args=(guest,)) for guest in names]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    done: dict[str, float] = {}
+    try:
+        while len(done) < n:
+            for i, guest in enumerate(names):
+                if guest not in done and ping(socks[guest], dhcp, 1000 + i, wait=0.01):
+                    done[guest] = time.perf_counter() - t0
+            if time.perf_counter() - t0 > 120:
+                raise RuntimeError(f"only {len(done)} of {n} ports passed traffic")
+    finally:
+        for sock in socks.values():
+            sock.close()
+    wall = max(done.values())
+    settle(server)  # the agent's trailing work (status reports, resyncs of the burst) counts too
+    cpu1 = cloud_cpu(server.pid)
+    per = {k: (cpu1[k] - cpu0[k]) / n for k in cpu0}
+    print(f"burst of {n} ports at once on a host with {existing_total(server, token, net)} ports -> all passing "
+          f"traffic in {wall:.1f} s; cloud CPU per port {sum(per.values()) * 1000:.0f} ms: onestack process "
+          f"{per['onestack'] * 1000:.0f}, tools {per['tools'] * 1000:.0f}, helpers {per['helpers'] * 1000:.0f} "
+          f"(load average {os.getloadavg()[0]:.1f})", flush=True)
+
+
+def existing_total(server: ServerProcess, token: str, net: dict) -> int:
+    return len(call(server.base_url, "GET", f"{N}/ports?network_id={net['id']}&fields=id", token)["ports"])
+
+
+def dataplane_figure(tmp: Path, samples: int, burst: int = 0, existing: int = 0) -> None:
     prefix = "b" + uuid.uuid4().hex[:3]
     host_ns = f"{prefix}-host"
     sh("ip", "netns", "add", host_ns)
@@ -183,13 +277,7 @@ def dataplane_figure(tmp: Path, samples: int) -> None:
             port = call(base, "POST", f"{N}/ports", token, {"port": {
                 "network_id": net["id"], "binding:host_id": "bench", "device_owner": "compute:nova",
                 "device_id": str(uuid.uuid4())}})["port"]
-            dev, ip = devname(port["id"], prefix), port["fixed_ips"][0]["ip_address"]  # as compute names it
-            sh("ip", "link", "add", dev, "netns", host_ns, "type", "veth", "peer", "name", "eth0", "netns", guest)
-            # the guest re-asks ARP every 20 ms instead of every second: the figure is the data plane's
-            # time, not the guest's neighbour timer after a request the not yet plugged port dropped
-            sh("sh", "-c", "echo 20 > /proc/sys/net/ipv4/neigh/eth0/retrans_time_ms", ns=guest)
-            sh("ip", "link", "set", "eth0", "address", port["mac_address"], "mtu", "1450", "up", ns=guest)
-            sh("ip", "addr", "add", f"{ip}/24", "dev", "eth0", ns=guest)
+            plug(prefix, host_ns, guest, port)
             plugged = time.perf_counter()
             with closing(icmp_socket(guest)) as sock:
                 while not ping(sock, dhcp, i):
@@ -202,6 +290,8 @@ def dataplane_figure(tmp: Path, samples: int) -> None:
               f"{statistics.median(times) * 1000:.0f} ms, max {max(times) * 1000:.0f} ms; after the device was "
               f"plugged: median {statistics.median(after_plug) * 1000:.0f} ms, max {max(after_plug) * 1000:.0f} ms "
               f"(load average {os.getloadavg()[0]:.1f})", flush=True)
+        if burst:
+            burst_figure(server, prefix, host_ns, token, net, dhcp, burst, guests, existing)
     finally:
         for guest in guests:
             sh("ip", "netns", "del", guest, check=False)
@@ -218,6 +308,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ports", type=int, default=10000)
     parser.add_argument("--samples", type=int, default=5)
     parser.add_argument("--no-dataplane", action="store_true")
+    parser.add_argument("--burst", type=int, default=0, help="also create this many ports at once (CPU per port)")
+    parser.add_argument("--existing", type=int, default=0, help="ports already on the host before the burst")
     parser.add_argument("--no-api", action="store_true", help="only the data-plane figure")
     args = parser.parse_args(argv)
     # a VXLAN range wide enough for every network a quiet machine creates in the measured seconds
@@ -238,7 +330,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.no_dataplane or os.geteuid() != 0 or not tools:
             print("port create -> passing traffic: skipped (needs root and ip/dnsmasq/nft)")
         else:
-            dataplane_figure(Path(tmp), args.samples)
+            dataplane_figure(Path(tmp), args.samples, args.burst, args.existing)
     return 0
 
 
