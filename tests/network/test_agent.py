@@ -87,3 +87,20 @@ def test_agent_advertises_ipv6_prefixes_and_serves_dhcpv6_hosts(agent, admin):
     dhcp = wait_for(lambda: (s := agent.driver.dhcp.get(net["id"])) and any(h.ip == ip for h in s.hosts) and s)
     assert dhcp.subnets[0].ipv6_address_mode == "dhcpv6-stateful"
     assert [h.hostname for h in dhcp.hosts if h.ip == ip] == ["host-" + ip.replace(":", "-")]
+
+
+def test_agent_has_routers_forget_addresses_released_by_deleted_ports(agent, admin):
+    net, sub = make_net(admin, "10.93.0.0/24")
+    router = create(admin, "routers", {"name": uid()})
+    admin.put(f"{N}/routers/{router['id']}/add_router_interface", json={"subnet_id": sub["id"]})
+    port = create(admin, "ports", {"network_id": net["id"], "binding:host_id": agent.state.host,
+                                   "device_owner": "compute:nova", "device_id": uid()})
+    ip = port["fixed_ips"][0]["ip_address"]
+    wait_for(lambda: agent.state.addresses.get(net["id"], {}).get(ip) == port["mac_address"])
+    assert net["id"] in agent.state.networks_ensured  # the port check built the bridge once, then knows it
+    admin.delete(f"{N}/ports/{port['id']}")
+    wait_for(lambda: (router["id"], (ip,)) in agent.driver.forgotten)
+    admin.put(f"{N}/routers/{router['id']}/remove_router_interface", json={"subnet_id": sub["id"]})
+    admin.delete(f"{N}/routers/{router['id']}")
+    admin.delete(f"{N}/networks/{net['id']}")
+    wait_for(lambda: net["id"] not in agent.state.networks_ensured and net["id"] not in agent.state.addresses)

@@ -137,12 +137,23 @@ class NetworkAgentState:
         # once its security groups are applied and its DHCP host entry is served
         self.firewalled: frozenset[str] = frozenset()  # port ids in the last applied ruleset
         self.dhcp_served: dict[str, tuple[frozenset[str], frozenset[str]]] = {}  # net -> (subnet ids, MACs)
+        # networks whose bridge this agent has built, with the spec it built them from: a port check
+        # (every port event, every retry while a device is missing) needs no driver work for them.  The
+        # network reconciler, which runs on every change of a network and on the periodic resync,
+        # refreshes an entry or drops it with the network; a failed port check drops it too.
+        self.networks_ensured: dict[str, NetworkSpec] = {}
+        # L3: the address -> MAC of every port of the networks with a router interface here, as of the last
+        # network reconcile: an address gone or on another MAC since is dropped from the routers' neighbour
+        # caches (a server booting with a deleted server's address would otherwise be unreachable from the
+        # router until the stale entry expired, up to ~30 s)
+        self.addresses: dict[str, dict[str, str]] = {}
 
-    def port_converged(self, port: m.Port) -> bool:
-        if port.id not in self.firewalled:
+    def port_converged(self, port_id: str, network_id: str, mac: str, subnet_ids) -> bool:
+        """``subnet_ids``: a callable giving the port's subnets (asked only when the DHCP view needs them)."""
+        if port_id not in self.firewalled:
             return False
-        subnets, macs = self.dhcp_served.get(port.network_id, (frozenset(), frozenset()))
-        return port.mac_address in macs or not any(a.subnet_id in subnets for a in port.fixed_ips)
+        subnets, macs = self.dhcp_served.get(network_id, (frozenset(), frozenset()))
+        return mac in macs or not subnets or not any(sid in subnets for sid in subnet_ids())
 
     def register(self) -> None:
         with self.uow(write=True) as uow:
@@ -184,11 +195,22 @@ class NetworkAgentState:
                            physical_network=net.physical_network, mtu=net.mtu, peers=peers,
                            gateway=gateway, nat_cidrs=nat)
 
-    def ensure_network(self, uow, network_id: str) -> m.Network | None:
+    def ensure_network(self, uow, network_id: str) -> NetworkSpec | None:
+        """The network's bridge on this host, built unless already known built; its spec (None: no such
+        network)."""
+        spec = self.networks_ensured.get(network_id)
+        if spec is not None:
+            return spec
         net = uow.session.get(m.Network, network_id)
-        if net is not None:
-            self.driver.ensure_network(self.network_spec(uow, net))
-        return net
+        if net is None:
+            return None
+        return self.apply_network(uow, net)
+
+    def apply_network(self, uow, net: m.Network) -> NetworkSpec:
+        spec = self.network_spec(uow, net)
+        self.driver.ensure_network(spec)
+        self.networks_ensured[net.id] = spec
+        return spec
 
 
 def _find_network(uow, key: str) -> m.Network | None:
@@ -213,10 +235,12 @@ class NetworkReconciler(_Base):
             net = _find_network(uow, key)
             needed = net is not None and self.state.needs_network(uow, net.id)
             if not needed:
+                self.state.networks_ensured.pop(net.id if net else key, None)
+                self.state.addresses.pop(net.id if net else key, None)
                 self.driver.delete_dhcp(net.id if net else key)
                 self.driver.delete_network(net.id if net else key)
                 return
-            self.driver.ensure_network(self.state.network_spec(uow, net))
+            self.state.apply_network(uow, net)
             dhcp = self._dhcp_spec(uow, net) if self.state.dhcp else None
             if dhcp is not None:
                 self.driver.ensure_dhcp(dhcp)
@@ -230,10 +254,30 @@ class NetworkReconciler(_Base):
             else:
                 self.driver.delete_dhcp(net.id)
                 self.state.dhcp_served.pop(net.id, None)
+            if self.state.l3:
+                self._forget_released(uow, net.id)
         if waiting:  # woken now rather than at their next backoff retry (up to a second later)
             with self.uow(write=True) as uow:
                 for port_id in waiting:
                     uow.emit(TOPIC_PORT, port_id)
+
+    def _forget_released(self, uow, network_id: str) -> None:
+        """Drop the neighbour entries the routers on this network keep for addresses released since the
+        last look (ports deleted, fixed IPs changed): another port may hold such an address now."""
+        s = uow.session
+        owners = [DEVICE_OWNER_ROUTER_INTF, DEVICE_OWNER_ROUTER_GW]
+        routers = set(s.scalars(select(m.Port.device_id).where(
+            m.Port.network_id == network_id, m.Port.device_owner.in_(owners), m.Port.device_id != "")))
+        if not routers:
+            self.state.addresses.pop(network_id, None)
+            return
+        now = dict(s.execute(select(m.IPAllocation.ip_address, m.Port.mac_address).join(
+            m.Port, m.Port.id == m.IPAllocation.port_id).where(m.IPAllocation.network_id == network_id)).all())
+        before = self.state.addresses.get(network_id)
+        self.state.addresses[network_id] = now
+        released = tuple(sorted(ip for ip, mac in (before or {}).items() if now.get(ip) != mac))
+        for router_id in sorted(routers) if released else ():
+            self.driver.forget_neighbours(router_id, released)
 
     def _dhcp_spec(self, uow, net: m.Network) -> DhcpSpec | None:
         subnets = {s.id: s for s in net.subnets if serves_dhcp(s)}
@@ -277,16 +321,26 @@ class PortReconciler(_Base):
 
     def reconcile(self, key: str) -> None:
         with self.uow() as uow:
-            port = uow.session.get(m.Port, key)
-            if port is None or port.host_id != self.state.host or port.device_owner.startswith("network:"):
+            # columns, not the ORM row with its addresses and groups: this runs for every event of a port and
+            # every retry while its device is missing
+            row = uow.session.execute(select(
+                m.Port.network_id, m.Port.host_id, m.Port.device_owner, m.Port.mac_address, m.Port.admin_state_up,
+                m.Port.status).where(m.Port.id == key)).first()
+            if row is None or row.host_id != self.state.host or row.device_owner.startswith("network:"):
                 self.attempts.pop(key, None)
                 return
-            net = self.state.ensure_network(uow, port.network_id)
-            present = self.driver.ensure_port(PortSpec(port.id, port.network_id, devname(port.id, self.state.prefix),
-                                                       port.mac_address, net.mtu if net else 1500))
-            converged = present and self.state.port_converged(port)
-            status = "ACTIVE" if converged and port.admin_state_up else "DOWN"
-            current = port.status
+            net = self.state.ensure_network(uow, row.network_id)
+            try:
+                present = self.driver.ensure_port(PortSpec(key, row.network_id, devname(key, self.state.prefix),
+                                                           row.mac_address, net.mtu if net else 1500))
+            except Exception:  # e.g. the bridge went away behind the agent's back: build it again next time
+                self.state.networks_ensured.pop(row.network_id, None)
+                raise
+            converged = present and self.state.port_converged(
+                key, row.network_id, row.mac_address, lambda: uow.session.scalars(
+                    select(m.IPAllocation.subnet_id).where(m.IPAllocation.port_id == key)).all())
+            status = "ACTIVE" if converged and row.admin_state_up else "DOWN"
+            current = row.status
         if status != current:
             with self.uow(write=True) as uow:
                 row = uow.session.get(m.Port, key)
@@ -397,31 +451,47 @@ class FirewallReconciler(_Base):
                     uow.emit(TOPIC_PORT, port_id)
 
     def _ports(self, uow) -> tuple[tuple[FirewallPort, ...], dict[str, tuple[str, ...]]]:
+        """This host's ports as the driver takes them: columns in a fixed number of queries (no ORM rows,
+        this runs after every port change in the cloud); each group's rules built once for all its ports."""
         s = uow.session
-        mine = list(s.scalars(select(m.Port).where(m.Port.host_id == self.state.host,
-                                                   ~m.Port.device_owner.like("network:%")).order_by(m.Port.id)))
-        out = []
+        here = (m.Port.host_id == self.state.host) & ~m.Port.device_owner.like("network:%")
+        rows = s.execute(select(m.Port.id, m.Port.mac_address, m.Port.port_security_enabled,
+                                m.Port.allowed_address_pairs).where(here).order_by(m.Port.id)).all()
+        ips: dict[str, list[str]] = {}
+        for port_id, ip in s.execute(select(m.IPAllocation.port_id, m.IPAllocation.ip_address).join(
+                m.Port, m.Port.id == m.IPAllocation.port_id).where(here).order_by(
+                m.IPAllocation.port_id, m.IPAllocation.ip_order, m.IPAllocation.id)):
+            ips.setdefault(port_id, []).append(ip)
+        bindings: dict[str, list[str]] = {}
+        for port_id, gid in s.execute(select(m.PortSecurityGroup.port_id, m.PortSecurityGroup.security_group_id).join(
+                m.Port, m.Port.id == m.PortSecurityGroup.port_id).where(here).order_by(
+                m.PortSecurityGroup.port_id, m.PortSecurityGroup.security_group_id)):
+            bindings.setdefault(port_id, []).append(gid)
+        group_ids = {gid for gids in bindings.values() for gid in gids}
+        stateful: dict[str, bool] = {}
+        rules: dict[str, list[FirewallRule]] = {}
         remote_groups: set[str] = set()
-        for port in mine:
-            rules = []
-            stateful = True
-            for gid in port.security_group_ids:
-                group = s.get(m.SecurityGroup, gid)
-                if group is None:
-                    continue
-                stateful = stateful and group.stateful
-                for r in group.rules:
-                    if r.remote_group_id and not r.remote_ip_prefix:
-                        remote_groups.add(r.remote_group_id)
-                    rules.append(FirewallRule(r.direction, r.ethertype, r.protocol, r.port_range_min,
-                                              r.port_range_max, r.remote_ip_prefix,
-                                              None if r.remote_ip_prefix else r.remote_group_id))
+        if group_ids:
+            stateful = dict(s.execute(select(m.SecurityGroup.id, m.SecurityGroup.stateful).where(
+                m.SecurityGroup.id.in_(group_ids))).all())
+            r = m.SecurityGroupRule
+            for row in s.execute(select(r.security_group_id, r.direction, r.ethertype, r.protocol, r.port_range_min,
+                                        r.port_range_max, r.remote_ip_prefix, r.remote_group_id).where(
+                    r.security_group_id.in_(group_ids)).order_by(r.created_at, r.id)):
+                gid, direction, ether, proto, lo, hi, prefix, remote = row
+                if remote and not prefix:
+                    remote_groups.add(remote)
+                rules.setdefault(gid, []).append(FirewallRule(direction, ether, proto, lo, hi, prefix,
+                                                              None if prefix else remote))
+        out = []
+        for port_id, mac, security, pairs in rows:
+            gids = [g for g in bindings.get(port_id, ()) if g in stateful]
             out.append(FirewallPort(
-                id=port.id, devname=devname(port.id, self.state.prefix), mac=port.mac_address,
-                ips=tuple(a.ip_address for a in port.fixed_ips), port_security=port.port_security_enabled,
-                allowed_pairs=tuple((p["ip_address"], p.get("mac_address") or port.mac_address)
-                                    for p in port.allowed_address_pairs or ()),
-                rules=tuple(rules), stateful=stateful))
+                id=port_id, devname=devname(port_id, self.state.prefix), mac=mac, ips=tuple(ips.get(port_id, ())),
+                port_security=security,
+                allowed_pairs=tuple((p["ip_address"], p.get("mac_address") or mac) for p in pairs or ()),
+                rules=tuple(rule for g in gids for rule in rules.get(g, ())),
+                stateful=all(stateful[g] for g in gids)))
         return tuple(out), self._members(uow, remote_groups)
 
     @staticmethod

@@ -81,12 +81,14 @@ class NetworkDriverContract:
                 driver.ensure_router(router)
             assert _listed(driver.list_dhcp(), net.id) and router.id in driver.list_routers()
             driver.ensure_router(RouterSpec(id=router.id, interfaces=router.interfaces))  # gateway removed
+            driver.forget_neighbours(router.id, ("10.99.0.5", "fd00::5"))  # nothing cached: nothing to do
         finally:
             driver.delete_router(router.id)
             driver.delete_dhcp(net.id)
             driver.delete_network(net.id)
             driver.delete_network(ext.id)
         assert router.id not in driver.list_routers() and not _listed(driver.list_dhcp(), net.id)
+        driver.forget_neighbours(router.id, ("10.99.0.5",))  # a router not (or no longer) here
         assert not _listed(driver.list_networks(), net.id) and not _listed(driver.list_networks(), ext.id)
 
     def test_apply_firewall_replaces_and_clears(self, driver: NetworkDriver):

@@ -328,6 +328,55 @@ def test_linux_data_plane_dhcp_security_groups_snat_floating_ip_metadata_vxlan(w
     assert p  # every kernel object above carried this prefix
 
 
+def test_router_forgets_the_mac_of_a_deleted_ports_address(world):
+    """A server deleted and another booted with its address: the router must not keep sending to the old
+    MAC (its neighbour entry stays REACHABLE for up to ~45 s, then STALE).  The guests here are plain
+    namespaces that announce nothing (no gratuitous ARP): only the agent's flush makes the new one reachable."""
+    net = api(world, "POST", "/networks", {"network": {"name": "reuse"}}, 201)["network"]
+    sub = api(world, "POST", "/subnets", {"subnet": {"network_id": net["id"], "cidr": "10.213.7.0/24",
+                                                     "enable_dhcp": False}}, 201)["subnet"]
+    router = api(world, "POST", "/routers", {"router": {"name": "r"}}, 201)["router"]
+    api(world, "PUT", f"/routers/{router['id']}/add_router_interface", {"subnet_id": sub["id"]}, 200)
+    router_ns = f"{world['prefixes'][0]}-r-{router['id']}"
+    ip = "10.213.7.50"
+
+    def boot(name: str) -> tuple[dict, str]:
+        port = api(world, "POST", "/ports", {"port": {
+            "network_id": net["id"], "binding:host_id": world["agent_a"].state.host, "device_owner": "compute:nova",
+            "device_id": str(uuid.uuid4()), "port_security_enabled": False,
+            "fixed_ips": [{"subnet_id": sub["id"], "ip_address": ip}]}}, 201)["port"]
+        ns = f"{world['p']}-{name}"
+        sh("ip", "netns", "add", ns)
+        world["ns"].insert(0, ns)
+        sh("ip", "link", "add", port_device(world, port, world["host_a"]), "netns", world["host_a"], "type", "veth",
+           "peer", "name", "eth0", "netns", ns)
+        sh("ip", "link", "set", "eth0", "address", port["mac_address"], "up", ns=ns)
+        sh("ip", "addr", "add", f"{ip}/24", "dev", "eth0", ns=ns)  # no arping, no DHCP: nothing announced
+        wait_for(lambda: api(world, "GET", f"/ports/{port['id']}")["port"]["status"] == "ACTIVE", what="port ACTIVE")
+        return port, ns
+
+    def neighbour() -> str:
+        return sh("ip", "neigh", "show", ip, ns=router_ns).stdout.lower()
+
+    old, old_ns = boot("old")
+    wait_for(lambda: router_ns in sh("ip", "netns", "list").stdout, what="router namespace")
+    wait_for(lambda: sh("ping", "-c", "1", "-W", "1", ip, ns=router_ns, check=False).returncode == 0,
+             what="the first guest from the router")
+    assert old["mac_address"] in neighbour()  # the router has the old MAC, REACHABLE
+    api(world, "DELETE", f"/ports/{old['id']}", status=204)
+    sh("ip", "netns", "del", old_ns)
+    world["ns"].remove(old_ns)
+    wait_for(lambda: old["mac_address"] not in neighbour(), what="the router to forget the deleted port's MAC")
+    new, new_ns = boot("new")
+    assert new["mac_address"] != old["mac_address"]
+    assert sh("ping", "-c", "3", "-W", "1", ip, ns=router_ns, check=False).returncode == 0
+    assert new["mac_address"] in neighbour()
+    api(world, "DELETE", f"/ports/{new['id']}", status=204)
+    api(world, "PUT", f"/routers/{router['id']}/remove_router_interface", {"subnet_id": sub["id"]}, 200)
+    api(world, "DELETE", f"/routers/{router['id']}", status=204)
+    api(world, "DELETE", f"/networks/{net['id']}", status=204)
+
+
 class TestLinuxNetworkDriver(NetworkDriverContract):
     """The linux driver passes the same contract as the fake, in a namespace of its own."""
 

@@ -181,3 +181,63 @@ def test_a_host_without_ports_removes_its_tables_once(lab, monkeypatch):
     assert runs == []
     driver.apply_firewall((fw_port(g[1], EGRESS),), {})
     assert driver.sg_table in tables()
+
+
+def ruleset(host: str, table: str) -> dict:
+    """The bridge table as data, without handles or listing order: what two ways of building it must agree on."""
+    items = json.loads(sh("nft", "-j", "list", "table", "bridge", table, ns=host).stdout)["nftables"]
+    out: dict = {}
+    for item in items:
+        for kind in ("set", "map", "chain"):
+            if kind in item:
+                obj = item[kind]
+                elems = obj.get("elem", [])
+                out[f"{kind} {obj['name']}"] = json.dumps(sorted(json.dumps(e, sort_keys=True) for e in elems))
+        if "rule" in item:
+            rule = item["rule"]
+            out.setdefault(f"rules {rule['chain']}", []).append(json.dumps(rule["expr"], sort_keys=True))
+    return out
+
+
+def test_changes_touch_only_the_ports_they_concern_and_end_as_a_full_rebuild(lab, monkeypatch):
+    import onestack.network.drivers.linux as linux
+
+    driver, g, host = lab
+    group = uuid.uuid4().hex
+    allow_all = tuple(FirewallRule("ingress", e) for e in ("IPv4", "IPv6"))
+    web = tuple(FirewallRule("ingress", e, "tcp", 8001, 8001, remote_group=group) for e in ("IPv4", "IPv6"))
+    driver.apply_firewall((fw_port(g[1], EGRESS + web), fw_port(g[2], EGRESS)), {group: g[2]["ips"]})
+    wait_tcp(g[2]["ns"], "10.77.0.1", 8001, "10.77.0.2")
+    assert tcp(g[2]["ns"], "10.77.0.1", 8002, 1.0) is None
+
+    scripts: list[str] = []
+    real = linux._run
+    monkeypatch.setattr(linux, "_run",
+                        lambda cmd, *a, **kw: scripts.append(kw.get("input") or "") or real(cmd, *a, **kw))
+    # a third port arrives and joins the group: one transaction, g1's chains untouched, g3 in the member set
+    cid1, cid3 = linux._chain_id(g[1]["id"]), linux._chain_id(g[3]["id"])
+    ports = (fw_port(g[1], EGRESS + web), fw_port(g[2], EGRESS), fw_port(g[3], EGRESS))
+    driver.apply_firewall(ports, {group: g[2]["ips"] + g[3]["ips"]})
+    assert len(scripts) == 1 and f"o_{cid3}" in scripts[0] and cid1 not in scripts[0]
+    assert "delete table" not in scripts[0]
+    wait_tcp(g[3]["ns"], "10.77.0.1", 8001, "10.77.0.3")
+    # nothing changed: no nft run at all
+    driver.apply_firewall(ports, {group: g[2]["ips"] + g[3]["ips"]})
+    assert len(scripts) == 1
+    # g1 opens everything, g2 goes, g3 turns port security off, the group is no longer named
+    ports = (fw_port(g[1], EGRESS + allow_all), fw_port(g[3], security=False))
+    driver.apply_firewall(ports, {})
+    assert len(scripts) == 2 and "delete table" not in scripts[1]
+    wait_tcp(g[3]["ns"], "10.77.0.1", 8002, "10.77.0.3")
+    assert tcp(g[2]["ns"], "10.77.0.1", 8001, 1.0) is None  # a device of this agent without an entry
+    incremental = ruleset(host, driver.sg_table)
+    driver.applied_firewall = None  # as after a restart: the whole ruleset, atomically
+    driver.apply_firewall(ports, {})
+    assert "delete table" in scripts[2]
+    assert ruleset(host, driver.sg_table) == incremental
+    # the kernel lost track (tables removed behind the driver's back): the next change rebuilds them
+    sh("nft", "delete", "table", "bridge", driver.sg_table, ns=host)
+    driver.apply_firewall((fw_port(g[1], EGRESS + allow_all), fw_port(g[2], EGRESS), fw_port(g[3], security=False)),
+                          {})
+    assert ruleset(host, driver.sg_table) != incremental
+    wait_tcp(g[2]["ns"], "10.77.0.1", 8001, "10.77.0.2")

@@ -184,6 +184,11 @@ class NetworkDriver(ABC):
     def list_routers(self) -> set[str]: ...
 
     @abstractmethod
+    def forget_neighbours(self, router_id: str, ips: tuple[str, ...]) -> None:
+        """Drop what the router has cached of these addresses' link-layer addresses (ARP/NDP): they were
+        released and may come back on another MAC.  Nothing to do for a router not on this host."""
+
+    @abstractmethod
     def apply_firewall(self, ports: tuple[FirewallPort, ...],
                        groups: dict[str, tuple[str, ...]] | None = None) -> None:
         """Make the security-group ruleset of this host the one for ``ports``; ``groups`` maps the

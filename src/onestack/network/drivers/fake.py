@@ -15,6 +15,7 @@ class FakeNetworkDriver(NetworkDriver):
         self.routers: dict[str, RouterSpec] = {}
         self.firewall: tuple[FirewallPort, ...] = ()
         self.firewall_groups: dict[str, tuple[str, ...]] = {}
+        self.forgotten: list[tuple[str, tuple[str, ...]]] = []  # (router id, addresses) per forget_neighbours
         self.devices_present = devices_present
         self.lock = threading.Lock()
 
@@ -62,6 +63,10 @@ class FakeNetworkDriver(NetworkDriver):
     def list_routers(self) -> set[str]:
         with self.lock:
             return set(self.routers)
+
+    def forget_neighbours(self, router_id: str, ips: tuple[str, ...]) -> None:
+        with self.lock:
+            self.forgotten.append((router_id, ips))
 
     def apply_firewall(self, ports: tuple[FirewallPort, ...],
                        groups: dict[str, tuple[str, ...]] | None = None) -> None:

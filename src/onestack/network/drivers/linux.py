@@ -38,6 +38,7 @@ import threading
 import time
 import urllib.parse
 import zlib
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
@@ -207,7 +208,7 @@ class LinuxNetworkDriver(NetworkDriver):
         self.dhcp_plumbed: dict[str, tuple[tuple, float]] = {}
         self.applied_fips: dict[str, tuple] = {}
         self.fw_lock = threading.Lock()
-        self.applied_firewall: tuple[str, dict[str, tuple[str, ...]]] | None = None
+        self.applied_firewall: _Applied | None = None  # None: unknown, the next apply rebuilds the tables
         self._handles = threading.local()  # .host: this thread's netlink handle of the host namespace
         self._handles_lock = threading.Lock()
         self._open_handles: list = []
@@ -755,6 +756,19 @@ class LinuxNetworkDriver(NetworkDriver):
         head = f"{self.p}-r-"
         return {ns[len(head):] for ns in netns.listnetns() if ns.startswith(head)}
 
+    def forget_neighbours(self, router_id: str, ips: tuple[str, ...]) -> None:
+        ns = self.router_ns(router_id)
+        wanted = {str(ipaddress.ip_address(ip)) for ip in ips}
+        with self.lock:
+            if ns not in netns.listnetns():
+                return
+            with NetNS(ns) as n:
+                for entry in n.get_neighbours():
+                    dst = entry.get_attr("NDA_DST")
+                    if dst is not None and str(ipaddress.ip_address(dst)) in wanted:
+                        with contextlib.suppress(NetlinkError):  # gone meanwhile
+                            n.neigh("del", dst=dst, ifindex=entry["ifindex"])
+
     # -- security groups ---------------------------------------------------------------------------
 
     @property
@@ -767,29 +781,35 @@ class LinuxNetworkDriver(NetworkDriver):
 
     def apply_firewall(self, ports: tuple[FirewallPort, ...],
                        groups: dict[str, tuple[str, ...]] | None = None) -> None:
+        """One nft transaction per call, touching only what changed since the last one: the chains and
+        address sets of ports whose rules, addresses or groups changed, the members of remote groups,
+        the port maps.  The first call (and any after a failed one) replaces both tables whole."""
         groups = groups or {}
         with self.fw_lock:
             if not ports:
-                if self.applied_firewall == ("", {}):
+                if self.applied_firewall is not None and self.applied_firewall.empty:
                     return  # removed already: no nft run for every port event of a host without ports
                 script = "".join(f"table {fam} {t}\ndelete table {fam} {t}\n"
                                  for fam, t in (("bridge", self.sg_table), ("inet", self.ct_table)))
                 _run(["nft", "-f", "-"], self.host_ns, input=script)
-                self.applied_firewall = ("", {})
+                self.applied_firewall = _Applied(empty=True)
                 return
-            structure = _firewall_structure(self.p, self.sg_table, self.ct_table, ports, groups)
-            elements = _group_elements(groups)
-            applied = self.applied_firewall
-            if applied is not None and applied[0] == structure:
-                # same rules, other members: only the sets change (atomically, in one transaction)
-                changed = [name for name, items in elements.items() if applied[1].get(name) != items]
-                if not changed:
+            wanted = _Applied(ports={port.id: _port_key(port, groups) for port in ports},
+                              sets=_group_elements(groups))
+            if self.applied_firewall is not None and not self.applied_firewall.empty:
+                script = _firewall_changes(self.sg_table, self.applied_firewall, wanted, ports, groups)
+                if not script:
                     return
-                script = "".join(_fill_set(self.sg_table, name, elements[name]) for name in changed)
-            else:
-                script = structure + "".join(_fill_set(self.sg_table, n, items) for n, items in elements.items())
-            _run(["nft", "-f", "-"], self.host_ns, input=script)
-            self.applied_firewall = (structure, elements)
+                try:
+                    _run(["nft", "-f", "-"], self.host_ns, input=script)
+                    self.applied_firewall = wanted
+                    return
+                except LinuxDriverError as exc:  # the kernel is not what was recorded: rebuild it whole
+                    log.warning("incremental firewall update failed, replacing the ruleset: %s", exc)
+                    self.applied_firewall = None
+            _run(["nft", "-f", "-"], self.host_ns,
+                 input=_firewall_structure(self.p, self.sg_table, self.ct_table, ports, groups))
+            self.applied_firewall = wanted
 
     def _drop_legacy_iptables(self) -> None:
         """Earlier versions filtered with iptables chains ``<p>-*``: remove them once."""
@@ -837,10 +857,9 @@ def _set_name(group_id: str, version: int) -> str:
 def _group_elements(groups: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
     out = {}
     for gid, ips in groups.items():
+        nets = [ipaddress.ip_network(ip, strict=False) for ip in ips]
         for version in (4, 6):
-            out[_set_name(gid, version)] = tuple(sorted(
-                str(ipaddress.ip_network(ip, strict=False)) for ip in ips
-                if ipaddress.ip_network(ip, strict=False).version == version))
+            out[_set_name(gid, version)] = tuple(sorted(str(n) for n in nets if n.version == version))
     return out
 
 
@@ -855,14 +874,37 @@ def _chain_id(port_id: str) -> str:
     return port_id.replace("-", "")[:20]
 
 
+@dataclass
+class _Applied:
+    """What the last transaction left in the kernel: each port's key (see ``_port_key``) and the
+    remote groups' address sets with their elements.  ``empty``: the tables were removed."""
+
+    ports: dict[str, tuple] = field(default_factory=dict)
+    sets: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    empty: bool = False
+
+
+def _port_key(port: FirewallPort, groups: dict[str, tuple[str, ...]]) -> tuple:
+    """Everything a port's chains depend on: the port itself and which of the remote groups its rules
+    name have a set (a rule naming a group without one matches nothing).  Equal keys: nothing to do."""
+    named = {r.remote_group for r in port.rules if r.remote_group and not r.remote_ip_prefix}
+    return port, frozenset(named & groups.keys())
+
+
+@dataclass
+class _PortParts:
+    sets: dict[str, tuple[str, str]]  # name -> (type, elements as nft text, "" when none)
+    chains: dict[str, list[str]]  # name -> rules
+
+
 def _firewall_structure(p: str, table: str, ct_table: str, ports: tuple[FirewallPort, ...],
                         groups: dict[str, tuple[str, ...]]) -> str:
-    """The whole ruleset but the remote groups' members: replaced atomically when it changes."""
+    """Both tables whole, remote groups' members included: replaced atomically."""
     lines = [f"table bridge {table}", f"delete table bridge {table}", f"table bridge {table} {{"]
-    for gid in sorted(groups):
-        for version in (4, 6):
-            kind = "ipv4_addr" if version == 4 else "ipv6_addr"
-            lines.append(f"  set {_set_name(gid, version)} {{ type {kind}; flags interval; auto-merge; }}")
+    for name, items in _group_elements(groups).items():
+        kind = "ipv4_addr" if name.startswith("g4") else "ipv6_addr"
+        body = f" elements = {{ {', '.join(items)} }};" if items else ""
+        lines.append(f"  set {name} {{ type {kind}; flags interval; auto-merge;{body} }}")
     known = sorted(f'"{port.devname}"' for port in ports)
     lines.append(f"  set ports {{ type ifname; elements = {{ {', '.join(known)} }}; }}")
     egress, ingress = [], []
@@ -872,7 +914,12 @@ def _firewall_structure(p: str, table: str, ct_table: str, ports: tuple[Firewall
         cid = _chain_id(port.id)
         egress.append(f'"{port.devname}" : jump o_{cid}')
         ingress.append(f'"{port.devname}" : jump i_{cid}')
-        lines += _port_chains(port, cid, groups)
+        parts = _port_parts(port, cid, groups)
+        for name, (kind, items) in parts.sets.items():
+            body = f" elements = {{ {items} }};" if items else ""
+            lines.append(f"  set {name} {{ type {kind}; flags interval;{body} }}")
+        for name, rules in parts.chains.items():
+            lines += [f"  chain {name} {{", *[f"    {r}" for r in rules], "  }"]
     for name, items in (("egress", egress), ("ingress", ingress)):
         body = f" elements = {{ {', '.join(items)} }};" if items else ""
         lines.append(f"  map {name} {{ type ifname : verdict;{body} }}")
@@ -899,7 +946,61 @@ def _firewall_structure(p: str, table: str, ct_table: str, ports: tuple[Firewall
     return "\n".join(lines) + "\n"
 
 
-def _port_chains(port: FirewallPort, cid: str, groups: dict[str, tuple[str, ...]]) -> list[str]:
+def _firewall_changes(table: str, applied: _Applied, wanted: _Applied, ports: tuple[FirewallPort, ...],
+                      groups: dict[str, tuple[str, ...]]) -> str:
+    """The nft commands taking the tables from ``applied`` to ``wanted`` ("" when equal), in an order
+    valid inside one transaction: sets before the rules naming them, references before what they name
+    is deleted."""
+    t = f"bridge {table}"
+    out: list[str] = []
+    for name, items in wanted.sets.items():  # remote groups: new sets, changed members
+        if name not in applied.sets:
+            kind = "ipv4_addr" if name.startswith("g4") else "ipv6_addr"
+            out.append(f"add set {t} {name} {{ type {kind}; flags interval; auto-merge; }}")
+        if applied.sets.get(name) != items:
+            out.append(_fill_set(table, name, items).rstrip("\n"))
+    gone_chains: list[str] = []
+    gone_sets: list[str] = []
+    for port_id, (old, _) in applied.ports.items():  # ports gone, or no longer filtered / renamed
+        new = wanted.ports[port_id][0] if port_id in wanted.ports else None
+        renamed = new is not None and new.devname != old.devname
+        if new is None or renamed:
+            out.append(f'delete element {t} ports {{ "{old.devname}" }}')
+        if old.port_security and (new is None or renamed or not new.port_security):
+            out += [f'delete element {t} egress {{ "{old.devname}" }}',
+                    f'delete element {t} ingress {{ "{old.devname}" }}']
+        if old.port_security and (new is None or not new.port_security):
+            cid = _chain_id(port_id)
+            gone_chains += [f"o_{cid}", f"i_{cid}"]
+            gone_sets += [f"s4_{cid}", f"s6_{cid}"]
+    for port in ports:  # ports new or changed: their sets and chains rebuilt in place
+        key = wanted.ports[port.id]
+        before = applied.ports.get(port.id)
+        if before == key:
+            continue
+        renamed = before is not None and before[0].devname != port.devname
+        if before is None or renamed:
+            out.append(f'add element {t} ports {{ "{port.devname}" }}')
+        if not port.port_security:
+            continue
+        cid = _chain_id(port.id)
+        parts = _port_parts(port, cid, groups)
+        for name, (kind, items) in parts.sets.items():
+            out += [f"add set {t} {name} {{ type {kind}; flags interval; }}", f"flush set {t} {name}"]
+            if items:
+                out.append(f"add element {t} {name} {{ {items} }}")
+        for name, rules in parts.chains.items():
+            out += [f"add chain {t} {name}", f"flush chain {t} {name}", *[f"add rule {t} {name} {r}" for r in rules]]
+        if before is None or renamed or not before[0].port_security:
+            out += [f'add element {t} egress {{ "{port.devname}" : jump o_{cid} }}',
+                    f'add element {t} ingress {{ "{port.devname}" : jump i_{cid} }}']
+    out += [f"delete chain {t} {name}" for name in gone_chains]
+    out += [f"delete set {t} {name}" for name in gone_sets]
+    out += [f"delete set {t} {name}" for name in applied.sets if name not in wanted.sets]
+    return "\n".join(out) + "\n" if out else ""
+
+
+def _port_parts(port: FirewallPort, cid: str, groups: dict[str, tuple[str, ...]]) -> _PortParts:
     est = f"meta mark & {MARK_ESTABLISHED:#x} == {MARK_ESTABLISHED:#x}"
     inv = f"meta mark & {MARK_INVALID:#x} == {MARK_INVALID:#x}"
     own = {4: [], 6: [(_link_local(port.mac), port.mac)]}
@@ -907,11 +1008,8 @@ def _port_chains(port: FirewallPort, cid: str, groups: dict[str, tuple[str, ...]
         own[ipaddress.ip_address(ip).version].append((ip, port.mac))
     for ip, mac in port.allowed_pairs:
         own[ipaddress.ip_network(ip, strict=False).version].append((str(ipaddress.ip_network(ip, strict=False)), mac))
-    out = []
-    for version, kind in ((4, "ipv4_addr"), (6, "ipv6_addr")):
-        items = ", ".join(f"{mac} . {ip}" for ip, mac in own[version])
-        body = f" elements = {{ {items} }};" if items else ""
-        out.append(f"  set s{version}_{cid} {{ type ether_addr . {kind}; flags interval;{body} }}")
+    sets = {f"s{version}_{cid}": (f"ether_addr . {kind}", ", ".join(f"{mac} . {ip}" for ip, mac in own[version]))
+            for version, kind in ((4, "ipv4_addr"), (6, "ipv6_addr"))}
     # from the port: DHCP/ND before anti-spoofing (no address yet), then its source pairs, then rules
     o = [
         "ip saddr 0.0.0.0 ip daddr 255.255.255.255 udp sport 68 udp dport 67 return",
@@ -943,13 +1041,7 @@ def _port_chains(port: FirewallPort, cid: str, groups: dict[str, tuple[str, ...]
                 i.append(f"{match} accept")
     o.append("drop")
     i.append("drop")
-    out.append(f"  chain o_{cid} {{")
-    out += [f"    {r}" for r in o]
-    out.append("  }")
-    out.append(f"  chain i_{cid} {{")
-    out += [f"    {r}" for r in i]
-    out.append("  }")
-    return out
+    return _PortParts(sets=sets, chains={f"o_{cid}": o, f"i_{cid}": i})
 
 
 def _rule_matches(rule: FirewallRule, groups: dict[str, tuple[str, ...]]) -> list[str]:
