@@ -294,3 +294,38 @@ def test_attach_no_host_answers_is_500_after_vif_plugging_timeout_and_leaves_not
         with cloud.uow(write=True) as uow:
             uow.session.get(Instance, srv["id"]).host = host
     assert len(interfaces(demo, srv["id"])) == 1
+
+
+def test_device_tags_kept_and_shown_in_interfaces_and_metadata(demo, http, cloud, networks, uniq):
+    """networks[].tag at boot and the os-interface tag are kept with the port: os-interface shows them from
+    2.70, the metadata service lists the tagged NICs (by MAC) in meta_data.json's devices."""
+    from tests.compute.test_metadata import _headers
+
+    net_a, _ = networks()
+    net_b, _ = networks()
+    port = demo.post(f"{N}/ports", json={"port": {"network_id": net_b}}).json()["port"]
+    srv = boot(demo, uniq("tagged"), version="2.42", networks=[
+        {"uuid": net_a, "tag": "nic-a"}, {"port": port["id"], "tag": "nic-b"}, {"uuid": net_a}])
+    try:
+        assert srv["status"] == "ACTIVE", srv.get("fault")
+        listed = interfaces(demo, srv["id"])
+        by_tag = {i["tag"]: i for i in listed}
+        assert sorted(by_tag, key=str) == sorted(["nic-a", "nic-b", None], key=str)
+        assert by_tag["nic-b"]["port_id"] == port["id"] and by_tag["nic-a"]["net_id"] == net_a
+        shown = demo.get(f"{C}/servers/{srv['id']}/os-interface/{port['id']}", headers=mv("2.70")).json()
+        assert shown["interfaceAttachment"]["tag"] == "nic-b"
+        resp = attach(demo, srv["id"], net_id=net_b, tag="hot")
+        assert resp.status_code == 200, resp.text
+        hot = resp.json()["interfaceAttachment"]
+        meta = http.get("/metadata/openstack/latest/meta_data.json", headers=_headers(cloud, srv)).json()
+        assert sorted((d["type"], d["mac"], d["tags"][0]) for d in meta["devices"]) == sorted([
+            ("nic", by_tag["nic-a"]["mac_addr"], "nic-a"), ("nic", port["mac_address"], "nic-b"),
+            ("nic", hot["mac_addr"], "hot")])
+        # a detached port's tag goes with it
+        assert demo.delete(f"{C}/servers/{srv['id']}/os-interface/{port['id']}").status_code == 202
+        poll(lambda: interfaces(demo, srv["id"]), lambda items: len(items) == 3)
+        meta = http.get("/metadata/openstack/latest/meta_data.json", headers=_headers(cloud, srv)).json()
+        assert sorted(d["tags"][0] for d in meta["devices"]) == ["hot", "nic-a"]
+    finally:
+        demo.delete(f"{C}/servers/{srv['id']}")
+        poll(lambda: demo.get(f"{C}/servers/{srv['id']}").status_code, lambda s: s == 404)

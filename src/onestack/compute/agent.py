@@ -318,7 +318,9 @@ class InstanceReconciler:
         network = self.clients.get("network")
         if network is None:
             return ()
-        return tuple(_interface(p) for p in network.ports_for_server(server_id))
+        with self.uow() as uow:
+            tags = iface_svc.tags(uow, server_id)
+        return tuple(_interface(p, tags.get(p["id"])) for p in network.ports_for_server(server_id))
 
     def _image(self, image_ref: str) -> ImageSpec | None:
         if not image_ref:
@@ -353,7 +355,11 @@ class InstanceReconciler:
                     if work.requested_networks != "default" or exc.status != 404:
                         raise
                     ports = []  # no network the project may use: boot without one, as Nova does
-                interfaces = tuple(_interface(p) for p in ports)
+                tags = iface_svc.boot_port_tags(work.requested_networks, ports)
+                if tags:  # kept on the ports' virtual interface rows
+                    with self.uow(write=True) as uow:
+                        iface_svc.record_boot_tags(uow, work.id, tags)
+                interfaces = tuple(_interface(p, tags.get(p["id"])) for p in ports)
             elif network is not None and unshelve:
                 interfaces = self._interfaces(work.id)
             t.append(time.perf_counter())
@@ -675,8 +681,8 @@ def _console(driver: GuestDriver, uuid: str, lines: int = 200) -> str | None:
         return None
 
 
-def _interface(port: dict) -> Interface:
-    return Interface(port_id=port["id"], mac_address=port.get("mac_address", ""),
+def _interface(port: dict, tag: str | None = None) -> Interface:
+    return Interface(port_id=port["id"], mac_address=port.get("mac_address", ""), tag=tag,
                      network_id=port.get("network_id", ""),
                      fixed_ips=tuple(ip["ip_address"] for ip in port.get("fixed_ips", ())),
                      mtu=int(port.get("mtu") or 1500), vif_type=str(port.get("binding:vif_type") or ""),

@@ -140,7 +140,8 @@ class VirtualInterface(TimestampMixin, Base):
     the host agent converges (``attaching`` → ``plugging`` once the agent took it → ``attached``; ``detaching``
     → row gone; ``failed`` keeps the fault for the waiting API request, which withdraws an ``attaching`` request
     or turns a ``plugging`` one into a detach when it gives up) and the ``tag`` the interface list shows from
-    2.70.  Ports given at boot have no row until they are detached."""
+    2.70 (and the metadata service's ``devices``).  Ports given at boot have a row (``attached``) only when
+    their ``networks`` entry had a tag, else none until they are detached."""
 
     __tablename__ = "compute_virtual_interfaces"
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_uuid)

@@ -15,12 +15,14 @@ import hashlib
 import hmac
 import os
 
+from sqlalchemy import select
 from starlette.responses import Response
 
 from onestack.core.errors import Forbidden, NotFound
 from onestack.core.http import ApiRequest, json_response
 
-from ..model import Instance
+from ..model import BlockDeviceMapping, Instance
+from ..service import interfaces as iface_svc
 
 VERSIONS = ("2012-08-10", "2013-04-04", "2013-10-17", "2015-10-15", "2016-06-30", "2016-10-06", "2017-02-22",
             "2018-08-27", "2020-10-14", "latest")
@@ -68,10 +70,28 @@ def _ports(req: ApiRequest, server_id: str) -> list[dict]:
     return network.ports_for_server(server_id) if network is not None else []
 
 
-def meta_data(info: dict) -> dict:
+def devices(req: ApiRequest, server_id: str) -> list[dict]:
+    """The server's tagged devices (device role tagging, as the config drive lists them): its ports attached
+    with a tag (by MAC), its volumes attached with a tag (by serial, the volume id, and path)."""
+    with req.deps.uow() as uow:
+        nic_tags = {p: t for p, t in iface_svc.tags(uow, server_id).items() if t}
+        disks = [(b.volume_id, b.device_name, b.tag) for b in uow.session.scalars(
+            select(BlockDeviceMapping).where(BlockDeviceMapping.instance_id == server_id,
+                                             BlockDeviceMapping.status == "attached",
+                                             BlockDeviceMapping.tag.is_not(None)).order_by(BlockDeviceMapping.id))]
+    out: list[dict] = []
+    if nic_tags:
+        out += [{"type": "nic", "mac": p.get("mac_address"), "tags": [nic_tags[p["id"]]]}
+                for p in _ports(req, server_id) if p["id"] in nic_tags]
+    out += [{"type": "disk", "bus": "virtio", "serial": volume_id, "path": device, "tags": [tag]}
+            for volume_id, device, tag in disks]
+    return out
+
+
+def meta_data(info: dict, devices: list[dict] | None = None) -> dict:
     body = {"uuid": info["uuid"], "name": info["name"], "hostname": info["hostname"],
             "launch_index": info["launch_index"], "availability_zone": info["availability_zone"],
-            "project_id": info["project_id"], "meta": info["meta"], "devices": [],
+            "project_id": info["project_id"], "meta": info["meta"], "devices": devices or [],
             "random_seed": base64.b64encode(os.urandom(512)).decode()}
     if info["key_name"]:
         body["public_keys"] = {info["key_name"]: info["key_data"]}
@@ -106,7 +126,7 @@ def openstack_item(req: ApiRequest):
         raise NotFound("Unknown metadata version.")
     info = _instance(req)
     if item == "meta_data.json":
-        return json_response(meta_data(info))
+        return json_response(meta_data(info, devices(req, info["uuid"])))
     if item == "user_data":
         if not info["user_data"]:
             raise NotFound("No user data.")

@@ -63,6 +63,7 @@ class Interface:
     mtu: int = 1500
     vif_type: str = ""
     details: Mapping[str, str] = field(default_factory=dict)  # e.g. bridge/tap names from the network agent
+    tag: str | None = None  # the device tag (networks[].tag, os-interface tag): the config drive's "devices"
 
 
 @dataclass(frozen=True)

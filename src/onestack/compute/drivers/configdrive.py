@@ -17,6 +17,15 @@ from pathlib import Path
 from .base import Guest
 
 
+def devices(guest: Guest) -> list[dict]:
+    """The tagged devices (Nova's device role tagging, in meta_data.json's ``devices``): NICs by MAC, disks by
+    serial (the volume id) and path.  No bus address: the guest finds a NIC by its MAC, a disk by its serial."""
+    out: list[dict] = [{"type": "nic", "mac": i.mac_address, "tags": [i.tag]} for i in guest.interfaces if i.tag]
+    out += [{"type": "disk", "bus": "virtio", "serial": v.volume_id, "path": v.device, "tags": [v.tag]}
+            for v in guest.volumes if v.tag]
+    return out
+
+
 def write_config_drive(root: Path, guest: Guest) -> Path:
     """(Re)write the config drive tree of ``guest`` at ``root``; returns ``root``."""
     if root.exists():
@@ -26,7 +35,8 @@ def write_config_drive(root: Path, guest: Guest) -> Path:
     flat.mkdir()
     keys = {"default": guest.key_data} if guest.key_data else {}
     meta = {"uuid": guest.uuid, "name": guest.name, "hostname": guest.hostname, "launch_index": 0,
-            "public_keys": keys, "meta": dict(guest.metadata), "availability_zone": "nova"}
+            "public_keys": keys, "meta": dict(guest.metadata), "availability_zone": "nova",
+            "devices": devices(guest)}
     (latest / "meta_data.json").write_text(json.dumps(meta, indent=1))
     links, networks, net_lines = [], [], []
     for i, iface in enumerate(guest.interfaces):

@@ -43,6 +43,39 @@ def tags(uow: UnitOfWork, instance_id: str) -> dict[str, str | None]:
     return {row.port_id: row.tag for row in interfaces(uow, instance_id) if row.status != FAILED}
 
 
+def boot_port_tags(requested, ports: list[dict]) -> dict[str, str]:
+    """port id -> the ``tag`` its ``networks`` entry gave at boot (2.32, 2.42+): a ``port`` entry names its
+    port; ``uuid`` entries take, in request order, the ports made on that network (oldest first, as they
+    were made in that order)."""
+    if not isinstance(requested, list) or not any(item.get("tag") for item in requested):
+        return {}
+    named = {item["port"] for item in requested if item.get("port")}
+    made: dict[str, list[str]] = {}
+    for port in ports:
+        if port["id"] not in named:
+            made.setdefault(port.get("network_id") or "", []).append(port["id"])
+    out: dict[str, str] = {}
+    for item in requested:
+        if item.get("port"):
+            port_id = item["port"]
+        else:
+            queue = made.get(item.get("uuid") or "") or []
+            port_id = queue.pop(0) if queue else None
+        if port_id and item.get("tag"):
+            out[port_id] = item["tag"]
+    return out
+
+
+def record_boot_tags(uow: UnitOfWork, instance_id: str, port_tags: dict[str, str]) -> None:
+    """The tagged boot ports get their virtual interface row (attached) now, so the tag is kept with them."""
+    if not port_tags:
+        return
+    have = {row.port_id for row in interfaces(uow, instance_id)}
+    for port_id, tag in port_tags.items():
+        if port_id not in have:
+            uow.session.add(VirtualInterface(instance_id=instance_id, port_id=port_id, tag=tag, status=ATTACHED))
+
+
 def request_attach(uow: UnitOfWork, instance: Instance, port_id: str, tag: str | None,
                    caller: Caller) -> VirtualInterface:
     check_interface_action(instance, "attach_interface", caller.admin)
