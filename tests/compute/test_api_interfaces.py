@@ -329,3 +329,49 @@ def test_device_tags_kept_and_shown_in_interfaces_and_metadata(demo, http, cloud
     finally:
         demo.delete(f"{C}/servers/{srv['id']}")
         poll(lambda: demo.get(f"{C}/servers/{srv['id']}").status_code, lambda s: s == 404)
+
+
+def test_add_and_remove_fixed_ip_actions(demo, admin, server, networks):
+    """addFixedIp/removeFixedIp (multinic, removed at 2.44): 202, the server's port on the network gets one more
+    address (then loses it), the addresses follow; Nova's 400/404 for what cannot be done."""
+    srv = server()
+    sid = srv["id"]
+    (boot_port,) = interfaces(demo, sid)
+    net_id = boot_port["net_id"]
+    (first,) = [ip["ip_address"] for ip in boot_port["fixed_ips"]]
+
+    def act(body, version="2.43"):
+        return demo.post(f"{C}/servers/{sid}/action", json=body, headers=mv(version))
+
+    def addresses():
+        return sorted(a["addr"] for xs in demo.get(f"{C}/servers/{sid}").json()["server"]["addresses"].values()
+                      for a in xs)
+
+    assert act({"addFixedIp": {"networkId": net_id}}, "2.44").status_code == 404  # removed at 2.44
+    resp = act({"addFixedIp": {"networkId": net_id}})
+    assert resp.status_code == 202, resp.text
+    assert resp.content == b""
+    port = demo.get(f"{N}/ports/{boot_port['port_id']}").json()["port"]
+    ips = [ip["ip_address"] for ip in port["fixed_ips"]]
+    assert len(ips) == 2 and ips[0] == first
+    poll(addresses, lambda a: a == sorted(ips))
+    (action,) = actions(demo, sid, "addFixedIp")
+    assert [(e["event"], e["result"]) for e in events(admin, sid, action["request_id"])] == [
+        ("compute_add_fixed_ip_to_instance", "Success")]
+
+    resp = act({"removeFixedIp": {"address": ips[1]}})
+    assert resp.status_code == 202, resp.text
+    port = demo.get(f"{N}/ports/{boot_port['port_id']}").json()["port"]
+    assert [ip["ip_address"] for ip in port["fixed_ips"]] == [first]
+    poll(addresses, lambda a: a == [first])
+    assert act({"removeFixedIp": {"address": ips[1]}}, "2.1").status_code == 400  # no longer the server's
+    assert act({"removeFixedIp": {"address": "nope"}}).status_code == 400
+    assert act({"removeFixedIp": {}}).status_code == 400
+    assert act({"addFixedIp": {"networkId": net_id, "x": 1}}).status_code == 400
+    other, _ = networks()
+    resp = act({"addFixedIp": {"networkId": other}})  # the server has no port there
+    assert resp.status_code == 404 and "itemNotFound" in resp.json()
+    assert act({"removeFixedIp": {"address": first}}, "2.44").status_code == 404
+    assert demo.post(f"{C}/servers/{sid}/action", json={"lock": None}).status_code == 202
+    assert act({"addFixedIp": {"networkId": net_id}}).status_code == 409
+    assert demo.post(f"{C}/servers/{sid}/action", json={"unlock": None}).status_code == 202

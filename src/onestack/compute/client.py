@@ -18,6 +18,7 @@ from onestack.core.db import utcnow
 from onestack.core.uow import UnitOfWorkFactory
 
 from .model import Instance
+from .service import common as svc_common
 from .service import flavors as flavors_svc
 from .service import quotas as quotas_svc
 
@@ -27,8 +28,8 @@ CONSOLE = "compute.console"  # bus hint: the agent of the server's host refreshe
 # the agent of the server's host tells the guest the attached volume grew
 VOLUME_EXTENDED = "compute.volume-extended"
 # bus hint from networking (Nova's ``network-changed`` external event), key "<server>": a port of the server
-# gained or lost a floating IP; the agent of the server's host refreshes the server's addresses
-NETWORK_CHANGED = "compute.network-changed"
+# gained or lost a floating IP (or a fixed one); the agent of the server's host refreshes the server's addresses
+NETWORK_CHANGED = svc_common.NETWORK_CHANGED
 
 
 class ComputeClient:

@@ -101,6 +101,8 @@ RULES: dict[str, str] = {
     "os_compute_api:os-attach-interfaces:show": PROJECT_READER,
     "os_compute_api:os-attach-interfaces:create": PROJECT_MEMBER,
     "os_compute_api:os-attach-interfaces:delete": PROJECT_MEMBER,
+    "os_compute_api:os-multinic:add": PROJECT_MEMBER,
+    "os_compute_api:os-multinic:remove": PROJECT_MEMBER,
     "os_compute_api:os-volumes-attachments:index": PROJECT_READER,
     "os_compute_api:os-volumes-attachments:show": PROJECT_READER,
     "os_compute_api:os-volumes-attachments:create": PROJECT_MEMBER,

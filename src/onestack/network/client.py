@@ -220,6 +220,51 @@ class NetworkClient:
             created = port.created_by_client == CREATED_BY_COMPUTE
         self._release([port_id] if created else [], [] if created else [port_id])
 
+    def add_fixed_ip_for_server(self, server_id: str, network_id: str) -> dict:
+        """Nova's addFixedIp: one more address, from a subnet of ``network_id``, on the server's port there
+        (the first subnet with a free address).  NotFound (NetworkNotFoundForInstance) when the server has no
+        port on that network; Conflict (NoMoreFixedIps) when no subnet has an address left."""
+        with self.uow() as uow:
+            ports = [p.id for p in uow.session.scalars(select(m.Port).where(
+                m.Port.device_id == server_id, m.Port.network_id == network_id).order_by(m.Port.created_at))]
+            subnets = [s.id for s in uow.session.scalars(select(m.Subnet).where(m.Subnet.network_id == network_id)
+                                                         .order_by(m.Subnet.ip_version, m.Subnet.created_at))]
+        if not ports or not subnets:
+            raise NotFound(f"Network could not be found for instance {server_id}.", type="NetworkNotFoundForInstance")
+        for port_id in ports:
+            for subnet_id in subnets:
+                def add(uow: UnitOfWork, port_id=port_id, subnet_id=subnet_id) -> m.Port:
+                    port = port_svc.get_port(uow, SYSTEM, port_id)
+                    kept = [{"subnet_id": a.subnet_id, "ip_address": a.ip_address} for a in port.fixed_ips]
+                    return port_svc.update_port(uow, SYSTEM, port_id, {"fixed_ips": [*kept, {"subnet_id": subnet_id}]})
+                try:
+                    port_id_done = self.write(lambda uow, add=add: add(uow).id)
+                except ApiError as exc:
+                    log.debug("no address for %s from subnet %s: %s", server_id, subnet_id, exc)
+                    continue
+                with self.uow() as uow:
+                    return self._view(uow, port_svc.get_port(uow, SYSTEM, port_id_done))
+        raise Conflict(f"No fixed IP addresses available for network: {network_id}", type="NoMoreFixedIps")
+
+    def remove_fixed_ip_for_server(self, server_id: str, address: str) -> dict:
+        """Nova's removeFixedIp: the address leaves the server's port that has it.  NotFound
+        (FixedIpNotFoundForInstance) when no port of the server has it."""
+        with self.uow() as uow:
+            port_id = uow.session.scalar(select(m.Port.id).join(m.IPAllocation, m.IPAllocation.port_id == m.Port.id)
+                                         .where(m.Port.device_id == server_id, m.IPAllocation.ip_address == address))
+        if port_id is None:
+            raise NotFound(f"Instance {server_id} does not have fixed IP '{address}'.",
+                           type="FixedIpNotFoundForInstance")
+
+        def remove(uow: UnitOfWork) -> None:
+            port = port_svc.get_port(uow, SYSTEM, port_id)
+            port_svc.update_port(uow, SYSTEM, port_id, {"fixed_ips": [
+                {"subnet_id": a.subnet_id, "ip_address": a.ip_address} for a in port.fixed_ips
+                if a.ip_address != address]})
+        self.write(remove)
+        with self.uow() as uow:
+            return self._view(uow, port_svc.get_port(uow, SYSTEM, port_id))
+
     def _auto_network(self, caller: Caller) -> str:
         with self.uow() as uow:
             nets = [n for n in net_svc.list_networks(uow, caller) if not n.external]

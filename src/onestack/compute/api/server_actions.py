@@ -4,15 +4,17 @@ instance action log, console output and diagnostics."""
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import secrets
 
-from onestack.core.errors import BadRequest, Conflict, NotFound
+from onestack.core.errors import ApiError, BadRequest, Conflict, NotFound
 from onestack.core.http import ApiRequest, empty_response, json_response
 from onestack.core.validation import validate
 
 from .. import states
 from ..schemas import servers as schemas
 from ..service import flavors as flavors_svc
+from ..service import interfaces as iface_svc
 from ..service import quotas
 from ..service import servers as svc
 from ..service.common import SCHEDULE
@@ -46,6 +48,8 @@ def server_action(req: ApiRequest):
         return _create_image(req, who, server_id, body)
     if name == "os-getConsoleOutput":  # reads the guest's live log: no write transaction held meanwhile
         return _console_output(req, who, server_id, body)
+    if name in ("addFixedIp", "removeFixedIp"):  # the network service's own transactions first
+        return _fixed_ip(req, who, server_id, body, name)
     with req.deps.uow(write=True) as uow:
         row = svc.get_server(uow, who, server_id)
         tgt = target(row.project_id, row.user_id)
@@ -58,6 +62,42 @@ def server_action(req: ApiRequest):
         if handler is None:
             raise BadRequest(f"There is no such action: {name}")
         return handler(req, uow, who, row, tgt, body)
+
+
+def _fixed_ip(req: ApiRequest, who, server_id: str, body: dict, name: str):
+    """Nova's multinic actions (removed at 2.44): one more fixed IP from a network on the server's port there,
+    or one address less; 202, the addresses follow through the host agent."""
+    if req.version.matches("2.44"):
+        raise NotFound("The resource could not be found.")
+    add = name == "addFixedIp"
+    validate(schemas.ADD_FIXED_IP if add else schemas.REMOVE_FIXED_IP, body)
+    address = None if add else body[name]["address"]
+    if address is not None:
+        try:
+            ipaddress.ip_address(address)
+        except ValueError:
+            raise BadRequest(f"Invalid input for field/attribute address. Value: {address}. "
+                             f"'{address}' is not a valid IP address") from None
+    with req.deps.uow() as uow:
+        row = svc.get_server(uow, who, server_id)
+        req.enforce(f"os_compute_api:os-multinic:{'add' if add else 'remove'}", target(row.project_id, row.user_id))
+        svc.check_locked(row, who)
+    network = req.deps.network
+    if network is None:
+        raise BadRequest("Networking is not available in this cloud.")
+    try:
+        if add:
+            network.add_fixed_ip_for_server(server_id, str(body[name]["networkId"]))
+        else:
+            network.remove_fixed_ip_for_server(server_id, address)
+    except ApiError as exc:
+        if exc.status == 404 and add:  # NetworkNotFoundForInstance
+            raise NotFound(exc.message) from None
+        raise BadRequest(exc.message) from None  # NoMoreFixedIps, FixedIpNotFoundForInstance
+    with req.deps.uow(write=True) as uow:
+        row = svc.get_server(uow, who, server_id, lock=True)
+        iface_svc.record_fixed_ip_change(uow, row, name, who, True)
+    return empty_response(202)
 
 
 def _reboot(req, uow, who, row, tgt, body):

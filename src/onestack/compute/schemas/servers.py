@@ -119,3 +119,13 @@ CREATE_IMAGE = {"type": "object", "properties": {"createImage": {"type": "object
 RESET_STATE = {"type": "object", "properties": {"os-resetState": {"type": "object", "properties": {
     "state": {"type": "string", "enum": ["active", "error"]}}, "required": ["state"],
     "additionalProperties": False}}, "required": ["os-resetState"]}
+
+# multinic (removed at 2.44): addFixedIp / removeFixedIp
+ADD_FIXED_IP = {"type": "object", "properties": {"addFixedIp": {
+    "type": "object", "properties": {"networkId": {"type": ["string", "number"], "minLength": 1, "maxLength": 36}},
+    "required": ["networkId"], "additionalProperties": False}}, "required": ["addFixedIp"],
+    "additionalProperties": False}
+REMOVE_FIXED_IP = {"type": "object", "properties": {"removeFixedIp": {
+    "type": "object", "properties": {"address": {"type": "string"}},  # checked as an address by the handler
+    "required": ["address"], "additionalProperties": False}}, "required": ["removeFixedIp"],
+    "additionalProperties": False}

@@ -17,6 +17,7 @@ T = TypeVar("T")
 # Bus topics: the scheduler wakes on new builds, host agents on changes of their instances.
 SCHEDULE = "compute.schedule"
 INSTANCE = "compute.instance"
+NETWORK_CHANGED = "compute.network-changed"  # a server's ports changed addresses: its host agent refreshes them
 
 
 def get(uow: UnitOfWork, model: type[T], id_, message: str) -> T:

@@ -16,8 +16,8 @@ from onestack.core.uow import UnitOfWork
 
 from .. import states
 from ..model import Instance, VirtualInterface
-from .common import INSTANCE
-from .servers import Caller, record_action
+from .common import INSTANCE, NETWORK_CHANGED
+from .servers import Caller, add_event, record_action
 
 ATTACHING, PLUGGING, ATTACHED, DETACHING, FAILED = "attaching", "plugging", "attached", "detaching", "failed"
 IN_FLIGHT = (ATTACHING, PLUGGING, DETACHING)
@@ -133,6 +133,17 @@ def cancel_attach(uow: UnitOfWork, vif_id: str) -> str | None:
         row.fault = {"code": 500, "message": "the attach request timed out"}
         uow.emit(INSTANCE, row.instance_id)
     return status
+
+
+def record_fixed_ip_change(uow: UnitOfWork, instance: Instance, action: str, caller: Caller, ok: bool,
+                           details: str | None = None) -> None:
+    """addFixedIp/removeFixedIp done (or refused) by the network service: the instance action with its
+    event, and the host agent refreshes the server's addresses."""
+    record_action(uow, instance, action, caller, finished=True)
+    event = "compute_add_fixed_ip_to_instance" if action == "addFixedIp" else "compute_remove_fixed_ip_from_instance"
+    add_event(uow, instance.id, event, instance.host, ok, details, action_name=action)
+    if ok:
+        uow.emit(NETWORK_CHANGED, instance.id)
 
 
 def pending_instances(uow: UnitOfWork, hosts: list[str]) -> list[str]:
