@@ -202,9 +202,12 @@ def burst_figure(server: ServerProcess, prefix: str, host_ns: str, token: str, n
     and the cloud's CPU per port."""
     base = server.base_url
     bound = {"network_id": net["id"], "binding:host_id": "bench", "device_owner": "compute:nova"}
-    while existing > 0:  # ports of servers already on the host (unplugged: only their rules count)
+    while existing > 0:  # ports of servers already on the host, plugged (veths without a guest behind)
         batch = min(100, existing)
-        call(base, "POST", f"{N}/ports", token, {"ports": [{**bound, "device_id": str(uuid.uuid4())}] * batch})
+        made = call(base, "POST", f"{N}/ports", token, {"ports": [{**bound, "device_id": str(uuid.uuid4())}] * batch})
+        script = "".join(f"link add {devname(port['id'], prefix)} type veth peer name {prefix}p{existing}-{i}\n"
+                         for i, port in enumerate(made["ports"]))
+        subprocess.run(["ip", "-n", host_ns, "-batch", "-"], input=script, text=True, check=True)
         existing -= batch
     settle(server)
     names = [f"{prefix}-b{i}" for i in range(n)]
