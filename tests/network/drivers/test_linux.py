@@ -430,11 +430,13 @@ def test_dhcp_address_reused_by_a_new_port_is_offered_at_once(tmp_path):
         script.write_text(UDHCPC_SCRIPT)
         script.chmod(0o755)
 
-        def lease(mac: str, hostname: str) -> str:
+        dhcp_port = uuid.uuid4().hex
+
+        def lease(mac: str, hostname: str, *others: DhcpHost, ip: str = "10.98.0.7") -> str:
             driver.ensure_dhcp(DhcpSpec(
-                network_id=net.id, port_id=uuid.uuid4().hex, mac="fa:16:3e:00:00:02",
+                network_id=net.id, port_id=dhcp_port, mac="fa:16:3e:00:00:02",
                 addresses=(Address("10.98.0.2", 24),), subnets=(DhcpSubnet("s", "10.98.0.0/24", "10.98.0.1", ()),),
-                hosts=(DhcpHost(mac, "10.98.0.7", hostname),), mtu=1500))
+                hosts=(*others, DhcpHost(mac, ip, hostname)), mtu=1500))
             sh("ip", "link", "set", "eth0", "down", ns=client)
             sh("ip", "link", "set", "eth0", "address", mac, "up", ns=client)
             out = tmp_path / f"lease-{hostname}"
@@ -445,6 +447,14 @@ def test_dhcp_address_reused_by_a_new_port_is_offered_at_once(tmp_path):
         assert lease("fa:16:3e:00:00:a1", "first") == "10.98.0.7"
         # the first port is deleted, its address goes to a new port: offered without waiting for expiry
         assert lease("fa:16:3e:00:00:b2", "second") == "10.98.0.7"
+        # a port added: one more file dnsmasq reads by itself, no reload (SIGHUP) of everything
+        signals: list[int] = []
+        proc = driver.dnsmasq[net.id]
+        real_signal = proc.send_signal
+        proc.send_signal = lambda sig: signals.append(sig) or real_signal(sig)
+        second = DhcpHost("fa:16:3e:00:00:b2", "10.98.0.7", "second")
+        assert lease("fa:16:3e:00:00:c3", "third", second, ip="10.98.0.8") == "10.98.0.8"
+        assert signals == []
         driver.delete_dhcp(net.id)
         driver.delete_network(net.id)
     finally:

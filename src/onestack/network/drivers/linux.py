@@ -206,6 +206,8 @@ class LinuxNetworkDriver(NetworkDriver):
         self.proxies: dict[str, MetadataProxy] = {}
         self.radvd: dict[str, subprocess.Popen] = {}
         self.dhcp_plumbed: dict[str, tuple[tuple, float]] = {}
+        # per network: the host entry files as last written (file name -> text, per directory)
+        self.dhcp_entries: dict[str, dict[str, dict[str, str]]] = {}
         self.applied_fips: dict[str, tuple] = {}
         self.fw_lock = threading.Lock()
         self.applied_firewall: _Applied | None = None  # None: unknown, the next apply rebuilds the tables
@@ -446,19 +448,18 @@ class LinuxNetworkDriver(NetworkDriver):
                 self.dhcp_plumbed[spec.network_id] = (plumbing, time.monotonic())
             d = self._dhcp_dir(spec.network_id)
             d.mkdir(parents=True, exist_ok=True)
-            files = {
-                "hosts": "".join(f"{h.mac},{h.hostname}.{spec.domain},{_dhcp_addr(h.ip)}\n" for h in spec.hosts),
-                "addn_hosts": "".join(f"{h.ip}\t{h.hostname}.{spec.domain} {h.hostname}\n" for h in spec.hosts),
-                "opts": self._dhcp_opts(spec),
-            }
-            changed = False
-            for name, text in files.items():
-                path = d / name
-                if not path.exists() or path.read_text() != text:
-                    tmp = path.with_suffix(".tmp")
-                    tmp.write_text(text)
-                    tmp.replace(path)
-                    changed = True
+            # one file per port (MAC) in dnsmasq's watched directories: a new port is one small file
+            # dnsmasq picks up by itself (inotify); only a removed or altered DHCP entry needs a SIGHUP
+            # (dnsmasq never drops what it read from --dhcp-hostsdir), DNS entries follow deletions too
+            added, altered = self._write_entries(spec, d)
+            opts = d / "opts"
+            text = self._dhcp_opts(spec)
+            if not opts.exists() or opts.read_text() != text:
+                tmp = d / ".opts.tmp"
+                tmp.write_text(text)
+                tmp.replace(opts)
+                altered = True
+            changed = added or altered
             args = self._dnsmasq_args(spec, d)
             args_file = d / "args"
             proc = self.dnsmasq.get(spec.network_id)
@@ -475,9 +476,49 @@ class LinuxNetworkDriver(NetworkDriver):
                     stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent)
                 log_file.close()
             elif changed:
-                proc.send_signal(signal.SIGHUP)
+                if altered:
+                    proc.send_signal(signal.SIGHUP)
                 for lease in stale:
                     self._release(ns, spec, lease)
+
+    def _write_entries(self, spec: DhcpSpec, d: Path) -> tuple[bool, bool]:
+        """The host entries of ``spec`` as files of ``hosts.d`` (DHCP) and ``dns.d`` (names); (whether files
+        were added, whether DHCP entries were changed or removed)."""
+        by_mac: dict[str, list] = {}
+        for h in spec.hosts:
+            by_mac.setdefault(h.mac.lower(), []).append(h)
+        wanted = {
+            "hosts.d": {mac.replace(":", ""): "".join(f"{h.mac},{h.hostname}.{spec.domain},{_dhcp_addr(h.ip)}\n"
+                                                      for h in hosts) for mac, hosts in by_mac.items()},
+            "dns.d": {mac.replace(":", ""): "".join(f"{h.ip}\t{h.hostname}.{spec.domain} {h.hostname}\n"
+                                                    for h in hosts) for mac, hosts in by_mac.items()},
+        }
+        known = self.dhcp_entries.get(spec.network_id)
+        if known is None:  # first look since start: what the directories hold
+            known = {}
+            for sub in wanted:
+                (d / sub).mkdir(exist_ok=True)
+                known[sub] = {f.name: f.read_text() for f in (d / sub).iterdir() if not f.name.startswith(".")}
+            for old in ("hosts", "addn_hosts"):  # the single files of earlier versions
+                (d / old).unlink(missing_ok=True)
+        added = altered = False
+        for sub, files in wanted.items():
+            have = known[sub]
+            for name, text in files.items():
+                if have.get(name) != text:
+                    tmp = d / sub / f".{name}.tmp"  # dnsmasq skips dot files: it reads the renamed one whole
+                    tmp.write_text(text)
+                    tmp.replace(d / sub / name)
+                    if name in have and sub == "hosts.d":
+                        altered = True
+                    added = True
+                    have[name] = text
+            for name in [n for n in have if n not in files]:
+                (d / sub / name).unlink(missing_ok=True)
+                del have[name]
+                altered = altered or sub == "hosts.d"
+        self.dhcp_entries[spec.network_id] = known
+        return added, altered
 
     # A deleted port's lease outlives it in dnsmasq (86400 s): its address, handed to a new port with
     # another MAC, would not be offered until it expires. Neutron runs dhcp_release for such leases;
@@ -556,7 +597,7 @@ class LinuxNetworkDriver(NetworkDriver):
     def _dnsmasq_args(self, spec: DhcpSpec, d: Path) -> list[str]:
         args = ["dnsmasq", "--keep-in-foreground", "--conf-file=/dev/null", "--no-hosts", "--no-resolv",
                 "--strict-order", "--bind-interfaces", "--interface=ns-dhcp", "--except-interface=lo",
-                f"--pid-file={d / 'pid'}", f"--dhcp-hostsfile={d / 'hosts'}", f"--addn-hosts={d / 'addn_hosts'}",
+                f"--pid-file={d / 'pid'}", f"--dhcp-hostsdir={d / 'hosts.d'}", f"--hostsdir={d / 'dns.d'}",
                 f"--dhcp-optsfile={d / 'opts'}", f"--dhcp-leasefile={d / 'leases'}", "--dhcp-authoritative",
                 "--dhcp-lease-max=16777216", f"--domain={spec.domain}", "--user=root", "--group=root",
                 "--log-dhcp", "--port=53"]
@@ -591,15 +632,12 @@ class LinuxNetworkDriver(NetworkDriver):
         with self.lock:
             full = self._full_id(network_id, "dhcp")
             self.dhcp_plumbed.pop(full, None)
+            self.dhcp_entries.pop(full, None)
             self._stop_dnsmasq(full)
             ns = self.dhcp_ns(full)
             if ns in netns.listnetns():
                 netns.remove(ns)
-            d = self._dhcp_dir(full)
-            if d.exists():
-                for f in d.iterdir():
-                    f.unlink()
-                d.rmdir()
+            shutil.rmtree(self._dhcp_dir(full), ignore_errors=True)
 
     def _full_id(self, key: str, kind: str) -> str:
         if kind == "dhcp":
