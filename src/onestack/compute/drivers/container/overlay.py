@@ -56,6 +56,20 @@ def mounts_below(path: Path) -> list[str]:
     return sorted(found, key=len, reverse=True)
 
 
+def drop_copies(mount_point: Path) -> None:
+    """After our umount of ``mount_point``: take it out of every other mount namespace too. A process that
+    unshared its mounts while it was mounted (``ip netns exec`` for a dnsmasq, of any cloud on the host:
+    without systemd every mount is private, so no umount propagates) keeps its own copy, which holds the
+    filesystem and its loop device; mounting the same disk file again would then run a second ext4 instance
+    on it (data written just before a stop was lost). The kernel detaches every namespace's mounts on a
+    directory that is removed, so the (empty) mount point is removed and made again."""
+    with contextlib.suppress(OSError):
+        mode = mount_point.stat().st_mode & 0o7777
+        mount_point.rmdir()
+        mount_point.mkdir(mode=mode)
+        os.chmod(mount_point, mode)  # mkdir's mode goes through the umask
+
+
 def format_disk(path: Path, size: int) -> None:
     with open(path, "wb") as f:
         f.truncate(size)
@@ -171,6 +185,8 @@ class RootDisk:
                 mounts.umount(mp)
             if is_mounted(Path(mp)):
                 mounts.umount(mp, lazy=True)
+            if mp != os.path.realpath(self.dir):
+                drop_copies(Path(mp))
         self._detach_loops()
 
     def _detach_loops(self, timeout: float = 10.0) -> None:
