@@ -177,3 +177,47 @@ def test_migrate_server_single_host_keeps_it_active(admin, demo, server):
     assert after["status"] == "ACTIVE"
     actions = demo.get(f"{C}/servers/{server['id']}/os-instance-actions", headers=mv()).json()["instanceActions"]
     assert actions[0]["action"] == "migrate"
+
+
+def test_create_rebuild_and_resize_check_the_image_against_the_flavor(admin, demo, servers, uniq):
+    """As Nova, before anything is built: the image's min_ram and min_disk must fit the flavor (400 with Nova's
+    messages, no server made); a zero-disk flavor takes any disk size; rebuild and resize check the same."""
+    made = admin.post("/image/v2/images", json={"name": uniq("needy"), "disk_format": "raw", "min_ram": 256,
+                                                "min_disk": 2, "container_format": "bare", "visibility": "public"})
+    if made.status_code != 201:
+        pytest.skip("no image service in this cloud")
+    needy = made.json()["id"]
+    patch = {"Content-Type": "application/openstack-images-v2.1-json-patch"}
+    try:
+        name = uniq("fit")
+        body = {"server": {"name": name, "imageRef": needy, "flavorRef": "42", "networks": "none"}}
+        resp = demo.post(f"{C}/servers", json=body, headers=mv())
+        assert resp.status_code == 400 and "not active" in resp.json()["badRequest"]["message"]  # no data yet
+        admin.put(f"/image/v2/images/{needy}/file", content=b"disk",
+                  headers={"Content-Type": "application/octet-stream"})
+        resp = demo.post(f"{C}/servers", json=body, headers=mv())  # m1.nano: 128 MB, 1 GB
+        assert resp.status_code == 400, resp.text
+        assert resp.json()["badRequest"]["message"] == "Flavor's memory is too small for requested image."
+        assert admin.patch(f"/image/v2/images/{needy}", json=[{"op": "replace", "path": "/min_ram", "value": 128}],
+                           headers=patch).status_code == 200
+        resp = demo.post(f"{C}/servers", json=body, headers=mv())
+        assert resp.status_code == 400 and resp.json()["badRequest"]["message"] == (
+            "Flavor's disk is smaller than the minimum size specified in image metadata. Flavor disk is "
+            f"{1 << 30} bytes, minimum size is {2 << 30} bytes.")
+        assert not demo.get(f"{C}/servers", params={"name": name}).json()["servers"]  # nothing was made
+
+        server = boot(demo, uniq("zero"), flavor="c1")  # the zero-disk flavor takes it ...
+        servers.append(server["id"])
+        assert server["status"] == "ACTIVE"
+        resp = _act(demo, server["id"], {"rebuild": {"imageRef": needy}})  # ... but not its 64 MB of RAM
+        assert resp.status_code == 400
+        assert resp.json()["badRequest"]["message"] == "Flavor's memory is too small for requested image."
+        assert admin.patch(f"/image/v2/images/{needy}", json=[{"op": "replace", "path": "/min_ram", "value": 0}],
+                           headers=patch).status_code == 200
+        assert _act(demo, server["id"], {"rebuild": {"imageRef": needy}}).status_code == 202
+        assert wait_server(demo, server["id"])["status"] == "ACTIVE"
+        resp = _act(demo, server["id"], {"resize": {"flavorRef": "42"}})  # the image needs 2 GB, m1.nano has 1
+        assert resp.status_code == 400 and "minimum size is" in resp.json()["badRequest"]["message"]
+        assert wait_server(demo, server["id"])["status"] == "ACTIVE"
+    finally:
+        admin.delete(f"/image/v2/images/{needy}")

@@ -72,18 +72,25 @@ class ImageClient:
                 return None
 
     def image_status(self, ctx: RequestContext | None, image_id: str) -> str | None:
-        """The image's status, or None when it does not exist or ``ctx`` may not see it: a column
-        read (a server create checks its image; the whole document costs several statements)."""
+        """The image's status, or None when it does not exist or ``ctx`` may not see it."""
+        facts = self.boot_facts(ctx, image_id)
+        return facts["status"] if facts else None
+
+    def boot_facts(self, ctx: RequestContext | None, image_id: str) -> dict | None:
+        """``status``, ``size``, ``min_disk`` and ``min_ram`` of the image, or None when it does not exist or
+        ``ctx`` may not see it: a column read (a server create checks its image against the flavor; the
+        whole document costs several statements)."""
+        keys = ("status", "size", "min_disk", "min_ram")
         with self.uow() as uow:
-            row = uow.session.execute(select(Image.status, Image.visibility, Image.owner).where(
-                Image.id == image_id)).first()
+            row = uow.session.execute(select(Image.status, Image.size, Image.min_disk, Image.min_ram,
+                                             Image.visibility, Image.owner).where(Image.id == image_id)).first()
             if row is None:
                 return None
             if ctx is None or ctx.is_admin or row.visibility in ("public", "community") or (
                     ctx.project_id and row.owner == ctx.project_id):
-                return row.status
+                return {k: getattr(row, k) for k in keys}
         image = self.get_image(ctx, image_id)  # shared: the members decide
-        return image["status"] if image else None
+        return {k: image.get(k) for k in keys} if image else None
 
     def find_images(self, name: str | None = None, ctx: RequestContext | None = None) -> list[dict]:
         """Images named ``name`` (every image when None) that ``ctx`` may see (None: any owner and

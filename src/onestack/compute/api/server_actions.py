@@ -138,9 +138,14 @@ def _rebuild(req, uow, who, row, tgt, body):
     image_id = args["imageRef"].rstrip("/").rsplit("/", 1)[-1]
     image_client = req.deps.image
     if image_client is not None:
-        image = image_client.get_image(req.ctx, image_id)
+        image = image_client.boot_facts(req.ctx, image_id)
         if image is None:
             raise BadRequest(f"Image {image_id} could not be found.")
+        if image["status"] != "active":
+            raise BadRequest(f"Image {image_id} is not active.")
+        if row.image_ref:  # image-backed: the new image must fit the server's flavor
+            flavor = row.flavor or {}
+            svc.check_flavor_fits_image(int(flavor.get("disk") or 0), int(flavor.get("ram") or row.memory_mb), image)
     inst = svc.start_action(uow, who, row.id, "rebuild", {"image_ref": image_id})
     inst.image_ref = image_id  # as Nova: the server shows its new image from the rebuild's response on
     for key, attr in (("name", "name"), ("accessIPv4", "access_ip_v4"), ("accessIPv6", "access_ip_v6")):
@@ -172,6 +177,9 @@ def _resize(req, uow, who, row, tgt, body):
         raise BadRequest("When resizing, instances must change flavor!")
     if flavor.root_gb < (row.flavor or {}).get("disk", 0):
         raise BadRequest("Resize error: Unable to resize disk down.")
+    image = req.deps.image.boot_facts(None, row.image_ref) if row.image_ref and req.deps.image else None
+    if image is not None:  # as Nova: the server's image must fit the new flavor too
+        svc.check_flavor_fits_image(flavor.root_gb, flavor.memory_mb, image)
     quotas.check_resize(uow, req.deps.limit, row.project_id, flavor.vcpus - row.vcpus,
                         flavor.memory_mb - row.memory_mb)
     svc.start_action(uow, who, row.id, "resize", {"flavor": svc.flavor_snapshot(flavor),

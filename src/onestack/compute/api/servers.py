@@ -184,15 +184,17 @@ def _image_id(ref: str | None) -> str:
     return ref.rstrip("/").rsplit("/", 1)[-1]
 
 
-def _check_image(req: ApiRequest, image_id: str) -> None:
+def _check_image(req: ApiRequest, image_id: str) -> dict | None:
+    """The image's size, min_disk and min_ram (for the flavor check), once it is known to be usable."""
     image_client = req.deps.image
     if image_client is None or not image_id:
-        return
-    status = image_client.image_status(req.ctx, image_id)
-    if status is None:
+        return None
+    facts = image_client.boot_facts(req.ctx, image_id)
+    if facts is None:
         raise BadRequest(f"Image {image_id} could not be found.")
-    if status != "active":
+    if facts["status"] != "active":
         raise BadRequest(f"Image {image_id} is not active.")
+    return facts
 
 
 def _networks(req: ApiRequest, raw):
@@ -265,7 +267,7 @@ def create_server(req: ApiRequest):
             base64.b64decode(server["user_data"], validate=True)
         except (binascii.Error, ValueError):
             raise BadRequest("User data needs to be valid base 64.") from None
-    _check_image(req, image_id)
+    image = _check_image(req, image_id)
     zone, forced_host = server.get("availability_zone"), None
     if zone and ":" in zone:
         req.enforce("os_compute_api:servers:create:forced_host", target(req.ctx.project_id))
@@ -288,7 +290,7 @@ def create_server(req: ApiRequest):
         availability_zone=zone, scheduler_hints=hints,
         security_groups=_security_groups(req, server.get("security_groups")), block_devices=tuple(bdms),
         config_drive=bool(config_drive), access_ip_v4=access_ip(server.get("accessIPv4"), 4),
-        access_ip_v6=access_ip(server.get("accessIPv6"), 6), forced_host=forced_host)
+        access_ip_v6=access_ip(server.get("accessIPv6"), 6), forced_host=forced_host, image=image)
     default_zone = req.deps.settings.compute.default_availability_zone
     who = caller(req)
     cmd = boot_volumes.reserve(req, cmd, _check_image)

@@ -71,6 +71,7 @@ class CreateServer:
     access_ip_v4: str = ""
     access_ip_v6: str = ""
     forced_host: str | None = None
+    image: dict | None = None  # the image's size, min_disk and min_ram (image client boot_facts), checked here
 
 
 def flavor_snapshot(row: Flavor) -> dict:
@@ -237,6 +238,23 @@ def _after(columns, anchor):
 # -- creating ---------------------------------------------------------------------------------------
 
 
+def check_flavor_fits_image(root_gb: int, memory_mb: int, image: dict) -> None:
+    """As Nova before it builds (create, rebuild, resize): the image's ``min_ram``, and on a flavor with a root
+    disk its data ``size`` and ``min_disk``, must fit the flavor (a zero-disk flavor takes the image's size)."""
+    if int(image.get("min_ram") or 0) > memory_mb:
+        raise BadRequest("Flavor's memory is too small for requested image.")
+    disk = root_gb << 30
+    if not disk:
+        return
+    size, min_disk = int(image.get("size") or 0), int(image.get("min_disk") or 0) << 30
+    if size > disk:
+        raise BadRequest(f"Flavor's disk is too small for requested image. Flavor disk is {disk} bytes, "
+                         f"image is {size} bytes.")
+    if min_disk > disk:
+        raise BadRequest("Flavor's disk is smaller than the minimum size specified in image metadata. Flavor "
+                         f"disk is {disk} bytes, minimum size is {min_disk} bytes.")
+
+
 def create_servers(uow: UnitOfWork, caller: Caller, cmd: CreateServer, limits: quotas.Limits,
                    zones: Callable[[], set[str]], default_zone: str) -> tuple[list[Instance], str]:
     try:
@@ -245,6 +263,8 @@ def create_servers(uow: UnitOfWork, caller: Caller, cmd: CreateServer, limits: q
         raise BadRequest(f"Flavor {cmd.flavor_id} could not be found.") from None
     if flavor.disabled:
         raise BadRequest(f"Flavor {cmd.flavor_id} could not be found.")
+    if cmd.image is not None:
+        check_flavor_fits_image(flavor.root_gb, flavor.memory_mb, cmd.image)
     key_data = None
     if cmd.key_name:
         kp = find_keypair(uow, caller.user_id, cmd.key_name)
