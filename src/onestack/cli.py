@@ -294,31 +294,36 @@ def admin_image_cache() -> None:
     """This host's image cache (container or qemu driver): images downloaded once, shared by guests."""
 
 
-def _image_cache(data_dir: str | None, config_file: str | None):
+def _image_caches(data_dir: str | None, config_file: str | None) -> list[tuple[str, object]]:
+    """(driver, cache) for the configured driver's cache and any other driver's cache the data dir holds:
+    a cloud started with ONESTACK_COMPUTE_DRIVER=qemu has its cache listed without the variable too."""
     from onestack.compute.agent import container_prefix, container_state_dir
     from onestack.compute.drivers.container.driver import ContainerGuestDriver
+    from onestack.compute.drivers.container.imagecache import ImageCache
 
     settings = _settings(data_dir, None, config_file)
     age = float(settings.compute.remove_unused_original_minimum_age_seconds)
-    if settings.compute.driver == "qemu":  # the QEMU driver's cache: verified raw bases, never mounted
-        from onestack.compute.drivers.container.imagecache import ImageCache
-
-        return ImageCache(Path(container_state_dir(settings)) / "qemu" / "images", max_unused_age=age, mount=False)
-    driver = ContainerGuestDriver(container_state_dir(settings), container_prefix(settings), image_cache_max_age=age)
-    return driver.cache
+    state = Path(container_state_dir(settings))
+    caches: list[tuple[str, object]] = []
+    if settings.compute.driver != "qemu" or (state / "images").is_dir():
+        driver = ContainerGuestDriver(str(state), container_prefix(settings), image_cache_max_age=age)
+        caches.append(("container", driver.cache))
+    if settings.compute.driver == "qemu" or (state / "qemu" / "images").is_dir():  # verified raw bases, not mounted
+        caches.append(("qemu", ImageCache(state / "qemu" / "images", max_unused_age=age, mount=False)))
+    return caches
 
 
 @admin_image_cache.command("list")
 @click.option("--data-dir")
 @click.option("--config", "config_file")
 def admin_image_cache_list(data_dir: str | None, config_file: str | None) -> None:
-    """Cached images: id, kind, size, idle time and the guests using each."""
-    cache = _image_cache(data_dir, config_file)
+    """Cached images: id, driver, kind, size, idle time and the guests using each."""
     now = time.time()
-    click.echo(f"{'IMAGE':<36}  {'KIND':<8} {'SIZE':>10}  {'IDLE':>8}  GUESTS")
-    for img in cache.list():
-        click.echo(f"{img.image_id:<36}  {img.kind:<8} {img.size:>10}  {int(now - img.last_used):>7}s  "
-                   f"{len(img.users)}")
+    click.echo(f"{'IMAGE':<36}  {'DRIVER':<9}  {'KIND':<10}  {'SIZE':>10}  {'IDLE':>8}  GUESTS")
+    for driver, cache in _image_caches(data_dir, config_file):
+        for img in cache.list():
+            click.echo(f"{img.image_id:<36}  {driver:<9}  {img.kind:<10}  {img.size:>10}  "
+                       f"{int(now - img.last_used):>7}s  {len(img.users)}")
 
 
 @admin_image_cache.command("prune")
@@ -329,8 +334,7 @@ def admin_image_cache_list(data_dir: str | None, config_file: str | None) -> Non
 @click.option("--config", "config_file")
 def admin_image_cache_prune(max_age: float | None, data_dir: str | None, config_file: str | None) -> None:
     """Remove cached images no guest uses and nobody used for the maximum age."""
-    cache = _image_cache(data_dir, config_file)
-    removed = cache.prune(max_unused_age=max_age)
+    removed = [i for _, cache in _image_caches(data_dir, config_file) for i in cache.prune(max_unused_age=max_age)]
     click.echo(f"removed {len(removed)} cached image(s)" + (f": {', '.join(removed)}" if removed else ""))
 
 

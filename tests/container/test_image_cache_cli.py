@@ -38,3 +38,25 @@ def test_admin_image_cache_list_and_prune_keep_used_images(tmp_path, busybox_ima
     finally:
         cache.release("img-used", "guest-1")
         cache.clear()
+
+
+def test_admin_image_cache_lists_and_prunes_the_qemu_cache_without_the_driver_setting(tmp_path, busybox_image):
+    """A cloud started with ONESTACK_COMPUTE_DRIVER=qemu: its cache is listed and pruned by the commands run
+    without the variable (the data dir says which caches exist), with the driver that owns each image."""
+    need_root()
+    data = tmp_path / "data"
+    state = Path(container_state_dir(config.load(env={}, data_dir=str(data))))
+    qemu = ImageCache(state / "qemu" / "images", mount=False)
+    path, digest = busybox_image
+    qemu.ensure("img-vm", disk_format="raw", container_format="compressed", checksum=digest, fetch=chunks(path))
+    runner = CliRunner()
+    try:
+        listed = runner.invoke(main, ["admin", "image-cache", "list", "--data-dir", str(data)], env={})
+        assert listed.exit_code == 0, listed.output
+        rows = {line.split()[0]: line.split() for line in listed.output.splitlines()[1:]}
+        assert set(rows) == {"img-vm"} and rows["img-vm"][1] == "qemu"
+        pruned = runner.invoke(main, ["admin", "image-cache", "prune", "--max-age", "0", "--data-dir", str(data)])
+        assert "removed 1 cached image(s): img-vm" in pruned.output, pruned.output
+        assert qemu.list() == []
+    finally:
+        qemu.clear()

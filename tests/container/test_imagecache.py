@@ -36,6 +36,7 @@ def test_ensure_image_refuses_bad_checksum_and_keeps_nothing(cache, busybox_imag
         cache.ensure("img-b", disk_format="raw", container_format="compressed", checksum="ab" * 64,
                      fetch=chunks(path))
     assert cache.list() == [] and not [p for p in cache.root.iterdir() if p.is_dir()]
+    assert cache.prune() == [] and not list(cache.root.iterdir())  # nor its lock file, once pruned
 
 
 def test_ensure_image_refuses_declared_format_mismatch(cache, busybox_image):

@@ -157,6 +157,13 @@ class ImageCache:
             with contextlib.suppress(FileNotFoundError):
                 (self.root / f"{img.image_id}.lock").unlink()
             removed.append(img.image_id)
+        for lock in self.root.glob("*.lock"):  # left by a download that failed (bad checksum or content)
+            image_id = lock.name.removesuffix(".lock")
+            if ID_RE.match(image_id) and not (self.root / image_id).exists():
+                with contextlib.suppress(OSError), open(lock, "a") as f:
+                    fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)  # not while a download holds it
+                    if not (self.root / image_id).exists():
+                        lock.unlink()
         return removed
 
     def clear(self) -> None:
