@@ -198,3 +198,37 @@ def test_host_builds_up_to_max_concurrent_builds_guests_at_once(tmp_path):
         assert resp.status_code == 202, resp.text
         assert {s["status"] for s in _wait_all(admin, 9)} == {"ACTIVE"}
         assert peak[0] == 6
+
+
+def test_snapshot_image_takes_the_disk_format_the_driver_wrote(fresh, monkeypatch, tmp_path):
+    """createImage registers the image raw before the driver runs; a driver that writes qcow2 (QEMU: a few MB
+    instead of the whole virtual disk) has it uploaded as qcow2, which the image service's inspection accepts."""
+    import shutil
+    import subprocess
+
+    from onestack.compute.drivers.fake import FakeGuestDriver
+
+    if not shutil.which("qemu-img"):
+        pytest.skip("qemu-img is not installed")
+    disk = tmp_path / "snap.qcow2"
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(disk), "64M"], check=True)
+
+    def snapshot(self, uuid: str, path: str) -> str:
+        shutil.copyfile(disk, path)
+        return "qcow2"
+
+    monkeypatch.setattr(FakeGuestDriver, "snapshot", snapshot)
+    cloud, http, passwords = fresh
+    admin = login(http, "admin", passwords["admin"], "admin")
+    resp = admin.post(f"{C}/servers", headers=mv(), json={"server": {
+        "name": "snapper", "imageRef": _image(admin), "flavorRef": "1", "networks": "none"}})
+    assert resp.status_code == 202, resp.text
+    (server,) = _wait_all(admin, 1)
+    made = admin.post(f"{C}/servers/{server['id']}/action", headers=mv(), json={"createImage": {"name": "snap"}})
+    assert made.status_code == 202, made.text
+    image_id = made.json()["image_id"]
+    deadline = time.monotonic() + 30
+    while (image := admin.get(f"/image/v2/images/{image_id}").json())["status"] != "active":
+        assert image["status"] in ("queued", "saving") and time.monotonic() < deadline, image
+        time.sleep(0.05)
+    assert image["disk_format"] == "qcow2" and image["virtual_size"] == 64 << 20

@@ -504,10 +504,11 @@ class InstanceReconciler:
             image_client = self.clients.get("image")
             with tempfile.TemporaryDirectory() as tmp:
                 path = os.path.join(tmp, "disk")
-                driver.snapshot(uid, path)
+                fmt = driver.snapshot(uid, path)
                 if image_client is not None and work.pending.get("image_id"):
-                    with open(path, "rb") as fh:
-                        image_client.upload_image_data(work.pending["image_id"], iter(lambda: fh.read(65536), b""))
+                    with open(path, "rb") as fh:  # registered raw; the driver says what it wrote
+                        image_client.upload_image_data(work.pending["image_id"], iter(lambda: fh.read(65536), b""),
+                                                       disk_format=fmt)
             return None
         if name in ("migrate", "live-migration"):
             source = work.pending.get("source")

@@ -121,8 +121,16 @@ class ImageClient:
             image = images_svc.create_image(uow, self.settings, cmd, limit)
             return image_view(image)
 
-    def upload_image_data(self, image_id: str, chunks: Iterable[bytes]) -> dict:
-        """Upload data to a queued image (as the internal service, no visibility check); returns the image."""
+    def upload_image_data(self, image_id: str, chunks: Iterable[bytes], disk_format: str | None = None) -> dict:
+        """Upload data to a queued image (as the internal service, no visibility check); returns the image.
+        ``disk_format``: the data's format when it is not the one the image was made with (a snapshot's is
+        known only once the hypervisor wrote it)."""
+        if disk_format is not None:
+            with self.uow(write=True) as uow:
+                image = images_svc.get_image(uow, None, image_id, lock=True)
+                if image.disk_format != disk_format:
+                    images_svc.update_image(uow, self.settings, image,
+                                            [images_svc.Change("replace", "disk_format", disk_format)])
         session = data_svc.begin_upload(self, None, image_id)
         data_svc.write_all(session, chunks)
         return self.get_image(None, image_id) or {}

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
+import json
 import os
 import secrets
 import shutil
@@ -196,9 +197,15 @@ def test_guest_boots_applies_config_drive_and_lives_through_actions(qemu_driver,
         wait_console(qemu_driver, guest.uuid, "VDC-GREW")
         qemu_driver.detach_volume(guest.uuid, "0f2c0d51-5c2e-4d3c-9d3e-8a9b2c1d0e1f")
 
-        snap = tmp_path / "snap.raw"
-        assert qemu_driver.snapshot(guest.uuid, str(snap)) == "raw"
-        assert sniff(snap) == "ext4"
+        snap = tmp_path / "snap.qcow2"
+        assert qemu_driver.snapshot(guest.uuid, str(snap)) == "qcow2"
+        info = json.loads(subprocess.run(["qemu-img", "info", "--output=json", str(snap)], capture_output=True,
+                                         text=True, check=True).stdout)
+        assert info["format"] == "qcow2" and "backing-filename" not in info  # standalone: the chain flattened
+        assert snap.stat().st_size < info["virtual-size"] // 4  # the written clusters, not the whole disk
+        raw = tmp_path / "snap.raw"
+        subprocess.run(["qemu-img", "convert", "-f", "qcow2", "-O", "raw", str(snap), str(raw)], check=True)
+        assert sniff(raw) == "ext4"
         assert qemu_driver.info(guest.uuid).power_state == PowerState.RUNNING
 
         qemu_driver.suspend(guest.uuid)
