@@ -232,3 +232,50 @@ def test_snapshot_image_takes_the_disk_format_the_driver_wrote(fresh, monkeypatc
         assert image["status"] in ("queued", "saving") and time.monotonic() < deadline, image
         time.sleep(0.05)
     assert image["disk_format"] == "qcow2" and image["virtual_size"] == 64 << 20
+
+
+def test_failed_snapshot_deletes_its_image_and_leaves_the_server_as_it_was(fresh, monkeypatch, tmp_path):
+    """As Nova: a snapshot the driver cannot take, or whose data the image service refuses (here a qcow2 with a
+    backing file), deletes the image it was for; the server stays ACTIVE, the action's event shows the error."""
+    import shutil
+    import subprocess
+
+    from onestack.compute.drivers.base import GuestDriverError
+    from onestack.compute.drivers.fake import FakeGuestDriver
+
+    if not shutil.which("qemu-img"):
+        pytest.skip("qemu-img is not installed")
+    backed = tmp_path / "backed.qcow2"
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-b", "/etc/hostname", "-F", "raw", str(backed)],
+                   check=True)
+    outcomes = iter(["driver", "refused"])
+
+    def snapshot(self, uuid: str, path: str) -> str:
+        if next(outcomes) == "driver":
+            raise GuestDriverError("the disk is gone")
+        shutil.copyfile(backed, path)
+        return "qcow2"
+
+    monkeypatch.setattr(FakeGuestDriver, "snapshot", snapshot)
+    cloud, http, passwords = fresh
+    admin = login(http, "admin", passwords["admin"], "admin")
+    resp = admin.post(f"{C}/servers", headers=mv(), json={"server": {
+        "name": "snapper", "imageRef": _image(admin), "flavorRef": "1", "networks": "none"}})
+    assert resp.status_code == 202, resp.text
+    (server,) = _wait_all(admin, 1)
+    for _ in range(2):
+        made = admin.post(f"{C}/servers/{server['id']}/action", headers=mv(), json={"createImage": {"name": "s"}})
+        assert made.status_code == 202, made.text
+        image_id = made.json()["image_id"]
+        deadline = time.monotonic() + 30
+        while admin.get(f"/image/v2/images/{image_id}").status_code != 404:
+            assert time.monotonic() < deadline, admin.get(f"/image/v2/images/{image_id}").json()
+            time.sleep(0.05)
+        (after,) = _wait_all(admin, 1)
+        assert after["status"] == "ACTIVE" and after["OS-EXT-STS:task_state"] is None
+    actions = admin.get(f"{C}/servers/{server['id']}/os-instance-actions", headers=mv()).json()["instanceActions"]
+    snaps = [a for a in actions if a["action"] == "createImage"]
+    assert len(snaps) == 2
+    for a in snaps:
+        shown = admin.get(f"{C}/servers/{server['id']}/os-instance-actions/{a['request_id']}", headers=mv()).json()
+        assert [e["result"] for e in shown["instanceAction"]["events"]] == ["Error"], shown

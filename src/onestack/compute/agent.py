@@ -432,7 +432,13 @@ class InstanceReconciler:
         changes: dict = {}
         event = f"compute_{_EVENTS.get('revertResize' if work.pending.get('revert') else name, name)}"
         try:
-            changes = self._run(work, driver, name) or {}
+            try:
+                changes = self._run(work, driver, name) or {}
+            except (GuestDriverError, ApiError, OSError) as exc:
+                if name != "createImage":
+                    raise
+                self._snapshot_failed(work, driver, exc, event)
+                return
             power = int(driver.info(work.id).power_state) if name not in ("shelve", "shelveOffload") else \
                 states.SHUTDOWN
         except GuestDriverError as exc:
@@ -450,6 +456,22 @@ class InstanceReconciler:
             final["vm_state"] = action.final_vm_state
         final.update(changes)
         self._finish(work, final, event=event)
+
+    def _snapshot_failed(self, work: _Work, driver: GuestDriver, exc: Exception, event: str) -> None:
+        """As Nova: a failed snapshot (the driver's, or an upload the image service refused) deletes its image
+        and leaves the server as it was, with the failure as its fault and in the action's events."""
+        log.warning("createImage of %s failed: %s", work.id, exc)
+        image_client = self.clients.get("image")
+        if image_client is not None and work.pending.get("image_id"):
+            with contextlib.suppress(ApiError):
+                image_client.delete_image(None, work.pending["image_id"])
+        try:
+            power = int(driver.info(work.id).power_state)
+        except GuestDriverError:
+            power = states.NOSTATE
+        fault = {"code": 500, "message": f"snapshot failed: {exc}", "created": utcnow().isoformat(),
+                 "details": str(exc)}
+        self._finish(work, {"power_state": power, "fault": fault}, event=event, ok=False, details=str(exc))
 
     def _run(self, work: _Work, driver: GuestDriver, name: str) -> dict | None:
         uid = work.id
