@@ -375,3 +375,58 @@ def test_add_and_remove_fixed_ip_actions(demo, admin, server, networks):
     assert demo.post(f"{C}/servers/{sid}/action", json={"lock": None}).status_code == 202
     assert act({"addFixedIp": {"networkId": net_id}}).status_code == 409
     assert demo.post(f"{C}/servers/{sid}/action", json={"unlock": None}).status_code == 202
+
+
+def test_attach_claimed_but_never_finished_becomes_a_detach_the_agent_carries_out(demo, server, networks, cloud,
+                                                                                   monkeypatch):
+    """An agent took the request (plugging) but never recorded an outcome: past vif_plugging_timeout and the
+    grace the API answers 500 and turns the request into a detach; the host's agent, back, unplugs and gives
+    the port back."""
+    import dataclasses
+    import threading
+
+    from onestack.compute.api import interfaces as api
+    from onestack.compute.model import Instance, VirtualInterface
+    from onestack.compute.service import interfaces as svc
+    from onestack.compute.service.common import INSTANCE
+
+    srv = server()
+    net_id, _ = networks()
+    compute = cloud.clients["compute"]
+    monkeypatch.setattr(compute, "settings", dataclasses.replace(
+        compute.settings, compute=dataclasses.replace(compute.settings.compute, vif_plugging_timeout=1)))
+    monkeypatch.setattr(api, "WAIT_GRACE", 0.5)
+    with cloud.uow(write=True) as uow:
+        row = uow.session.get(Instance, srv["id"])
+        host, row.host = row.host, "host-without-agent"
+    stop = threading.Event()
+
+    def hung_agent():  # claims every request of the server, then does nothing
+        while not stop.is_set():
+            with cloud.uow(write=True) as uow:
+                for r in uow.session.query(VirtualInterface).filter_by(instance_id=srv["id"], status=svc.ATTACHING):
+                    svc.claim_attach(uow, r.id)
+            time.sleep(0.02)
+
+    thread = threading.Thread(target=hung_agent, daemon=True)
+    thread.start()
+    try:
+        resp = attach(demo, srv["id"], net_id=net_id)
+        assert resp.status_code == 500, resp.text
+        assert "within 1 s" in resp.json()["computeFault"]["message"]
+        with cloud.uow() as uow:
+            rows = uow.session.query(VirtualInterface).filter_by(instance_id=srv["id"]).all()
+            assert [r.status for r in rows] == [svc.DETACHING]
+        assert len(servers_ports(demo, net_id)) == 1  # still bound: the agent gives it back
+    finally:
+        stop.set()
+        thread.join()
+        with cloud.uow(write=True) as uow:
+            instance = uow.session.get(Instance, srv["id"])
+            instance.host = host
+            instance.revision += 1  # wakes the host's agent (as any change of the server would)
+            uow.emit(INSTANCE, srv["id"])
+    poll(lambda: servers_ports(demo, net_id), lambda ports: ports == [])
+    with cloud.uow() as uow:
+        assert uow.session.query(VirtualInterface).filter_by(instance_id=srv["id"]).count() == 0
+    assert len(interfaces(demo, srv["id"])) == 1
