@@ -153,8 +153,11 @@ def test_qemu_servers_boot_reach_each_other_and_go_through_actions(qworld):
     # the default group admits only its members; let the host's side of the network ping (as devstack users do)
     demo("security", "group", "rule", "create", "--protocol", "icmp", "default")
 
-    watch = Path(qworld.data) / "watch.sh"  # tells the console when a hot-plugged volume appears
-    watch.write_text("#!/bin/sh\nwhile [ ! -b /dev/vdc ]; do sleep 0.5; done; echo VDC-SEEN\n")
+    watch = Path(qworld.data) / "watch.sh"  # tells the console when a hot-plugged volume or NIC appears (or goes)
+    watch.write_text("#!/bin/sh\n(while [ ! -b /dev/vdc ]; do sleep 0.5; done; echo VDC-SEEN) &\n"
+                     "while [ ! -e /sys/class/net/eth1 ]; do sleep 0.5; done; echo ETH1-SEEN\n"
+                     "udhcpc -n -q -T 1 -t 60 -i eth1 -s /sbin/onestack-init >/dev/null 2>&1\n"
+                     "while [ -e /sys/class/net/eth1 ]; do sleep 0.5; done; echo ETH1-GONE\n")
     vm1 = demo("server", "create", "--image", "busybox-vm", "--flavor", "m1.nano", "--network", "private",
                "--user-data", str(watch), "--wait", "vm1")
     assert vm1["status"] == "ACTIVE", vm1
@@ -201,6 +204,24 @@ def test_qemu_servers_boot_reach_each_other_and_go_through_actions(qworld):
     wait_for(lambda: demo("volume", "show", "vol1")["status"] == "available", 120, "vol1 detached", 0.5)
     assert "volume-" not in (qworld.guests / vm1["id"] / "spec.json").read_text()
     demo.ok("volume", "delete", "vol1")
+
+    # a port of a second network hot-plugged through os-interface appears in the running guest (the watcher
+    # gets it a lease and the network reaches it), and goes again; the user's port is unbound, not deleted
+    _, cidr2 = free_cidrs(213, 212)
+    net2 = demo("network", "create", "net2")
+    demo.ok("subnet", "create", "--network", "net2", "--subnet-range", cidr2, "--gateway", "none", "net2-subnet")
+    hot = demo("port", "create", "--network", "net2", "hotport")
+    demo.ok("server", "add", "port", "vm1", "hotport")
+    (ip_hot,) = demo("server", "show", "vm1")["addresses"]["net2"]
+    wait_for(lambda: "ETH1-SEEN" in console(qworld, vm1["id"]), 60, "the guest to see the NIC", 0.5)
+    wait_for(lambda: f"onestack-init: dhcp eth1 {ip_hot}/" in console(qworld, vm1["id"]), 60, "eth1's lease", 0.5)
+    wait_for(lambda: qworld.dhcp_ping(net2["id"], ip_hot), 60, "the hot-plugged NIC to answer ping", 0.5)
+    demo.ok("server", "remove", "port", "vm1", "hotport")
+    wait_for(lambda: "ETH1-GONE" in console(qworld, vm1["id"]), 60, "the guest to lose the NIC", 0.5)
+    wait_for(lambda: not demo("port", "show", "hotport")["device_id"], 60, "hotport unbound", 0.5)
+    assert hot["id"] not in (qworld.guests / vm1["id"] / "spec.json").read_text()
+    demo.ok("port", "delete", "hotport")
+    demo.ok("network", "delete", "net2")
 
     demo.ok("server", "reboot", "vm1")  # soft: ACPI power button, then a new start
     assert settle(conn, vm1["id"], BOOT) == "ACTIVE"
