@@ -10,11 +10,16 @@ Reconcilers (keys arrive on the bus after every API change, and from a periodic 
   bridge, then report ``ACTIVE`` (``DOWN`` and a quick retry while the device is missing).
 - ``network.router`` (router id): on L3 agents, the router namespace with its interfaces, gateway,
   SNAT, floating IPs, extra routes and metadata proxy; removes routers that are gone.
-- ``network.firewall`` (``all``): the whole security-group ruleset of this host in one atomic step.
+- ``network.firewall`` (``all``): the security-group ruleset of this host, in one atomic step that
+  touches only the ports whose rules, addresses or groups changed (and the remote groups' member sets).
+
+On L3 hosts the network reconciler also has the routers forget the neighbour (ARP/NDP) entries of
+addresses released since its last look, so a port reusing one is reachable at once.
 
 The agent records itself (host, tunnel address, roles) in ``network_agents``; VXLAN peers are the
 other agents' tunnel addresses.  Restarting rebuilds the view from the kernel (``list_*``) and the
-database; nothing is kept in memory that the kernel and the database do not also say.
+database; what is kept in memory (what was last applied, to skip or narrow the next step) is a cache
+a restart starts without.
 """
 
 from __future__ import annotations

@@ -7,7 +7,8 @@ agents and parallel tests never collide:
   ``nolearning``), for external networks the gateway address on the bridge and an nftables table
   ``ip <p>_ext_<net>`` masquerading the subnet out of the host;
 - DHCP: namespace ``<p>-dhcp-<net>`` joined to the bridge by a veth (``<p>d<net>`` / ``ns-dhcp``)
-  with dnsmasq in the foreground, supervised here (host file + SIGHUP on changes);
+  with dnsmasq in the foreground, supervised here (one host entry file per port in directories dnsmasq
+  watches; SIGHUP only when an entry goes or changes);
 - routers: namespace ``<p>-r-<router>``, veths ``<p>r<port>``/``qr-<port>`` per interface and
   ``<p>g<port>``/``qg-<port>`` for the gateway, nftables table ``ip neutron`` inside (SNAT, floating
   IP DNAT/SNAT, metadata redirect) and a metadata proxy listening in the namespace;
