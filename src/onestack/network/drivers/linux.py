@@ -834,7 +834,7 @@ class LinuxNetworkDriver(NetworkDriver):
                 self.applied_firewall = _Applied(empty=True)
                 return
             wanted = _Applied(ports={port.id: _port_key(port, groups) for port in ports},
-                              sets=_group_elements(groups))
+                              sets=_group_elements(groups, self.applied_firewall), members=dict(groups))
             if self.applied_firewall is not None and not self.applied_firewall.empty:
                 script = _firewall_changes(self.sg_table, self.applied_firewall, wanted, ports, groups)
                 if not script:
@@ -893,9 +893,16 @@ def _set_name(group_id: str, version: int) -> str:
     return f"g{version}_{group_id.replace('-', '')[:24]}"
 
 
-def _group_elements(groups: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
+def _group_elements(groups: dict[str, tuple[str, ...]], applied: _Applied | None = None) -> dict[str, tuple[str, ...]]:
+    """The remote groups' address sets; a group whose members are as last applied keeps its sets as they
+    are (no parsing of every member's address on every call)."""
     out = {}
     for gid, ips in groups.items():
+        if applied is not None and applied.members.get(gid) == ips:
+            names = (_set_name(gid, 4), _set_name(gid, 6))
+            if all(name in applied.sets for name in names):
+                out.update((name, applied.sets[name]) for name in names)
+                continue
         nets = [ipaddress.ip_network(ip, strict=False) for ip in ips]
         for version in (4, 6):
             out[_set_name(gid, version)] = tuple(sorted(str(n) for n in nets if n.version == version))
@@ -920,6 +927,7 @@ class _Applied:
 
     ports: dict[str, tuple] = field(default_factory=dict)
     sets: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    members: dict[str, tuple[str, ...]] = field(default_factory=dict)  # group id -> addresses, as handed in
     empty: bool = False
 
 
