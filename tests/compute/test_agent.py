@@ -279,3 +279,23 @@ def test_failed_snapshot_deletes_its_image_and_leaves_the_server_as_it_was(fresh
     for a in snaps:
         shown = admin.get(f"{C}/servers/{server['id']}/os-instance-actions/{a['request_id']}", headers=mv()).json()
         assert [e["result"] for e in shown["instanceAction"]["events"]] == ["Error"], shown
+
+
+def test_agent_prunes_its_hosts_image_caches_every_manager_interval(tmp_path, monkeypatch):
+    """As Nova's image cache manager: the resync that comes due prunes each host's image cache (drivers with
+    one); with image_cache_manager_interval -1 only the admin command does."""
+    from onestack.compute.drivers.fake import FakeGuestDriver
+
+    pruned: list[str] = []
+    monkeypatch.setattr(FakeGuestDriver, "prune_image_cache", lambda self: pruned.append("x") or ["img"],
+                        raising=False)
+    for interval, at_least in ((0, 2), (3600, 0), (-1, 0)):  # (the agent's own resync thread prunes too)
+        pruned.clear()
+        settings = make_settings(str(tmp_path / f"data{interval}"), compute={
+            "host": "agt", "image_cache_manager_interval": interval})
+        with running_cloud(settings) as (cloud, _http, _passwords):
+            reconciler = _reconciler(cloud)
+            before = len(pruned)
+            list(reconciler.pending_keys())
+            list(reconciler.pending_keys())
+            assert len(pruned) - before >= at_least and (at_least or not pruned), (interval, pruned)

@@ -204,6 +204,7 @@ class InstanceReconciler:
         self.interfaces = HostInterfaces(uow, clients, _interface, _addresses, self._plug_attached,
                                          float(settings.compute.vif_plugging_timeout))
         self._recovered = False
+        self._next_cache_prune = time.monotonic() + max(0, settings.compute.image_cache_manager_interval)
 
     # -- hosts --------------------------------------------------------------------------------------
 
@@ -263,6 +264,25 @@ class InstanceReconciler:
             except GuestDriverError:
                 log.exception("could not recover guest %s on %s", work.id, work.host)
 
+    def _prune_image_caches(self) -> None:
+        """As Nova's image cache manager: every ``image_cache_manager_interval`` seconds, cached images no guest
+        uses and nobody used for ``remove_unused_original_minimum_age_seconds`` are removed."""
+        interval = self.settings.compute.image_cache_manager_interval
+        if interval < 0 or time.monotonic() < self._next_cache_prune:
+            return
+        self._next_cache_prune = time.monotonic() + interval
+        for host, driver in self.drivers.items():
+            prune = getattr(driver, "prune_image_cache", None)  # drivers with a per-host image cache
+            if prune is None:
+                continue
+            try:
+                removed = prune()
+            except Exception:  # noqa: BLE001 - housekeeping: a failure never stops the resync
+                log.exception("pruning the image cache of %s failed", host)
+                continue
+            if removed:
+                log.info("removed %d unused cached image(s) on %s: %s", len(removed), host, ", ".join(removed))
+
     # -- reconciler protocol --------------------------------------------------------------------------
 
     def pending_keys(self) -> Iterable[str]:
@@ -270,6 +290,7 @@ class InstanceReconciler:
         if not self._recovered:
             self._recovered = True
             self.recover()
+        self._prune_image_caches()
         with self.uow() as uow:
             keys = list(uow.session.scalars(select(Instance.id).where(
                 Instance.host.in_(list(self.drivers)), Instance.deleted.is_(False),

@@ -85,6 +85,9 @@ class ComputeSettings:
     prefix: str = ""  # container driver: guest (LXC, cgroup) name prefix; empty: derived from the data dir
     # nova [image_cache] remove_unused_original_minimum_age_seconds: unused cached images older are pruned
     remove_unused_original_minimum_age_seconds: int = 86400
+    # nova (pre-[image_cache]) image_cache_manager_interval: seconds between the agent's prunes of its hosts'
+    # image caches (the resync that comes due runs it); -1: never (only ``onestack admin image-cache prune``)
+    image_cache_manager_interval: int = 2400
     bootstrap_image: bool = True  # the all-in-one bootstrap registers the public test image "busybox"
     qemu_accel: str = "auto"  # qemu driver: "auto" (KVM only if a boot probe beats TCG, cached per host), tcg, kvm
     vif_plugging_timeout: int = 300  # nova: seconds a build waits for its ports to become ACTIVE

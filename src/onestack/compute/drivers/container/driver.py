@@ -135,6 +135,10 @@ class ContainerGuestDriver(GuestDriver):
         n = len(self.runtime.prefix)
         return [r[n:] for r in removed]
 
+    def prune_image_cache(self) -> list[str]:
+        """Remove cached images no guest uses and nobody used for the cache's maximum age; their ids."""
+        return self.cache.prune()
+
     # ------------------------------------------------------------------ lifecycle
 
     def spawn(self, guest: Guest, network_ready: Callable[[], None] | None = None) -> None:

@@ -516,6 +516,10 @@ class QemuGuestDriver(GuestDriver):
                 raise GuestDriverError(f"QEMU guests need at least {MIN_MEMORY_MB} MB of RAM")
             self._save(replace(spec, vcpus=max(1, flavor.vcpus), memory_mb=flavor.memory_mb))
 
+    def prune_image_cache(self) -> list[str]:
+        """Remove cached images no guest uses and nobody used for the cache's maximum age; their ids."""
+        return self.cache.prune()
+
     # ------------------------------------------------------------------ optional
 
     def snapshot(self, uuid: str, path: str) -> str:
