@@ -10,7 +10,7 @@ import uuid
 
 import pytest
 
-from .conftest import C, boot, mv, wait_server
+from .conftest import IMAGE, C, boot, mv, wait_server
 
 N = "/network/v2.0"
 _BLOCK = iter(range(1, 250))
@@ -303,6 +303,11 @@ def test_device_tags_kept_and_shown_in_interfaces_and_metadata(demo, http, cloud
 
     net_a, _ = networks()
     net_b, _ = networks()
+    for version in ("2.31", "2.37", "2.41"):  # a network's tag: 2.32-2.36 and from 2.42, as Nova's schemas
+        resp = demo.post(f"{C}/servers", headers=mv(version), json={"server": {
+            "name": uniq("untagged"), "imageRef": IMAGE[0], "flavorRef": "c1",
+            "networks": [{"uuid": net_a, "tag": "nic-a"}]}})
+        assert resp.status_code == 400 and "'tag' was unexpected" in resp.json()["badRequest"]["message"], version
     port = demo.post(f"{N}/ports", json={"port": {"network_id": net_b}}).json()["port"]
     srv = boot(demo, uniq("tagged"), version="2.42", networks=[
         {"uuid": net_a, "tag": "nic-a"}, {"port": port["id"], "tag": "nic-b"}, {"uuid": net_a}])

@@ -207,7 +207,12 @@ def _networks(req: ApiRequest, raw):
             raise BadRequest("Networking is not available in this cloud: request networks 'none' or 'auto'.")
         return "none"
     out = []
-    for item in raw:
+    # a network's device tag: from 2.32, dropped by mistake at 2.37, back at 2.42 (as Nova's schemas)
+    tags_allowed = req.version.matches("2.32", "2.36") or req.version.matches("2.42")
+    for i, item in enumerate(raw):
+        if "tag" in item and not tags_allowed:
+            raise BadRequest(f"Invalid input for field 'server/networks/{i}': Additional properties are not "
+                             f"allowed ('tag' was unexpected)")
         if not item.get("uuid") and not item.get("port"):
             raise BadRequest("Bad networks format: network uuid is not in proper format")
         for key in ("uuid", "port"):
