@@ -161,6 +161,14 @@ def test_server_add_remove_port_and_network_cli(demo_cli, name, image):
             assert time.monotonic() < wait_ports, "the port was not detached"
             time.sleep(0.2)
         assert cli("port", "show", port["id"])["device_id"] == ""  # the user's port stays, unbound
+        # removeFixedIp (the SDK's action; gone from 2.44, as upstream): the address leaves the port compute
+        # made on b, and the addresses
+        (ip_b,) = cli("server", "show", name)["addresses"][f"{name}-b"]
+        assert "could not be found" in cli.fails("server", "remove", "fixed", "ip", name, ip_b)
+        cli.ok("--os-compute-api-version", "2.43", "server", "remove", "fixed", "ip", name, ip_b)
+        while f"{name}-b" in cli("server", "show", name)["addresses"]:
+            assert time.monotonic() < wait_ports, "the address did not go"
+            time.sleep(0.2)
         cli.ok("server", "remove", "network", name, nets["b"])
         while len(cli("port", "list", "--server", name)) != 1:
             assert time.monotonic() < wait_ports, "the network's port was not detached"
