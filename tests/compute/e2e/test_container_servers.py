@@ -257,7 +257,8 @@ def test_attach_port_of_second_network_passes_traffic_then_detach(world):
     """os-interface on a real container: ``server add network`` hot-plugs a second NIC (a veth named with the
     cloud's kernel prefix) into the running guest, which gets the port's address by DHCP and reaches the
     network's DHCP server over it; ``server remove network`` takes the NIC out again and deletes the port.
-    The same on a paused server: the NIC is in the guest's namespace at once, configured after unpause."""
+    The same on a paused server: the NIC is in the guest's namespace at once, configured after unpause; and on
+    a stopped one: the NIC is there and configured after start."""
     demo = Cli(world.server.clouds_yaml, "onestack-demo")
     admin = Cli(world.server.clouds_yaml, "onestack")
     _, cidr = free_cidrs(215, 214)
@@ -317,6 +318,18 @@ def test_attach_port_of_second_network_passes_traffic_then_detach(world):
     wait_for(lambda: len(demo("port", "list", "--server", "vm1")) == 1, 30, "the port to be detached")
     assert port3["MAC Address"] not in sh("nsenter", "-t", str(pid), "-n", "ip", "-o", "link").stdout
     demo.ok("server", "unpause", "vm1")
+
+    # stopped: the NIC is made at the next start, and the guest's init configures it from the config drive
+    demo.ok("server", "stop", "vm1")
+    wait_for(lambda: demo("server", "show", "vm1")["status"] == "SHUTOFF", 60, "SHUTOFF")
+    demo.ok("server", "add", "network", "vm1", "net2")
+    (ip4,) = demo("server", "show", "vm1")["addresses"]["net2"]
+    demo.ok("server", "start", "vm1")
+    wait_for(lambda: demo("server", "show", "vm1")["status"] == "ACTIVE", 60, "ACTIVE")
+    wait_for(lambda: f"inet {ip4}/" in world.guest_sh(vm["id"], "ip -4 -o addr").stdout, 30,
+             f"DHCP lease {ip4} after start")
+    wait_for(lambda: f"inet {ip1}/" in world.guest_sh(vm["id"], "ip -4 -o addr show dev eth0").stdout, 30,
+             f"DHCP lease {ip1} on eth0 after start")
 
     demo.ok("server", "delete", "--wait", "vm1")
     demo.ok("network", "delete", "net2")
