@@ -141,3 +141,32 @@ def test_snapshot_is_a_raw_disk_that_boots(container_driver, busybox, tmp_path):
         container_driver.destroy(copy.uuid)
     finally:
         container_driver.destroy(source.uuid)
+
+
+def test_resize_keeps_the_guests_files_applies_limits_and_grows_the_disk(container_driver, busybox):
+    """Resize is the same guest under a new flavor (as Nova: the disk comes along): without a driver resize
+    the agent destroyed and spawned the guest, which lost every file written since the boot."""
+    path, digest = busybox
+    image = ImageSpec(id="busybox-contract", disk_format="raw", container_format="compressed",
+                      properties={"os_hash_value": digest}, path=str(path))
+    guest = make_guest(image=image, hostname="vm-resize", flavor=FlavorSpec(vcpus=1, memory_mb=64, root_gb=1))
+    container_driver.spawn(guest)
+    try:
+        name = container_driver._name(guest.uuid)
+        assert container_driver.runtime.wait_console(name, "onestack-init: ready")
+        container_driver.runtime.attach(name, ["/bin/sh", "-c", "echo kept > /root/marker"])
+        container_driver.resize(guest.uuid, FlavorSpec(vcpus=2, memory_mb=96, root_gb=2))
+        container_driver.power_off(guest.uuid)  # as the agent: the guest restarts under the new flavor
+        container_driver.power_on(guest.uuid)
+        assert container_driver.runtime.wait_console(name, "onestack-init: ready")
+        out = container_driver.runtime.attach(name, ["/bin/sh", "-c", "cat /root/marker; df -k / | tail -1"]).stdout
+        marker, df = out.splitlines()[0], out.splitlines()[-1].split()
+        assert marker == "kept" and int(df[1]) > 1536 * 1024, out  # the 2 GB disk (ext4 overhead aside)
+        spec = container_driver.runtime.spec(name)
+        assert spec.limits.vcpus == 2 and spec.limits.memory_mb == 96 and spec.disk_bytes == 2 << 30
+        container_driver.resize(guest.uuid, FlavorSpec(vcpus=1, memory_mb=64, root_gb=1))  # a revert: no shrink
+        assert container_driver.runtime.spec(name).disk_bytes == 2 << 30
+        out = container_driver.runtime.attach(name, ["/bin/sh", "-c", "cat /root/marker"]).stdout
+        assert out.strip() == "kept"
+    finally:
+        container_driver.destroy(guest.uuid)

@@ -229,11 +229,13 @@ def test_boot_busybox_on_private_console_actions_ping_delete(world):
     demo.ok("server", "rebuild", "--image", "vm1-snap", "--wait", "vm1")
     assert settle(conn, vm1["id"]) == "ACTIVE"
     assert world.guest_sh(vm1["id"], "cat /root/marker").stdout.strip() == "kept"  # the snapshot had it
+    world.guest_sh(vm1["id"], "echo since-rebuild > /root/marker2")
     demo.ok("server", "resize", "--flavor", "m1.nano", "--wait", "vm1")
     assert settle(conn, vm1["id"]) == "VERIFY_RESIZE"
     demo.ok("server", "resize", "confirm", "vm1")
     assert settle(conn, vm1["id"]) == "ACTIVE"
     assert "m1.nano" in str(demo("server", "show", "vm1")["flavor"])
+    assert world.guest_sh(vm1["id"], "cat /root/marker2").stdout.strip() == "since-rebuild"  # the disk came along
     wait_for(lambda: sh("busybox", "ping", "-c", "1", "-W", "1", fip).returncode == 0, 60, f"ping {fip} after resize")
     demo.ok("server", "remove", "floating", "ip", "vm1", fip)
     demo.ok("floating", "ip", "delete", fip)

@@ -38,6 +38,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from ..base import (
+    FlavorSpec,
     Guest,
     GuestDriver,
     GuestDriverError,
@@ -134,6 +135,20 @@ class ContainerGuestDriver(GuestDriver):
         _, removed = self.runtime.adopt({self._name(u) for u in known})
         n = len(self.runtime.prefix)
         return [r[n:] for r in removed]
+
+    def resize(self, uuid: str, flavor: FlavorSpec) -> None:
+        """The new flavor on the same guest, files kept (the agent's fallback, destroy and spawn, would start
+        from the image again): cgroup limits at once, a larger root disk grown offline (a running guest
+        restarts); the root disk never shrinks, and a root volume's size is the block storage service's."""
+        name = self._require(uuid)
+        spec = self.runtime.spec(name)
+        limits = Limits(vcpus=max(1, flavor.vcpus), memory_mb=max(16, flavor.memory_mb),
+                        pids_max=int(flavor.extra_specs.get("quota:pids_max", DEFAULT_PIDS_MAX)))
+        disk = spec.disk_bytes if spec.root_device is not None else (flavor.root_gb or DEFAULT_ROOT_GB) << 30
+        try:
+            self.runtime.resize(name, limits, disk)
+        except (ContainerError, OSError) as exc:
+            raise GuestDriverError(f"container resize failed: {exc}") from exc
 
     def prune_image_cache(self) -> list[str]:
         """Remove cached images no guest uses and nobody used for the cache's maximum age; their ids."""

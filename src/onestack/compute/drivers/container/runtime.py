@@ -383,7 +383,7 @@ class Runtime:
         new = ContainerSpec(**{**spec.__dict__, "limits": limits, "disk_bytes": max(disk_bytes, spec.disk_bytes)})
         was = self.state(name)
         disk = RootDisk(self.dir(name))
-        if new.disk_bytes > disk.size():
+        if spec.root_device is None and new.disk_bytes > disk.size():
             self.stop(name)
             disk.resize(new.disk_bytes, list(spec.lowers))
             disk.unmount()
