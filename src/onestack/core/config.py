@@ -90,7 +90,7 @@ class ComputeSettings:
     image_cache_manager_interval: int = 2400
     bootstrap_image: bool = True  # the all-in-one bootstrap registers the public test image "busybox"
     qemu_accel: str = "auto"  # qemu driver: "auto" (KVM only if a boot probe beats TCG, cached per host), tcg, kvm
-    vif_plugging_timeout: int = 300  # nova: seconds a build waits for its ports to become ACTIVE
+    vif_plugging_timeout: int = 300  # nova: seconds a build (and an os-interface attach) waits for ports to be ACTIVE
     vif_plugging_is_fatal: bool = True  # nova: a build whose ports never became ACTIVE fails
     shutdown_timeout: int = 60  # nova: seconds a stop waits for a clean guest shutdown before a hard stop
     # nova [DEFAULT] max_concurrent_builds: guests a host agent builds at once (its worker threads; a build
