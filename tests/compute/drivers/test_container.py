@@ -113,6 +113,9 @@ def test_info_paused_guest_after_adoption(container_driver, busybox, tmp_path):
     restarted = ContainerGuestDriver(container_driver.state_dir, prefix=container_driver.runtime.prefix)
     assert restarted.adopt({guest.uuid}) == [other.uuid]
     assert restarted.info(guest.uuid).power_state == PowerState.SUSPENDED
+    # the removed guest no longer holds the cached image (else no prune would ever evict it)
+    (cached,) = [i for i in restarted.cache.list() if i.image_id == "busybox-contract"]
+    assert cached.users == (restarted._name(guest.uuid),)
     restarted.destroy(guest.uuid)
 
 

@@ -133,6 +133,11 @@ class ContainerGuestDriver(GuestDriver):
     def adopt(self, known: set[str]) -> list[str]:
         """After a restart: keep the guests the agent knows, remove the others; returns removed uuids."""
         _, removed = self.runtime.adopt({self._name(u) for u in known})
+        live = set(self.runtime.names())
+        for img in self.cache.list():  # the removed guests' (and any a crash left) hold on cached images
+            for user in img.users:
+                if user.startswith(self.runtime.prefix) and user not in live:
+                    self.cache.release(img.image_id, user)
         n = len(self.runtime.prefix)
         return [r[n:] for r in removed]
 
