@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 
 import pytest
@@ -104,3 +105,42 @@ def test_agent_has_routers_forget_addresses_released_by_deleted_ports(agent, adm
     admin.delete(f"{N}/routers/{router['id']}")
     admin.delete(f"{N}/networks/{net['id']}")
     wait_for(lambda: net["id"] not in agent.state.networks_ensured and net["id"] not in agent.state.addresses)
+
+
+def test_port_check_builds_a_known_network_again_after_a_failure(agent, admin, monkeypatch):
+    from onestack.network.agent import PortReconciler
+
+    net, _ = make_net(admin, "10.94.0.0/24")
+    port = create(admin, "ports", {"network_id": net["id"], "binding:host_id": agent.state.host,
+                                   "device_owner": "compute:nova", "device_id": uid()})
+    wait_for(lambda: admin.get(f"{N}/ports/{port['id']}").json()["port"]["status"] == "ACTIVE")
+    agent.wait_idle(5)  # the events of the create handled: only a resync may refresh the network meanwhile
+    ensured = []  # by this thread: the agent's own workers may refresh the network meanwhile (resync)
+    real_ensure = agent.driver.ensure_network
+
+    def counting(spec):
+        if threading.get_ident() == me:
+            ensured.append(spec.id)
+        return real_ensure(spec)
+
+    me = threading.get_ident()
+    monkeypatch.setattr(agent.driver, "ensure_network", counting)
+    checks = next(r for r in agent.reconcilers.values() if isinstance(r, PortReconciler))
+    checks.reconcile(port["id"])
+    assert net["id"] not in ensured  # known built: no driver work for the network on a port check
+
+    def lost(spec):
+        raise RuntimeError("bridge gone")
+
+    monkeypatch.setattr(agent.driver, "ensure_port", lost)
+    with pytest.raises(RuntimeError):
+        checks.reconcile(port["id"])
+    assert net["id"] not in agent.state.networks_ensured
+    monkeypatch.undo()
+    monkeypatch.setattr(agent.driver, "ensure_network", counting)
+    checks.reconcile(port["id"])
+    assert ensured.count(net["id"]) == 1  # built again once, then known again
+    checks.reconcile(port["id"])
+    assert ensured.count(net["id"]) == 1
+    admin.delete(f"{N}/ports/{port['id']}")
+    admin.delete(f"{N}/networks/{net['id']}")

@@ -385,7 +385,12 @@ class RouterReconciler(_Base):
                 return
             spec = self._spec(uow, router)
             fips = [f.id for f in uow.session.scalars(select(m.FloatingIP).where(m.FloatingIP.router_id == key))]
-        self.driver.ensure_router(spec)
+        try:
+            self.driver.ensure_router(spec)
+        except Exception:  # e.g. a bridge gone behind the agent's back: its networks are built again next time
+            for iface in (*spec.interfaces, *((spec.gateway,) if spec.gateway else ())):
+                self.state.networks_ensured.pop(iface.network_id, None)
+            raise
         with self.uow(write=True) as uow:
             for fid in fips:
                 fip = uow.session.get(m.FloatingIP, fid)
