@@ -30,6 +30,7 @@ import ipaddress
 import logging
 import secrets
 import socket
+import threading
 from collections.abc import Iterable
 
 from sqlalchemy import or_, select
@@ -147,6 +148,7 @@ class NetworkAgentState:
         # network reconciler, which runs on every change of a network and on the periodic resync,
         # refreshes an entry or drops it with the network; a failed port check drops it too.
         self.networks_ensured: dict[str, NetworkSpec] = {}
+        self.network_lock = threading.Lock()  # building a network on a cache miss vs removing it
         # L3: the address -> MAC of every port of the networks with a router interface here, as of the last
         # network reconcile: an address gone or on another MAC since is dropped from the routers' neighbour
         # caches (a server booting with a deleted server's address would otherwise be unreachable from the
@@ -202,14 +204,31 @@ class NetworkAgentState:
 
     def ensure_network(self, uow, network_id: str) -> NetworkSpec | None:
         """The network's bridge on this host, built unless already known built; its spec (None: no such
-        network)."""
+        network).  ``uow`` is the caller's; the network is looked at again in a fresh one, under the lock
+        ``remove_network`` takes: what the caller read may predate the network's last port going, and
+        building it then would leave a bridge no one removes."""
         spec = self.networks_ensured.get(network_id)
         if spec is not None:
             return spec
-        net = uow.session.get(m.Network, network_id)
-        if net is None:
-            return None
-        return self.apply_network(uow, net)
+        with self.network_lock, self.uow() as fresh:
+            spec = self.networks_ensured.get(network_id)
+            if spec is not None:
+                return spec
+            net = fresh.session.get(m.Network, network_id)
+            if net is None:
+                return None
+            if not self.needs_network(fresh, network_id):
+                return self.network_spec(fresh, net)  # on its way out here: not built again
+            return self.apply_network(fresh, net)
+
+    def remove_network(self, network_id: str) -> None:
+        """The network's bridge gone from this host, unless a port needing it arrived meanwhile (its
+        events bring the network reconciler back)."""
+        with self.network_lock, self.uow() as fresh:
+            if self.needs_network(fresh, network_id):
+                return
+            self.networks_ensured.pop(network_id, None)
+            self.driver.delete_network(network_id)
 
     def apply_network(self, uow, net: m.Network) -> NetworkSpec:
         spec = self.network_spec(uow, net)
@@ -240,10 +259,9 @@ class NetworkReconciler(_Base):
             net = _find_network(uow, key)
             needed = net is not None and self.state.needs_network(uow, net.id)
             if not needed:
-                self.state.networks_ensured.pop(net.id if net else key, None)
                 self.state.addresses.pop(net.id if net else key, None)
                 self.driver.delete_dhcp(net.id if net else key)
-                self.driver.delete_network(net.id if net else key)
+                self.state.remove_network(net.id if net else key)
                 return
             self.state.apply_network(uow, net)
             dhcp = self._dhcp_spec(uow, net) if self.state.dhcp else None
