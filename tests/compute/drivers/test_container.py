@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from onestack.compute.drivers.base import FlavorSpec, ImageSpec, Interface, PowerState
+from onestack.compute.drivers.base import FlavorSpec, GuestDriverError, ImageSpec, Interface, PowerState
 from onestack.compute.drivers.container import imagebuild
 from onestack.compute.drivers.container.driver import ContainerGuestDriver
 from onestack.compute.drivers.container.overlay import mounts_below
@@ -172,4 +172,97 @@ def test_resize_keeps_the_guests_files_applies_limits_and_grows_the_disk(contain
         out = container_driver.runtime.attach(name, ["/bin/sh", "-c", "cat /root/marker"]).stdout
         assert out.strip() == "kept"
     finally:
+        container_driver.destroy(guest.uuid)
+
+
+def _wait_for(condition, timeout: float = 15.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def _nic_guest(busybox):
+    path, digest = busybox
+    return make_guest(image=ImageSpec(id="busybox-contract", disk_format="raw", container_format="compressed",
+                                      properties={"os_hash_value": digest}, path=str(path)),
+                      interfaces=(Interface(port_id=secrets.token_hex(8), mac_address="fa:16:3e:00:00:01"),))
+
+
+def test_guest_is_set_up_while_its_network_is_wired_and_its_init_waits(container_driver, busybox):
+    """spawn runs network_ready while LXC sets the guest up (the two overlap), and the guest's init runs
+    only once network_ready has returned: its first DHCP request meets a wired port."""
+    guest = _nic_guest(busybox)
+    rt, name = container_driver.runtime, container_driver._name(guest.uuid)
+    seen = {}
+
+    def network_ready():
+        # the container exists and waits at the start gate: LXC got that far while we were "wiring"
+        seen["held"] = _wait_for(lambda: f"{name}/start-gate" in _processes())
+        seen["console"] = rt.console_tail(name) if rt.console_log(name).exists() else ""
+
+    container_driver.spawn(guest, network_ready=network_ready)
+    try:
+        assert seen["held"], "the guest was never seen waiting at its start gate"
+        assert "onestack-init" not in seen["console"]
+        assert rt.wait_console(name, "onestack-init: ready", 10), rt.console_tail(name)
+        assert not (rt.dir(name) / "start-gate").exists()
+    finally:
+        container_driver.destroy(guest.uuid)
+
+
+def test_failed_network_ready_fails_the_start_at_once_and_leaves_nothing(container_driver, busybox):
+    guest = _nic_guest(busybox)
+    name = container_driver._name(guest.uuid)
+
+    def network_ready():
+        assert _wait_for(lambda: f"{name}/start-gate" in _processes())
+        raise GuestDriverError("Virtual Interface creation failed")
+
+    started = time.monotonic()
+    with pytest.raises(GuestDriverError, match="Virtual Interface creation failed"):
+        container_driver.spawn(guest, network_ready=network_ready)
+    assert time.monotonic() - started < 20  # not the 60 s lxc-start limit: the gate said no
+    assert guest.uuid not in container_driver.list_guests()
+    assert _wait_for(lambda: name not in _processes(), 10)  # LXC's own post-stop hooks finish
+    assert not os.path.exists(f"/sys/class/net/{container_driver.devname(guest.interfaces[0].port_id)}")
+
+
+def _processes() -> str:
+    out = []
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                with open(f"/proc/{d}/cmdline", "rb") as f:
+                    out.append(f.read().replace(b"\0", b" ").decode(errors="replace"))
+            except OSError:
+                pass
+    return "\n".join(out)
+
+
+def test_restart_while_another_namespace_holds_the_disk_keeps_one_filesystem(container_driver, busybox):
+    """A mount namespace cloned while a guest runs (``ip netns exec``, another guest's start) copies its
+    disk mount and keeps that filesystem alive past the guest's stop. The next start mounts the same
+    filesystem again, not a second ext4 over the same file that would not see the guest's last writes."""
+    import subprocess
+
+    path, digest = busybox
+    guest = make_guest(image=ImageSpec(id="busybox-contract", disk_format="raw", container_format="compressed",
+                                       properties={"os_hash_value": digest}, path=str(path)))
+    container_driver.spawn(guest)
+    rt, name = container_driver.runtime, container_driver._name(guest.uuid)
+    holder = subprocess.Popen(["unshare", "-m", "--propagation", "private", "sleep", "120"])
+    try:
+        assert rt.wait_console(name, "onestack-init: ready", 10), rt.console_tail(name)
+        assert rt.attach(name, ["/bin/sh", "-c", "echo kept > /root/marker"]).returncode == 0
+        container_driver.power_off(guest.uuid, timeout=10)
+        assert rt.disk(name).loop_devices(), "the other namespace no longer holds the disk: nothing tested"
+        container_driver.power_on(guest.uuid)
+        assert len(rt.disk(name).loop_devices()) == 1
+        assert rt.attach(name, ["/bin/cat", "/root/marker"]).stdout.strip() == "kept"
+    finally:
+        holder.kill()
+        holder.wait()
         container_driver.destroy(guest.uuid)

@@ -92,6 +92,51 @@ def _ip(*args: str) -> None:
         raise ContainerError(f"ip {' '.join(args)} failed: {r.stderr.strip()[-300:]}")
 
 
+def _finish(proc: subprocess.Popen, timeout: float) -> str:
+    """A started command's output once it exits (killed past ``timeout``)."""
+    try:
+        return proc.communicate(timeout=timeout)[0] or ""
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        return (proc.communicate()[0] or "") + f"\n(killed after {timeout}s)"
+
+
+class StartGate:
+    """Holds a starting guest's init until the host is ready for it.
+
+    A FIFO in the guest's directory, and an LXC ``start-host`` hook (run once the container is set up,
+    just before its init) that reads one line from it: ``go`` lets the init run; anything else, or no
+    word within the hook's timeout (onestack died meanwhile), fails the start. The host side opens the
+    FIFO read-write, so writing never waits for the hook and the word waits in the pipe for it."""
+
+    def __init__(self, guest_dir: Path, timeout: float) -> None:
+        self.fifo = guest_dir / "start-gate"
+        self.hook = guest_dir / "start-gate-hook"
+        self.timeout = timeout
+        self._fd: int | None = None
+
+    def __enter__(self) -> StartGate:
+        self.fifo.unlink(missing_ok=True)
+        os.mkfifo(self.fifo, 0o600)
+        self._fd = os.open(self.fifo, os.O_RDWR | os.O_CLOEXEC)
+        self.hook.write_text("#!/bin/sh\n# onestack: wait for the host's word before the guest's init runs\n"
+                             f"exec timeout {int(self.timeout)} sh -c 'read word < \"$0\" && [ \"$word\" = go ]' "
+                             f"'{self.fifo}'\n")
+        self.hook.chmod(0o700)
+        return self
+
+    def release(self, go: bool) -> None:
+        assert self._fd is not None
+        os.write(self._fd, b"go\n" if go else b"no\n")
+
+    def __exit__(self, *exc) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+        self.fifo.unlink(missing_ok=True)
+        self.hook.unlink(missing_ok=True)
+
+
 def _lxc(cmd: str, *args: str, timeout: float = 60, check: bool = True) -> subprocess.CompletedProcess:
     r = subprocess.run([cmd, *args], capture_output=True, text=True, timeout=timeout)
     if check and r.returncode != 0:
@@ -107,6 +152,7 @@ class Runtime:
         self.path = Path(state_dir)
         self.prefix = prefix
         self.stop_timeout = stop_timeout
+        self.gate_timeout = 600.0  # longest a starting guest waits for its network (a crash ends the wait)
         self.path.mkdir(parents=True, exist_ok=True)
         self.templates = DiskTemplates(self.path.parent / "disk-templates") if disk_templates else None
         # the pool of pre-formatted disks the driver kept before the templates: nothing reads it any more
@@ -153,7 +199,7 @@ class Runtime:
         (d / "spec.json.tmp").write_text(spec.to_json())
         (d / "spec.json.tmp").replace(d / "spec.json")
 
-    def _write_config(self, spec: ContainerSpec, rootfs: Path) -> None:
+    def _write_config(self, spec: ContainerSpec, rootfs: Path, gate: StartGate | None = None) -> None:
         d = self.dir(spec.name)
         init = spec.init
         if init is None:
@@ -189,6 +235,8 @@ class Runtime:
         if spec.root_device is not None and init == BUILTIN_INIT and spec.lowers:
             lines.append(f"lxc.mount.entry = {spec.lowers[0] / '.onestack'} .onestack none ro,bind,create=dir 0 0")
         lines += blockdev.lxc_config(spec.devices)
+        if gate is not None:
+            lines.append(f"lxc.hook.start-host = {gate.hook}")
         if not spec.nics:
             lines.append("lxc.net.0.type = empty")
         for i, nic in enumerate(spec.nics):
@@ -218,12 +266,28 @@ class Runtime:
         self._cleanup_cgroups(name)  # leftovers of a crash would make lxc-start fail
         created = self._ensure_veths(spec)
         rootfs = self.mount_rootfs(name, spec)
-        self._write_config(spec, rootfs)
-        if network_ready is not None:
-            network_ready(created)
         pidfile = self.dir(name) / "pid"
         pidfile.unlink(missing_ok=True)
-        _lxc("lxc-start", "-P", str(self.path), "-n", name, "-d", "-p", str(pidfile))
+        cmd = ["lxc-start", "-P", str(self.path), "-n", name, "-d", "-p", str(pidfile)]
+        if network_ready is None:
+            self._write_config(spec, rootfs)
+            _lxc(*cmd)
+        else:
+            # LXC sets the guest up (namespaces, cgroups, mounts, NICs moved in) while the data plane wires
+            # its ports; a start-host hook holds the init until the gate says "go" (or fails the start)
+            with StartGate(self.dir(name), self.gate_timeout) as gate:
+                self._write_config(spec, rootfs, gate=gate)
+                starting = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                try:
+                    network_ready(created)
+                except BaseException:
+                    gate.release(go=False)
+                    _finish(starting, 60)
+                    raise
+                gate.release(go=True)
+                out = _finish(starting, 60)
+            if starting.returncode != 0:
+                raise ContainerError(f"lxc-start failed (rc {starting.returncode}): {out.strip()[-400:]}")
         pid = self.pid(name)
         if not pid:
             raise ContainerError(f"guest {name} did not start; see {self.dir(name) / 'lxc.log'}")
