@@ -690,6 +690,8 @@ class InstanceReconciler:
                 return
             if row.revision != work.revision:
                 return
+            if "launched_at" in changes:  # the moment it is ACTIVE: in this transaction, not before its wait
+                changes["launched_at"] = utcnow()
             console = changes.pop("console_log", None)
             extra = {k: changes.pop(k) for k in ("migrated_from",) if k in changes}  # kept in system_metadata
             for key, value in changes.items():
