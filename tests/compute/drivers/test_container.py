@@ -241,28 +241,3 @@ def _processes() -> str:
                 pass
     return "\n".join(out)
 
-
-def test_restart_while_another_namespace_holds_the_disk_keeps_one_filesystem(container_driver, busybox):
-    """A mount namespace cloned while a guest runs (``ip netns exec``, another guest's start) copies its
-    disk mount and keeps that filesystem alive past the guest's stop. The next start mounts the same
-    filesystem again, not a second ext4 over the same file that would not see the guest's last writes."""
-    import subprocess
-
-    path, digest = busybox
-    guest = make_guest(image=ImageSpec(id="busybox-contract", disk_format="raw", container_format="compressed",
-                                       properties={"os_hash_value": digest}, path=str(path)))
-    container_driver.spawn(guest)
-    rt, name = container_driver.runtime, container_driver._name(guest.uuid)
-    holder = subprocess.Popen(["unshare", "-m", "--propagation", "private", "sleep", "120"])
-    try:
-        assert rt.wait_console(name, "onestack-init: ready", 10), rt.console_tail(name)
-        assert rt.attach(name, ["/bin/sh", "-c", "echo kept > /root/marker"]).returncode == 0
-        container_driver.power_off(guest.uuid, timeout=10)
-        assert rt.disk(name).loop_devices(), "the other namespace no longer holds the disk: nothing tested"
-        container_driver.power_on(guest.uuid)
-        assert len(rt.disk(name).loop_devices()) == 1
-        assert rt.attach(name, ["/bin/cat", "/root/marker"]).stdout.strip() == "kept"
-    finally:
-        holder.kill()
-        holder.wait()
-        container_driver.destroy(guest.uuid)

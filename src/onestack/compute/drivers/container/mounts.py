@@ -47,16 +47,6 @@ def mount(source: str, target: str | Path, fstype: str, flags: int = 0, data: st
         raise _error(f"mount {source} on {target} ({fstype})")
 
 
-def syncfs(path: str | Path) -> None:
-    """Write the filesystem holding ``path`` to its device (syncfs(2)), whoever else still mounts it."""
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        if _libc.syncfs(fd) != 0:
-            raise _error(f"syncfs {path}")
-    finally:
-        os.close(fd)
-
-
 def umount(target: str | Path, *, lazy: bool = False) -> None:
     if _libc.umount2(os.fsencode(target), MNT_DETACH if lazy else 0) != 0:
         raise _error(f"umount {target}")
@@ -111,15 +101,14 @@ def mount_loop(image: str | Path, target: str | Path, fstype: str, flags: int = 
         mount(dev, target, fstype, flags, data)
 
 
-def loop_devices(path: str | Path, *, deleted: bool = True) -> list[str]:
-    """The loop devices bound to ``path`` (``losetup -j``); ``deleted=False``: only to the file now
-    there, not to an earlier file of that name since removed or replaced."""
+def loop_devices(path: str | Path) -> list[str]:
+    """The loop devices bound to ``path`` (``losetup -j``)."""
     target = os.path.realpath(path)
     found = []
     for backing in Path("/sys/block").glob("loop*/loop/backing_file"):
         with contextlib.suppress(OSError):
             name = backing.read_text().rstrip("\n")
-            if name == target or (deleted and name.removesuffix(" (deleted)") == target):
+            if name.removesuffix(" (deleted)") == target:
                 found.append(f"/dev/{backing.parent.parent.name}")
     return sorted(found)
 

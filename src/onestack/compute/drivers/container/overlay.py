@@ -153,7 +153,6 @@ class RootDisk:
         """A fresh, empty upper layer of ``size_bytes`` (replacing any previous one: rebuild)."""
         self.unmount()
         self.dir.mkdir(parents=True, exist_ok=True)
-        self.image.unlink(missing_ok=True)  # a new file: an old filesystem still alive elsewhere keeps the old one
         size = max(size_bytes, MIN_DISK_BYTES)
         if templates is not None:
             templates.create(size, self.image)
@@ -170,7 +169,7 @@ class RootDisk:
         self.disk.mkdir(exist_ok=True)
         self.rootfs.mkdir(exist_ok=True)
         if not is_mounted(self.disk):
-            self._mount_disk()
+            mounts.mount_loop(self.image, self.disk, "ext4", mounts.MS_NOSUID | mounts.MS_NODEV)
         (self.disk / "upper").mkdir(exist_ok=True)
         (self.disk / "work").mkdir(exist_ok=True)
         if not is_mounted(self.rootfs):
@@ -179,25 +178,8 @@ class RootDisk:
                          f"lowerdir={lower},upperdir={self.disk / 'upper'},workdir={self.disk / 'work'}")
         return self.rootfs
 
-    def _mount_disk(self) -> None:
-        flags = mounts.MS_NOSUID | mounts.MS_NODEV
-        # A mount namespace cloned while the disk was mounted (any process's: ip netns exec, another
-        # guest's start) can keep its filesystem alive past our unmount, on the loop device left to
-        # autoclear. Mount that same device again (the kernel hands back the live filesystem): a second
-        # device would be a second, stale ext4 over the same file.
-        for dev in mounts.loop_devices(self.image, deleted=False):
-            try:
-                mounts.mount(dev, self.disk, "ext4", flags)
-                return
-            except ContainerError:
-                continue  # freed meanwhile
-        mounts.mount_loop(self.image, self.disk, "ext4", flags)
-
     def unmount(self) -> None:
         """Unmount everything below the guest directory; the loop device goes with the last mount."""
-        if is_mounted(self.disk):  # on the file now, even if another namespace's copy keeps it mounted
-            with contextlib.suppress(ContainerError, OSError):
-                mounts.syncfs(self.disk)
         for mp in mounts_below(self.dir):
             with contextlib.suppress(ContainerError):
                 mounts.umount(mp)
@@ -232,10 +214,6 @@ class RootDisk:
         if size_bytes == self.size():
             return
         self.unmount()
-        if self.loop_devices():  # its old filesystem lives on elsewhere: resize a copy, leave it that one
-            tmp = self.image.with_name(f".{self.image.name}.tmp")
-            copy_sparse(self.image, tmp)
-            tmp.rename(self.image)
         with open(self.image, "r+b") as f:
             f.truncate(size_bytes)
         subprocess.run(["e2fsck", "-f", "-p", str(self.image)], capture_output=True)  # rc 1 = fixed, fine
