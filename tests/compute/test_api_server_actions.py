@@ -79,6 +79,17 @@ def test_rebuild_server_keeps_it_active(demo, server):
     assert wait_server(demo, server["id"])["status"] == "ACTIVE"
 
 
+def test_rebuild_stopped_server_leaves_it_stopped(demo, server):
+    """As Nova (and what ``openstack server rebuild --wait`` waits for): a SHUTOFF server is SHUTOFF again."""
+    assert _act(demo, server["id"], {"os-stop": None}).status_code == 202
+    assert wait_server(demo, server["id"])["status"] == "SHUTOFF"
+    assert _act(demo, server["id"], {"rebuild": {"imageRef": server["image"]["id"]}}).status_code == 202
+    rebuilt = wait_server(demo, server["id"])
+    assert rebuilt["status"] == "SHUTOFF" and rebuilt["OS-EXT-STS:power_state"] == 4, rebuilt
+    assert _act(demo, server["id"], {"os-start": None}).status_code == 202
+    assert wait_server(demo, server["id"])["status"] == "ACTIVE"
+
+
 def test_rebuild_server_shows_new_image_at_once(admin, demo, server, uniq):
     image = admin.post("/image/v2/images", json={"name": uniq("alt"), "disk_format": "raw",
                                                  "container_format": "bare", "visibility": "public"})

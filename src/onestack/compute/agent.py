@@ -514,6 +514,9 @@ class InstanceReconciler:
             driver.destroy(uid)
             driver.spawn(self._guest(work, self._interfaces(uid), image_ref))
             self._plugged(uid, driver)
+            if work.vm_state == states.STOPPED:  # as Nova: a stopped server is stopped again once rebuilt
+                driver.power_off(uid)
+                return {"vm_state": states.STOPPED, "image_ref": image_ref, "launched_at": utcnow()}
             return {"vm_state": states.ACTIVE, "image_ref": image_ref, "launched_at": utcnow()}
         if name in ("resize", "revertResize"):
             new = work.pending.get("flavor") if name == "resize" else work.old_flavor
