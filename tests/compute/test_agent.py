@@ -82,12 +82,16 @@ def test_restart_agents_mid_builds_leaves_every_server_active_or_error(tmp_path)
         image = _image(admin)
         reconciler = _reconciler(cloud)
         for driver in reconciler.drivers.values():
-            driver.delay = 0.02  # builds take a while: the stop lands in the middle of them
+            driver.delay = 0.05  # builds take a while: the stop lands in the middle of them
         resp = admin.post(f"{C}/servers", headers=mv(), json={"server": {
             "name": "restart", "imageRef": image, "flavorRef": "c1", "networks": "none", "min_count": 50,
             "max_count": 50}})
         assert resp.status_code == 202, resp.text
-        time.sleep(0.3)
+        deadline = time.monotonic() + 30
+        while not any(s["status"] == "ACTIVE" for s in admin.get(f"{C}/servers/detail", headers=mv()).json()[
+                "servers"]):  # the first builds are done: the stop lands in the middle of the rest
+            assert time.monotonic() < deadline, "no build finished"
+            time.sleep(0.01)
         cloud.stop_agents()  # the "crash": queued and in-flight work is dropped
         building = [s for s in admin.get(f"{C}/servers/detail", headers=mv()).json()["servers"]
                     if s["status"] == "BUILD"]

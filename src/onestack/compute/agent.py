@@ -21,7 +21,7 @@ import traceback
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select, update
 
 from onestack.core.bus import Bus
 from onestack.core.config import Settings
@@ -53,7 +53,7 @@ from .service import block_devices as bd
 from .service import hosts as hosts_svc
 from .service import interfaces as iface_svc
 from .service.common import INSTANCE
-from .service.servers import add_event, finish_delete
+from .service.servers import add_event, finish_delete_row
 from .volumes import HostVolumes
 
 log = logging.getLogger(__name__)
@@ -384,13 +384,13 @@ class InstanceReconciler:
             elif network is not None and unshelve:
                 interfaces = self._interfaces(work.id)
             t.append(time.perf_counter())
-            volumes = self.volumes.prepare_boot(self._ctx(work), work.id, work.name, work.host, driver)
-            if unshelve:
-                volumes = self.volumes.guest_volumes(work.id, work.host, driver) + volumes
+            prepared = self.volumes.prepare_boot(self._ctx(work), work.id, work.name, work.host, driver)
+            volumes = self.volumes.guest_volumes(work.id, work.host, driver) + prepared if unshelve else prepared
             guest = self._guest(work, interfaces, volumes=volumes)
             t.append(time.perf_counter())
             driver.spawn(guest, network_ready=self._network_ready(work.id, driver, interfaces))
-            self.volumes.finish_boot(work.id)
+            if prepared:  # the new volumes (none: nothing pending to complete)
+                self.volumes.finish_boot(work.id)
             t.append(time.perf_counter())
             power = driver.info(work.id).power_state
             t.append(time.perf_counter())
@@ -436,12 +436,11 @@ class InstanceReconciler:
         if placement is not None:
             placement.release(work.id)
         with self.uow(write=True) as uow:
-            row = uow.session.get(Instance, work.id, with_for_update=True)
+            row = uow.session.connection().execute(_FINISH_READ, {"id": work.id}).first()
             if row is None or row.deleted:
                 return
-            add_event(uow, row.id, "compute_terminate_instance", work.host, True, action_name="delete")
-            finish_delete(uow, row)
-            row.observed_revision = row.revision
+            add_event(uow, work.id, "compute_terminate_instance", work.host, True, action_name="delete")
+            finish_delete_row(uow, work.id, row.revision)
 
     def _act(self, work: _Work, driver: GuestDriver, name: str) -> None:
         action = states.ACTIONS.get(name)
@@ -688,7 +687,9 @@ class InstanceReconciler:
         """Record the outcome unless the desired state moved on meanwhile (then the new revision's
         event brings the key back)."""
         with self.uow(write=True) as uow:
-            row = uow.session.get(Instance, work.id, with_for_update=True)
+            # column statements: the outcome of every build and action is written here
+            conn = uow.session.connection()
+            row = conn.execute(_FINISH_READ, {"id": work.id}).first()
             if row is None or row.deleted:
                 return
             if row.revision != work.revision:
@@ -697,21 +698,23 @@ class InstanceReconciler:
                 changes["launched_at"] = utcnow()
             console = changes.pop("console_log", None)
             extra = {k: changes.pop(k) for k in ("migrated_from",) if k in changes}  # kept in system_metadata
-            for key, value in changes.items():
-                setattr(row, key, value)
+            values = {_INSTANCE_COLUMNS[key]: value for key, value in changes.items()}
             if console is not None:
                 extra["console_log"] = console
             if extra:
                 merged = {**(row.system_metadata or {}), **extra}
-                row.system_metadata = {k: v for k, v in merged.items() if v is not None}
-            row.task_state = None
-            row.pending = None
-            row.observed_revision = row.revision
-            row.status = states.status(row.vm_state, None)
-            row.updated_at = utcnow()
+                values[_INSTANCE_COLUMNS["system_metadata"]] = {k: v for k, v in merged.items() if v is not None}
+            c = _INSTANCE_COLUMNS
+            values.update({c["task_state"]: None, c["pending"]: None, c["observed_revision"]: row.revision,
+                           c["status"]: states.status(changes.get("vm_state", row.vm_state), None),
+                           c["updated_at"]: utcnow()})
+            conn.execute(update(Instance.__table__).where(Instance.__table__.c.id == work.id).values(values))
             if event:
-                add_event(uow, row.id, event, work.host, ok, details)
+                add_event(uow, work.id, event, work.host, ok, details)
 
+_INSTANCE_COLUMNS = Instance.__mapper__.columns  # attribute name -> column
+_FINISH_READ = select(Instance.revision, Instance.deleted, Instance.vm_state, Instance.system_metadata).where(
+    Instance.id == bindparam("id")).with_for_update()
 
 _EVENTS = {"stop": "stop_instance", "start": "start_instance", "reboot": "reboot_instance",
            "reboot_hard": "reboot_instance", "pause": "pause_instance", "unpause": "unpause_instance",

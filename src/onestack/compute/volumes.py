@@ -13,6 +13,8 @@ import contextlib
 import logging
 import uuid
 
+from sqlalchemy import bindparam, select
+
 from onestack.core.context import RequestContext
 from onestack.core.errors import ApiError
 from onestack.core.uow import UnitOfWorkFactory
@@ -27,6 +29,10 @@ log = logging.getLogger(__name__)
 BOOT_VOLUME_TIMEOUT = 600.0  # seconds a boot volume may take to be created (image copies)
 
 
+_ANY_MAPPING = select(BlockDeviceMapping.id).where(
+    BlockDeviceMapping.instance_id == bindparam("instance_id")).limit(1)
+
+
 class HostVolumes:
     def __init__(self, uow: UnitOfWorkFactory, clients: dict, host_of_image=None) -> None:
         self.uow = uow
@@ -39,6 +45,9 @@ class HostVolumes:
 
     def _rows(self, server_id: str, statuses: tuple[str, ...] | None = None) -> list[BlockDeviceMapping]:
         with self.uow() as uow:
+            # most servers have no mappings: a prebuilt Core probe before the ORM query (every boot and delete)
+            if uow.session.connection().execute(_ANY_MAPPING, {"instance_id": server_id}).first() is None:
+                return []
             rows = bd.mappings(uow, server_id)
             for row in rows:
                 uow.session.expunge(row)

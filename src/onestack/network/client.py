@@ -51,9 +51,10 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Sequence
+from types import SimpleNamespace
 from typing import Any, TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from onestack.core.bus import Bus
 from onestack.core.config import Settings
@@ -289,7 +290,7 @@ class NetworkClient:
     def _release(self, created: list[str], bound: list[str]) -> None:
         for pid in created:
             with contextlib.suppress(ApiError):
-                self.write(lambda uow, pid=pid: port_svc.delete_port(uow, SYSTEM, pid))
+                self.write(lambda uow, pid=pid: port_svc.delete_server_port(uow, pid))
         for pid in bound:
             with contextlib.suppress(ApiError):
                 self.write(lambda uow, pid=pid: port_svc.update_port(uow, SYSTEM, pid, {
@@ -297,16 +298,40 @@ class NetworkClient:
 
     def deallocate_for_server(self, server_id: str) -> None:
         with self.uow() as uow:
-            ports = [(p.id, p.created_by_client) for p in uow.session.scalars(
-                select(m.Port).where(m.Port.device_id == server_id))]
+            ports = list(uow.session.connection().execute(select(m.Port.id, m.Port.created_by_client).where(
+                m.Port.device_id == server_id)))
         self._release([p for p, by in ports if by == CREATED_BY_COMPUTE],
                       [p for p, by in ports if by != CREATED_BY_COMPUTE])
 
     def ports_for_server(self, server_id: str) -> list[dict]:
+        # four prebuilt Core statements and read-only records (compute reads these two or three times
+        # per boot): the ports with their networks' names and MTUs, their IPs, groups and floating IPs
         with self.uow() as uow:
-            ports = uow.session.scalars(select(m.Port).where(m.Port.device_id == server_id)
-                                        .order_by(m.Port.created_at, m.Port.id))
-            return [self._view(uow, p) for p in ports]
+            conn = uow.session.connection()
+            args = {"device_id": server_id}
+            ports = {row.id: SimpleNamespace(**row._mapping, fixed_ips=[], security_group_ids=[])
+                     for row in conn.execute(_SERVER_PORTS, args)}
+            if not ports:
+                return []
+            for port_id, subnet_id, address in conn.execute(_SERVER_IPS, args):
+                if port_id in ports:
+                    ports[port_id].fixed_ips.append(SimpleNamespace(subnet_id=subnet_id, ip_address=address))
+            for port_id, group_id in conn.execute(_SERVER_GROUPS, args):
+                if port_id in ports:
+                    ports[port_id].security_group_ids.append(group_id)
+            floating: dict[str, list[str]] = {}
+            for port_id, address in conn.execute(_SERVER_FLOATING_IPS, args):
+                floating.setdefault(port_id, []).append(address)
+        out = []
+        for p in ports.values():
+            view = port_view(p, admin=True)
+            if view["binding:vif_details"]:
+                view["binding:vif_details"]["devname"] = self.vif_name(p.id)
+            view["network_name"] = p.network_name if p.network_name is not None else ""
+            view["mtu"] = p.network_mtu if p.network_mtu is not None else 1500
+            view["floating_ips"] = floating.get(p.id, [])
+            out.append(view)
+        return out
 
     def notify_vifs_plugged(self, port_ids: list[str]) -> None:
         with self.uow(write=True) as uow:
@@ -358,6 +383,20 @@ class NetworkClient:
     def router_ids(self) -> list[str]:
         with self.uow() as uow:
             return [r.id for r in router_svc.list_routers(uow, SYSTEM)]
+
+
+_PORT_T, _NET_T = m.Port.__table__, m.Network.__table__
+_SERVER_PORT_IDS = select(_PORT_T.c.id).where(_PORT_T.c.device_id == bindparam("device_id"))
+_SERVER_PORTS = (select(*_PORT_T.c, _NET_T.c.name.label("network_name"), _NET_T.c.mtu.label("network_mtu"))
+                 .select_from(_PORT_T.outerjoin(_NET_T, _NET_T.c.id == _PORT_T.c.network_id))
+                 .where(_PORT_T.c.device_id == bindparam("device_id")).order_by(_PORT_T.c.created_at, _PORT_T.c.id))
+_SERVER_IPS = (select(m.IPAllocation.port_id, m.IPAllocation.subnet_id, m.IPAllocation.ip_address)
+               .where(m.IPAllocation.port_id.in_(_SERVER_PORT_IDS))
+               .order_by(m.IPAllocation.port_id, m.IPAllocation.ip_order))
+_SERVER_GROUPS = select(m.PortSecurityGroup.port_id, m.PortSecurityGroup.security_group_id).where(
+    m.PortSecurityGroup.port_id.in_(_SERVER_PORT_IDS))
+_SERVER_FLOATING_IPS = select(m.FloatingIP.port_id, m.FloatingIP.floating_ip_address).where(
+    m.FloatingIP.port_id.in_(_SERVER_PORT_IDS))
 
 
 def _server_port_body(item: dict, caller: Caller, server_id: str, host: str, availability_zone: str) -> dict:

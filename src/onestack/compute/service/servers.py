@@ -13,7 +13,7 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from sqlalchemy import and_, delete, func, insert, or_, select, update
+from sqlalchemy import and_, bindparam, delete, func, insert, or_, select, update
 
 from onestack.core.db import utcnow
 from onestack.core.errors import BadRequest, Conflict, Forbidden, NotFound
@@ -412,18 +412,29 @@ def delete_server(uow: UnitOfWork, caller: Caller, server_id: str, force: bool =
     uow.emit(INSTANCE, instance.id)
 
 
+def _deleted(now) -> dict:
+    return {"vm_state": states.DELETED, "task_state": None, "power_state": states.NOSTATE, "deleted": True,
+            "deleted_at": now, "terminated_at": now, "status": "DELETED"}
+
+
 def finish_delete(uow: UnitOfWork, instance: Instance) -> None:
-    now = utcnow()
-    instance.vm_state = states.DELETED
-    instance.task_state = None
-    instance.power_state = states.NOSTATE
-    instance.deleted = True
-    instance.deleted_at = now
-    instance.terminated_at = now
-    instance.status = "DELETED"
+    for key, value in _deleted(utcnow()).items():
+        setattr(instance, key, value)
     for member in uow.session.scalars(select(ServerGroupMember).where(ServerGroupMember.instance_id == instance.id)):
         uow.session.delete(member)
     uow.session.execute(delete(VirtualInterface).where(VirtualInterface.instance_id == instance.id))
+
+
+def finish_delete_row(uow: UnitOfWork, instance_id: str, observed_revision: int) -> None:
+    """``finish_delete`` for a server not loaded as an object (the compute agent's delete): Core statements."""
+    conn = uow.session.connection()
+    columns = Instance.__mapper__.columns
+    now = utcnow()
+    values = {columns[k]: v for k, v in _deleted(now).items()}
+    values.update({columns["observed_revision"]: observed_revision, columns["updated_at"]: now})
+    conn.execute(delete(ServerGroupMember.__table__).where(ServerGroupMember.__table__.c.instance_id == instance_id))
+    conn.execute(delete(VirtualInterface.__table__).where(VirtualInterface.__table__.c.instance_id == instance_id))
+    conn.execute(update(Instance.__table__).where(Instance.__table__.c.id == instance_id).values(values))
 
 
 def update_server(uow: UnitOfWork, caller: Caller, server_id: str, changes: dict) -> Instance:
@@ -532,23 +543,31 @@ def get_action(uow: UnitOfWork, caller: Caller, server_id: str, request_id: str)
     raise NotFound(f"Action {request_id} could not be found.")
 
 
+_ACTION_T, _EVENT_T = InstanceAction.__table__, InstanceActionEvent.__table__
+_LATEST_ACTION = select(_ACTION_T.c.id, _ACTION_T.c.start_time).where(
+    _ACTION_T.c.instance_id == bindparam("instance_id")).order_by(_ACTION_T.c.id.desc()).limit(1)
+_LATEST_NAMED_ACTION = _LATEST_ACTION.where(_ACTION_T.c.action == bindparam("action_name"))
+
+
 def add_event(uow: UnitOfWork, instance_id: str, event: str, host: str | None, ok: bool,
               details: str | None = None, action_name: str | None = None) -> None:
     """Record a finished event on the instance's latest action (optionally of a given name).
 
-    Column statements, no objects loaded: every build records two of these."""
+    Prebuilt Core statements on the unit of work's connection, no objects loaded: every boot records
+    two of these (the scheduler's and the build's) and every delete one."""
     uow.session.flush()  # an action added in this unit of work counts
-    query = select(InstanceAction.id, InstanceAction.start_time).where(InstanceAction.instance_id == instance_id)
+    conn = uow.session.connection()
     if action_name:
-        query = query.where(InstanceAction.action == action_name)
-    action = uow.session.execute(query.order_by(InstanceAction.id.desc()).limit(1)).first()
+        action = conn.execute(_LATEST_NAMED_ACTION, {"instance_id": instance_id, "action_name": action_name}).first()
+    else:
+        action = conn.execute(_LATEST_ACTION, {"instance_id": instance_id}).first()
     if action is None:
         return
     now = utcnow()
-    uow.session.execute(insert(InstanceActionEvent).values(
+    conn.execute(insert(_EVENT_T).values(
         action_id=action.id, event=event, start_time=action.start_time, finish_time=now,
         result="Success" if ok else "Error", host=host, details=details, traceback=None if ok else details))
     values: dict = {"finish_time": now, "updated_at": now}
     if not ok:
         values["message"] = "Error"
-    uow.session.execute(update(InstanceAction).where(InstanceAction.id == action.id).values(**values))
+    conn.execute(update(_ACTION_T).where(_ACTION_T.c.id == action.id).values(**values))

@@ -6,7 +6,7 @@ import ipaddress
 import json
 from types import SimpleNamespace
 
-from sqlalchemy import Text, insert, select, type_coerce
+from sqlalchemy import Text, bindparam, delete, insert, select, type_coerce
 
 from onestack.compute.client import NETWORK_CHANGED
 from onestack.core.db import new_id, utcnow
@@ -21,6 +21,7 @@ from .common import (
     DEVICE_OWNER_FLOATINGIP,
     DEVICE_OWNER_ROUTER_GW,
     ROUTER_OWNERS,
+    SYSTEM,
     TOPIC_FIREWALL,
     TOPIC_NETWORK,
     TOPIC_PORT,
@@ -411,6 +412,33 @@ def delete_port(uow: UnitOfWork, caller: Caller, port_id: str, if_match=None, al
         _disassociate(uow, fip)
     _announce(uow, port)
     uow.session.delete(port)
+
+
+_PORT_T, _ALLOC_T, _GROUPS_T = m.Port.__table__, m.IPAllocation.__table__, m.PortSecurityGroup.__table__
+_PORT_FOR_DELETE = select(_PORT_T.c.id, _PORT_T.c.network_id, _PORT_T.c.device_owner, _PORT_T.c.device_id,
+                          _PORT_T.c.host_id).where(_PORT_T.c.id == bindparam("port_id"))
+_PORT_HAS_FLOATING = select(m.FloatingIP.__table__.c.id).where(
+    m.FloatingIP.__table__.c.port_id == bindparam("port_id")).limit(1)
+_DELETE_ALLOCS = delete(_ALLOC_T).where(_ALLOC_T.c.port_id == bindparam("port_id"))
+_DELETE_GROUPS = delete(_GROUPS_T).where(_GROUPS_T.c.port_id == bindparam("port_id"))
+_DELETE_PORT = delete(_PORT_T).where(_PORT_T.c.id == bindparam("port_id"))
+
+
+def delete_server_port(uow: UnitOfWork, port_id: str) -> None:
+    """``delete_port`` as the system deletes a port compute created for a server (server delete, failed
+    build): prebuilt Core statements and no rows loaded; a port with floating IPs (or a service port)
+    takes ``delete_port``'s way."""
+    conn = uow.session.connection()
+    port = conn.execute(_PORT_FOR_DELETE, {"port_id": port_id}).first()
+    if port is None:
+        raise not_found("Port", port_id)
+    if port.device_owner in ROUTER_OWNERS or port.device_owner == DEVICE_OWNER_FLOATINGIP or \
+            conn.execute(_PORT_HAS_FLOATING, {"port_id": port_id}).first() is not None:
+        delete_port(uow, SYSTEM, port_id)
+        return
+    _announce(uow, port)
+    for statement in (_DELETE_ALLOCS, _DELETE_GROUPS, _DELETE_PORT):
+        conn.execute(statement, {"port_id": port_id})
 
 
 def delete_port_row(uow: UnitOfWork, port: m.Port) -> None:
