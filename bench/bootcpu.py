@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import cProfile
 import gc
+import logging
 import os
 import pstats
 import shutil
@@ -71,6 +72,7 @@ def main() -> None:
     parser.add_argument("--burst", type=int, default=20)
     parser.add_argument("--hosts", type=int, default=1)
     args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING, format="%(threadName)s %(levelname)s %(name)s: %(message)s")
     print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     tmp = tempfile.mkdtemp(prefix="bench-bootcpu-")
     port = free_port()

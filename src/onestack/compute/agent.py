@@ -21,7 +21,7 @@ import traceback
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, select
 
 from onestack.core.bus import Bus
 from onestack.core.config import Settings
@@ -53,7 +53,7 @@ from .service import block_devices as bd
 from .service import hosts as hosts_svc
 from .service import interfaces as iface_svc
 from .service.common import INSTANCE
-from .service.servers import add_event, finish_delete_row
+from .service.servers import UPDATE_INSTANCE, add_event, finish_delete_row
 from .volumes import HostVolumes
 
 log = logging.getLogger(__name__)
@@ -301,7 +301,7 @@ class InstanceReconciler:
 
     def reconcile(self, key: str) -> None:
         with self.uow() as uow:
-            row = uow.session.get(Instance, key)
+            row = uow.session.connection().execute(_WORK_READ, {"id": key}).first()  # no ORM row: every reconcile
             if row is None or row.deleted or row.host not in self.drivers:
                 return
             work = self._work(row)
@@ -323,7 +323,7 @@ class InstanceReconciler:
 
     # -- steps ----------------------------------------------------------------------------------------
 
-    def _work(self, row: Instance) -> _Work:
+    def _work(self, row) -> _Work:  # an Instance, or a row of _WORK_READ
         return _Work(row.id, row.name, row.hostname, row.project_id, row.user_id, row.host or "",
                      row.availability_zone or "", row.vm_state, row.task_state, dict(row.pending or {}),
                      row.revision, row.observed_revision, dict(row.flavor or {}),
@@ -698,21 +698,25 @@ class InstanceReconciler:
                 changes["launched_at"] = utcnow()
             console = changes.pop("console_log", None)
             extra = {k: changes.pop(k) for k in ("migrated_from",) if k in changes}  # kept in system_metadata
-            values = {_INSTANCE_COLUMNS[key]: value for key, value in changes.items()}
+            values = {_INSTANCE_COLUMNS[key].key: value for key, value in changes.items()}
             if console is not None:
                 extra["console_log"] = console
             if extra:
                 merged = {**(row.system_metadata or {}), **extra}
-                values[_INSTANCE_COLUMNS["system_metadata"]] = {k: v for k, v in merged.items() if v is not None}
-            c = _INSTANCE_COLUMNS
-            values.update({c["task_state"]: None, c["pending"]: None, c["observed_revision"]: row.revision,
-                           c["status"]: states.status(changes.get("vm_state", row.vm_state), None),
-                           c["updated_at"]: utcnow()})
-            conn.execute(update(Instance.__table__).where(Instance.__table__.c.id == work.id).values(values))
+                values["system_metadata"] = {k: v for k, v in merged.items() if v is not None}
+            values.update({"task_state": None, "pending": None, "observed_revision": row.revision,
+                           "status": states.status(changes.get("vm_state", row.vm_state), None),
+                           "updated_at": utcnow(), "b_instance_id": work.id})
+            conn.execute(UPDATE_INSTANCE, values)
             if event:
                 add_event(uow, work.id, event, work.host, ok, details)
 
 _INSTANCE_COLUMNS = Instance.__mapper__.columns  # attribute name -> column
+_WORK_READ = select(*(_INSTANCE_COLUMNS[k].label(k) for k in (
+    "id", "name", "hostname", "project_id", "user_id", "host", "availability_zone", "vm_state", "task_state",
+    "pending", "revision", "observed_revision", "flavor", "old_flavor", "image_ref", "requested_networks",
+    "user_data", "metadata_", "key_data", "config_drive", "system_metadata", "block_devices", "security_groups",
+    "deleted"))).where(_INSTANCE_COLUMNS["id"] == bindparam("id"))
 _FINISH_READ = select(Instance.revision, Instance.deleted, Instance.vm_state, Instance.system_metadata).where(
     Instance.id == bindparam("id")).with_for_update()
 

@@ -16,7 +16,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import bindparam, func, or_, select, update
 
 from onestack.core.config import Settings
 from onestack.core.db import utcnow
@@ -85,6 +85,15 @@ _REQUEST_COLUMNS = (Instance.id, Instance.project_id, Instance.user_id, Instance
                     Instance.server_group_id, Instance.system_metadata, Instance.image_ref, Instance.task_state,
                     Instance.host, Instance.deleted)
 
+# prebuilt Core statements for every decision: the request's columns, and the hand-over to the host
+_REQUEST = select(*_REQUEST_COLUMNS, Instance.pending).where(Instance.id == bindparam("id"))
+_INSTANCE_T = Instance.__table__
+_ASSIGN = update(_INSTANCE_T).where(
+    _INSTANCE_T.c.id == bindparam("instance_id"), _INSTANCE_T.c.deleted.is_(False), _INSTANCE_T.c.host.is_(None),
+    _INSTANCE_T.c.task_state == bindparam("task")).values(
+    host=bindparam("new_host"), node=bindparam("new_node"), node_id=bindparam("new_node_id"),
+    availability_zone=bindparam("zone"), task_state=bindparam("next_task"), updated_at=bindparam("now"))
+
 
 class Scheduler:
     """Decisions run on an in-memory view: the compute hosts (refreshed when services, nodes or
@@ -141,7 +150,7 @@ class Scheduler:
 
     def reconcile(self, key: str) -> None:
         with self.uow() as uow:
-            row = uow.session.execute(select(*_REQUEST_COLUMNS, Instance.pending).where(Instance.id == key)).first()
+            row = uow.session.connection().execute(_REQUEST, {"id": key}).first()
         if row is None or row.deleted:
             self.placement.release(key)  # a claim made just before the server was deleted
             return
@@ -169,11 +178,10 @@ class Scheduler:
         self._no_host.pop(key, None)
         with self.uow(write=True) as uow:
             next_task = states.SPAWNING if want.task_state == states.SCHEDULING else want.task_state
-            assigned = uow.session.execute(update(Instance).where(
-                Instance.id == key, Instance.deleted.is_(False), Instance.host.is_(None),
-                Instance.task_state == want.task_state).values(
-                host=chosen.host, node=chosen.node, node_id=chosen.node_id, availability_zone=chosen.zone,
-                task_state=next_task, updated_at=utcnow())).rowcount == 1
+            assigned = uow.session.connection().execute(_ASSIGN, {
+                "instance_id": key, "task": want.task_state, "new_host": chosen.host, "new_node": chosen.node,
+                "new_node_id": chosen.node_id, "zone": chosen.zone, "next_task": next_task,
+                "now": utcnow()}).rowcount == 1
             if assigned:
                 add_event(uow, key, "conductor_schedule_and_build_instances", None, True)
                 uow.emit(INSTANCE, key)

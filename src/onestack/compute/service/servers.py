@@ -430,11 +430,19 @@ def finish_delete_row(uow: UnitOfWork, instance_id: str, observed_revision: int)
     conn = uow.session.connection()
     columns = Instance.__mapper__.columns
     now = utcnow()
-    values = {columns[k]: v for k, v in _deleted(now).items()}
-    values.update({columns["observed_revision"]: observed_revision, columns["updated_at"]: now})
-    conn.execute(delete(ServerGroupMember.__table__).where(ServerGroupMember.__table__.c.instance_id == instance_id))
-    conn.execute(delete(VirtualInterface.__table__).where(VirtualInterface.__table__.c.instance_id == instance_id))
-    conn.execute(update(Instance.__table__).where(Instance.__table__.c.id == instance_id).values(values))
+    values = {columns[k].key: v for k, v in _deleted(now).items()}
+    values.update({"observed_revision": observed_revision, "updated_at": now, "b_instance_id": instance_id})
+    conn.execute(_DELETE_MEMBERSHIPS, {"b_instance_id": instance_id})
+    conn.execute(_DELETE_VIFS, {"b_instance_id": instance_id})
+    conn.execute(UPDATE_INSTANCE, values)
+
+
+# prebuilt: the SET clause is the parameters given (column names), the row is "b_instance_id"
+UPDATE_INSTANCE = update(Instance.__table__).where(Instance.__table__.c.id == bindparam("b_instance_id"))
+_DELETE_MEMBERSHIPS = delete(ServerGroupMember.__table__).where(
+    ServerGroupMember.__table__.c.instance_id == bindparam("b_instance_id"))
+_DELETE_VIFS = delete(VirtualInterface.__table__).where(
+    VirtualInterface.__table__.c.instance_id == bindparam("b_instance_id"))
 
 
 def update_server(uow: UnitOfWork, caller: Caller, server_id: str, changes: dict) -> Instance:
@@ -547,6 +555,8 @@ _ACTION_T, _EVENT_T = InstanceAction.__table__, InstanceActionEvent.__table__
 _LATEST_ACTION = select(_ACTION_T.c.id, _ACTION_T.c.start_time).where(
     _ACTION_T.c.instance_id == bindparam("instance_id")).order_by(_ACTION_T.c.id.desc()).limit(1)
 _LATEST_NAMED_ACTION = _LATEST_ACTION.where(_ACTION_T.c.action == bindparam("action_name"))
+_INSERT_EVENT = insert(_EVENT_T)
+_FINISH_ACTION = update(_ACTION_T).where(_ACTION_T.c.id == bindparam("b_action_id"))  # SET: the parameters given
 
 
 def add_event(uow: UnitOfWork, instance_id: str, event: str, host: str | None, ok: bool,
@@ -564,10 +574,11 @@ def add_event(uow: UnitOfWork, instance_id: str, event: str, host: str | None, o
     if action is None:
         return
     now = utcnow()
-    conn.execute(insert(_EVENT_T).values(
-        action_id=action.id, event=event, start_time=action.start_time, finish_time=now,
-        result="Success" if ok else "Error", host=host, details=details, traceback=None if ok else details))
-    values: dict = {"finish_time": now, "updated_at": now}
+    conn.execute(_INSERT_EVENT, {
+        "action_id": action.id, "event": event, "start_time": action.start_time, "finish_time": now,
+        "result": "Success" if ok else "Error", "host": host, "details": details,
+        "traceback": None if ok else details})
+    values: dict = {"b_action_id": action.id, "finish_time": now, "updated_at": now}
     if not ok:
         values["message"] = "Error"
-    conn.execute(update(_ACTION_T).where(_ACTION_T.c.id == action.id).values(**values))
+    conn.execute(_FINISH_ACTION, values)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import and_, delete, func, insert, or_, select, update
+from sqlalchemy import and_, bindparam, delete, func, insert, or_, select, update
 
 from onestack.core.db import utcnow
 from onestack.core.errors import BadRequest, Conflict
@@ -86,32 +86,54 @@ def _capacity(inv: Inventory) -> int:
     return int((inv.total - inv.reserved) * inv.allocation_ratio)
 
 
+_RP_T, _ALLOC_T, _CONSUMER_T, _INV_T = (ResourceProvider.__table__, Allocation.__table__, Consumer.__table__,
+                                       Inventory.__table__)
+# prebuilt statements (expanding IN lists) on the unit of work's connection: the scheduler's claim and
+# the compute agent's release run these once per boot and per delete
+_PREVIOUS = select(_ALLOC_T.c.provider_id).where(_ALLOC_T.c.consumer_id.in_(bindparam("consumers", expanding=True)))
+_LOCK_PROVIDERS = (select(_RP_T.c.id, _RP_T.c.uuid, _RP_T.c.generation)
+                   .where(or_(_RP_T.c.uuid.in_(bindparam("uuids", expanding=True)), _RP_T.c.id.in_(_PREVIOUS)))
+                   .order_by(_RP_T.c.id).with_for_update())
+_LOCK_PREVIOUS_PROVIDERS = (select(_RP_T.c.id, _RP_T.c.uuid, _RP_T.c.generation).where(_RP_T.c.id.in_(_PREVIOUS))
+                            .order_by(_RP_T.c.id).with_for_update())
+_LOCK_CONSUMERS = select(_CONSUMER_T.c.uuid, _CONSUMER_T.c.generation).where(
+    _CONSUMER_T.c.uuid.in_(bindparam("consumers", expanding=True))).with_for_update()
+_INSERT_CONSUMER = insert(_CONSUMER_T)
+_DELETE_CONSUMER = delete(_CONSUMER_T).where(_CONSUMER_T.c.uuid == bindparam("consumer"))
+_DELETE_ALLOCATIONS = delete(_ALLOC_T).where(_ALLOC_T.c.consumer_id.in_(bindparam("consumers", expanding=True)))
+_INSERT_ALLOCATIONS = insert(_ALLOC_T)
+_BUMP_PROVIDERS = update(_RP_T).where(_RP_T.c.id.in_(bindparam("ids", expanding=True))).values(
+    generation=_RP_T.c.generation + 1, updated_at=bindparam("now"))
+_USED = (select(func.coalesce(func.sum(_ALLOC_T.c.used), 0)).where(
+    _ALLOC_T.c.provider_id == _INV_T.c.provider_id, _ALLOC_T.c.resource_class == _INV_T.c.resource_class)
+    .scalar_subquery())
+_INVENTORY_USAGE = select(_INV_T.c.resource_class, _INV_T.c.total, _INV_T.c.reserved, _INV_T.c.allocation_ratio,
+                          _INV_T.c.min_unit, _INV_T.c.max_unit, _INV_T.c.step_size, _USED.label("used")).where(
+    _INV_T.c.provider_id == bindparam("provider_id"))
+
+
 def replace_allocations(uow: UnitOfWork, items: list[ConsumerAllocations]) -> dict[str, int]:
     """Set each consumer's allocations to exactly what is given (empty deletes), all or nothing.
 
-    Column statements, no ORM objects: this is the scheduler's claim, on the boot path.  Every
+    Prebuilt column statements, no ORM objects: this is the scheduler's claim, on the boot path.  Every
     provider whose usage changes (new and previous allocations) is locked in id order, re-checked
     against its inventory and gets a new generation; returns {provider uuid: new generation}.
     """
-    rp_t, alloc_t, consumer_t = ResourceProvider.__table__, Allocation.__table__, Consumer.__table__
+    conn = uow.session.connection()
     wanted = {rp_uuid for item in items for rp_uuid in item.allocations}
     consumer_ids = [item.consumer_id for item in items]
     # one statement finds and locks (in id order: concurrent claims on MariaDB/PostgreSQL never
     # deadlock) the requested providers and those holding the consumers' current allocations
-    previous = select(alloc_t.c.provider_id).where(alloc_t.c.consumer_id.in_(consumer_ids))
-    locked = uow.session.execute(
-        select(rp_t.c.id, rp_t.c.uuid, rp_t.c.generation)
-        .where(or_(rp_t.c.uuid.in_(sorted(wanted)), rp_t.c.id.in_(previous)) if wanted
-               else rp_t.c.id.in_(previous))
-        .order_by(rp_t.c.id).with_for_update()).all()
+    if wanted:
+        locked = conn.execute(_LOCK_PROVIDERS, {"uuids": sorted(wanted), "consumers": consumer_ids}).all()
+    else:
+        locked = conn.execute(_LOCK_PREVIOUS_PROVIDERS, {"consumers": consumer_ids}).all()
     ids = {r.uuid: r.id for r in locked if r.uuid in wanted}
     for rp_uuid in sorted(wanted):
         if rp_uuid not in ids:
             raise BadRequest(f"Allocation for resource provider '{rp_uuid}' that does not exist.")
     touched = [r.id for r in locked]
-    consumers = {row.uuid: row for row in uow.session.execute(
-        select(consumer_t.c.uuid, consumer_t.c.generation).where(consumer_t.c.uuid.in_(consumer_ids))
-        .with_for_update())}
+    consumers = {row.uuid: row for row in conn.execute(_LOCK_CONSUMERS, {"consumers": consumer_ids})}
     rows = []
     for item in items:
         have = consumers.get(item.consumer_id)
@@ -119,23 +141,23 @@ def replace_allocations(uow: UnitOfWork, items: list[ConsumerAllocations]) -> di
             raise Conflict(f"consumer generation conflict - expected {have.generation if have else None} but got "
                            f"{item.consumer_generation}", type=CONCURRENT_UPDATE)
         if have is None and item.allocations:
-            uow.session.execute(insert(consumer_t).values(
-                uuid=item.consumer_id, project_id=item.project_id, user_id=item.user_id,
-                consumer_type=item.consumer_type, generation=0, created_at=utcnow()))
+            conn.execute(_INSERT_CONSUMER, {
+                "uuid": item.consumer_id, "project_id": item.project_id, "user_id": item.user_id,
+                "consumer_type": item.consumer_type, "generation": 0, "created_at": utcnow()})
         elif have is not None and not item.allocations:
-            uow.session.execute(delete(consumer_t).where(consumer_t.c.uuid == item.consumer_id))
+            conn.execute(_DELETE_CONSUMER, {"consumer": item.consumer_id})
         elif have is not None:
             values = {"project_id": item.project_id, "user_id": item.user_id, "generation": have.generation + 1}
             if item.consumer_type:
                 values["consumer_type"] = item.consumer_type
-            uow.session.execute(update(consumer_t).where(consumer_t.c.uuid == item.consumer_id).values(**values))
+            conn.execute(update(_CONSUMER_T).where(_CONSUMER_T.c.uuid == item.consumer_id).values(**values))
         rows += [{"provider_id": ids[rp_uuid], "consumer_id": item.consumer_id, "resource_class": rc,
                   "used": int(amount)} for rp_uuid, resources in item.allocations.items()
                  for rc, amount in resources.items()]
     if consumers:  # allocations exist only for existing consumers
-        uow.session.execute(delete(alloc_t).where(alloc_t.c.consumer_id.in_(consumer_ids)))
+        conn.execute(_DELETE_ALLOCATIONS, {"consumers": consumer_ids})
     if rows:
-        uow.session.execute(insert(alloc_t), rows)
+        conn.execute(_INSERT_ALLOCATIONS, rows)
     requested: dict[int, dict[str, list[int]]] = {}
     for row in rows:
         requested.setdefault(row["provider_id"], {}).setdefault(row["resource_class"], []).append(row["used"])
@@ -144,21 +166,15 @@ def replace_allocations(uow: UnitOfWork, items: list[ConsumerAllocations]) -> di
         _check_capacity(uow, rp_id, by_id[rp_id], classes)
     if not touched:
         return {}
-    uow.session.execute(update(rp_t).where(rp_t.c.id.in_(touched)).values(
-        generation=rp_t.c.generation + 1, updated_at=utcnow()))
+    conn.execute(_BUMP_PROVIDERS, {"ids": touched, "now": utcnow()})
     return {r.uuid: r.generation + 1 for r in locked}  # exact: the rows are locked
 
 
 def _check_capacity(uow: UnitOfWork, rp_id: int, rp_uuid: str, requested: dict[str, list[int]]) -> None:
     """After writing: the provider's total usage of each class fits its capacity, and each requested
     amount its unit constraints (one statement: inventories with their summed usage)."""
-    inv_t, alloc_t = Inventory.__table__, Allocation.__table__
-    used = (select(func.coalesce(func.sum(alloc_t.c.used), 0)).where(
-        alloc_t.c.provider_id == inv_t.c.provider_id, alloc_t.c.resource_class == inv_t.c.resource_class)
-        .scalar_subquery())
-    invs = {row.resource_class: row for row in uow.session.execute(
-        select(inv_t.c.resource_class, inv_t.c.total, inv_t.c.reserved, inv_t.c.allocation_ratio, inv_t.c.min_unit,
-               inv_t.c.max_unit, inv_t.c.step_size, used.label("used")).where(inv_t.c.provider_id == rp_id))}
+    invs = {row.resource_class: row for row in uow.session.connection().execute(
+        _INVENTORY_USAGE, {"provider_id": rp_id})}
     for rc, amounts in sorted(requested.items()):
         inv = invs.get(rc)
         if inv is None:
