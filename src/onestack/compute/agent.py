@@ -143,15 +143,31 @@ def image_resolver(clients: dict) -> ResolveImage | None:
     return lambda image_ref: image_spec(image_client, image_ref)
 
 
+_IMAGE_DOCUMENT_KEYS = {
+    "id", "name", "status", "visibility", "disk_format", "container_format", "size", "checksum", "created_at",
+    "updated_at", "tags", "owner", "protected", "min_disk", "min_ram", "self", "file", "schema", "os_hidden",
+    "os_hash_algo", "os_hash_value", "virtual_size", "locations"}
+
+
 def image_spec(image_client, image_ref: str) -> ImageSpec | None:
+    fields = image_client.image_guest_fields(image_ref) if hasattr(image_client, "image_guest_fields") else None
+    if fields is not None:  # the columns a guest needs (every build reads them)
+        props = {k: v for k, v in fields["properties"].items() if k not in _IMAGE_DOCUMENT_KEYS}
+        if fields["store"]:
+            props["stores"] = fields["store"]  # as in the image document
+        props = {k: str(v) for k, v in props.items() if v is not None}
+        props.update({k: str(fields[k]) for k in ("os_hash_algo", "os_hash_value") if fields[k]})  # verified
+        path = image_client.image_data_path(image_ref)
+        return ImageSpec(id=image_ref, disk_format=fields["disk_format"] or "",
+                         container_format=fields["container_format"] or "", properties=props,
+                         path=str(path) if path else None)
+    if hasattr(image_client, "image_guest_fields"):
+        return None  # no such image
     image = image_client.get_image(None, image_ref) or {}
     if not image:
         return None
     path = image_client.image_data_path(image_ref)
-    known = {"id", "name", "status", "visibility", "disk_format", "container_format", "size", "checksum",
-             "created_at", "updated_at", "tags", "owner", "protected", "min_disk", "min_ram", "self", "file",
-             "schema", "os_hidden", "os_hash_algo", "os_hash_value", "virtual_size", "locations"}
-    props = {k: str(v) for k, v in image.items() if k not in known and v is not None}
+    props = {k: str(v) for k, v in image.items() if k not in _IMAGE_DOCUMENT_KEYS and v is not None}
     props.update({k: str(image[k]) for k in ("os_hash_algo", "os_hash_value") if image.get(k)})  # verified
     return ImageSpec(id=image_ref, disk_format=image.get("disk_format") or "",
                      container_format=image.get("container_format") or "", properties=props,

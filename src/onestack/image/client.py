@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from onestack.core.config import Settings
 from onestack.core.context import RequestContext
@@ -16,13 +16,18 @@ from onestack.core.errors import Forbidden, NotFound
 from onestack.core.uow import UnitOfWorkFactory
 
 from .backends import FilesystemImageStore, ImageStore
-from .model import Image
+from .model import Image, ImageProperty
 from .service import data as data_svc
 from .service import images as images_svc
 from .service.quotas import DEFAULT_LIMITS
 from .views.images import image as image_view
 
 log = logging.getLogger(__name__)
+
+_GUEST_FIELDS = select(Image.disk_format, Image.container_format, Image.os_hash_algo, Image.os_hash_value,
+                       Image.store).where(Image.id == bindparam("image_id"))
+_CUSTOM_PROPERTIES = select(ImageProperty.name, ImageProperty.value).where(
+    ImageProperty.image_id == bindparam("image_id")).order_by(ImageProperty.name)
 
 LimitFn = Callable[[str, str, str], "int | None"]  # (service_type, resource, project_id)
 
@@ -91,6 +96,19 @@ class ImageClient:
                 return {k: getattr(row, k) for k in keys}
         image = self.get_image(ctx, image_id)  # shared: the members decide
         return {k: image.get(k) for k in keys} if image else None
+
+    def image_guest_fields(self, image_id: str) -> dict | None:
+        """What a compute host needs of an image to start a guest (no caller: internal), in two column
+        reads instead of the whole document's three ORM statements: ``disk_format``, ``container_format``,
+        ``os_hash_algo``, ``os_hash_value``, ``store`` and ``properties`` (the custom ones)."""
+        with self.uow() as uow:
+            conn = uow.session.connection()
+            row = conn.execute(_GUEST_FIELDS, {"image_id": image_id}).first()
+            if row is None:
+                return None
+            fields = dict(row._mapping)
+            fields["properties"] = dict(conn.execute(_CUSTOM_PROPERTIES, {"image_id": image_id}).all())
+        return fields
 
     def find_images(self, name: str | None = None, ctx: RequestContext | None = None) -> list[dict]:
         """Images named ``name`` (every image when None) that ``ctx`` may see (None: any owner and

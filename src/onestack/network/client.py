@@ -196,7 +196,7 @@ class NetworkClient:
                     if port.device_id:
                         raise Conflict(f"Port {port.id} is still in use.", type="PortInUse")
                 elif item.get("uuid"):
-                    net_svc.get_network(uow, caller, item["uuid"])
+                    net_svc.check_network(uow, caller, item["uuid"])
 
     def allocate_port_for_server(self, ctx: RequestContext, server_id: str, host: str, requested: dict,
                                  availability_zone: str = "nova") -> dict:

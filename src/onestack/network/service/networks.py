@@ -71,6 +71,15 @@ def get_network(uow: UnitOfWork, caller: Caller, network_id: str) -> m.Network:
 
 
 _NETS, _SUBNETS = m.Network.__table__.c, m.Subnet.__table__.c
+_NETWORK_OWNER = select(_NETS.project_id, _NETS.shared, _NETS.external).where(_NETS.id == bindparam("network_id"))
+
+
+def check_network(uow: UnitOfWork, caller: Caller, network_id: str) -> None:
+    """``get_network``'s NotFound without loading the network (a server create checks its networks)."""
+    net = uow.session.connection().execute(_NETWORK_OWNER, {"network_id": network_id}).first()
+    if net is None or not (caller.is_admin or net.project_id == caller.project_id or net.shared or net.external):
+        raise not_found("Network", network_id)
+
 _NETWORK_COLUMNS = ("id", "project_id", "shared", "external", "port_security_enabled", "mtu")
 _SUBNET_COLUMNS = ("id", "network_id", "ip_version", "cidr", "gateway_ip", "enable_dhcp", "ipv6_address_mode",
                    "allocation_pools", "created_at")
