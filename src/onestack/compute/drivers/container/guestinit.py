@@ -35,11 +35,20 @@ deconfig) ip -4 addr flush dev "$interface"; ip link set "$interface" up; exit 0
 bound|renew)
   ip -4 addr flush dev "$interface"
   ip addr add "$ip/${mask:-24}" dev "$interface"
+  # a route (the default one too) stays with the lowest-numbered NIC that has it: a NIC hot-plugged later,
+  # or leased later at boot, does not take the default route (and the floating IP's replies) away from eth0
+  route() {
+    cur=$(ip route show exact "$1" 2>/dev/null | sed -n 's/.* dev \([^ ]*\).*/\1/p' | head -n 1)
+    n=${interface#eth}; c=${cur#eth}
+    if [ -z "$cur" ] || [ "$cur" = "$interface" ] || { [ "$n" -lt "$c" ] 2>/dev/null; }; then
+      ip route replace "$1" via "$2" dev "$interface"
+    fi
+  }
   if [ -n "$staticroutes" ]; then
     set -- $staticroutes
-    while [ $# -ge 2 ]; do ip route replace "$1" via "$2" dev "$interface"; shift 2; done
+    while [ $# -ge 2 ]; do route "$1" "$2"; shift 2; done
   elif [ -n "$router" ]; then
-    for r in $router; do ip route replace default via "$r" dev "$interface"; break; done
+    for r in $router; do route 0.0.0.0/0 "$r"; break; done
   fi
   [ -n "$dns" ] && { for d in $dns; do echo "nameserver $d"; done > /etc/resolv.conf; }
   # announce the address: a router still caching the MAC of a deleted server that had this IP would
