@@ -31,9 +31,9 @@ import logging
 import secrets
 import socket
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
-from sqlalchemy import or_, select
+from sqlalchemy import bindparam, or_, select, update
 
 from onestack.core.bus import Bus
 from onestack.core.config import Settings
@@ -154,6 +154,24 @@ class NetworkAgentState:
         # caches (a server booting with a deleted server's address would otherwise be unreachable from the
         # router until the stale entry expired, up to ~30 s)
         self.addresses: dict[str, dict[str, str]] = {}
+        # ports whose device is plugged but that wait for their rules or DHCP entry: the firewall and
+        # network reconcilers wake these (not every port they touch) once they have them
+        self.plugged_waiting: set[str] = set()
+        # how a reconciler wakes this agent's port checks: straight into the agent's own work queue (set by
+        # NetworkAgent; a hint for this agent alone needs no outbox row and no transaction)
+        self.wake_port: Callable[[str], None] | None = None
+
+    def wake_ports(self, port_ids: Iterable[str]) -> None:
+        port_ids = sorted(port_ids)
+        if not port_ids:
+            return
+        if self.wake_port is not None:
+            for port_id in port_ids:
+                self.wake_port(port_id)
+            return
+        with self.uow(write=True) as uow:
+            for port_id in port_ids:
+                uow.emit(TOPIC_PORT, port_id)
 
     def port_converged(self, port_id: str, network_id: str, mac: str, subnet_ids) -> bool:
         """``subnet_ids``: a callable giving the port's subnets (asked only when the DHCP view needs them)."""
@@ -270,19 +288,15 @@ class NetworkReconciler(_Base):
                 before = self.state.dhcp_served.get(net.id, (frozenset(), frozenset()))[1]
                 served = frozenset(h.mac for h in dhcp.hosts)
                 self.state.dhcp_served[net.id] = (frozenset(s.id for s in dhcp.subnets), served)
-                if served - before:  # ports of this host waiting for their lease to be served
-                    waiting = list(uow.session.scalars(select(m.Port.id).where(
-                        m.Port.network_id == net.id, m.Port.host_id == self.state.host,
-                        m.Port.status != "ACTIVE", m.Port.mac_address.in_(served - before))))
+                if served - before:  # plugged ports of this host waiting (for this lease, or another one)
+                    waiting = list(self.state.plugged_waiting)
             else:
                 self.driver.delete_dhcp(net.id)
                 self.state.dhcp_served.pop(net.id, None)
             if self.state.l3:
                 self._forget_released(uow, net.id)
-        if waiting:  # woken now rather than at their next backoff retry (up to a second later)
-            with self.uow(write=True) as uow:
-                for port_id in waiting:
-                    uow.emit(TOPIC_PORT, port_id)
+        # woken now rather than at their next backoff retry (up to a second later)
+        self.state.wake_ports(waiting)
 
     def _forget_released(self, uow, network_id: str) -> None:
         """Drop the neighbour entries the routers on this network keep for addresses released since the
@@ -343,37 +357,40 @@ class PortReconciler(_Base):
                 m.Port.host_id == self.state.host, ~m.Port.device_owner.like("network:%"))))
 
     def reconcile(self, key: str) -> None:
+        state = self.state
         with self.uow() as uow:
-            # columns, not the ORM row with its addresses and groups: this runs for every event of a port and
-            # every retry while its device is missing
-            row = uow.session.execute(select(
-                m.Port.network_id, m.Port.host_id, m.Port.device_owner, m.Port.mac_address, m.Port.admin_state_up,
-                m.Port.status).where(m.Port.id == key)).first()
-            if row is None or row.host_id != self.state.host or row.device_owner.startswith("network:"):
-                self.attempts.pop(key, None)
+            # Core statements on the connection, not the ORM row with its addresses and groups: this runs for
+            # every event of a port and every retry while its device is missing
+            conn = uow.session.connection()
+            row = conn.execute(_PORT_CHECK, {"id": key}).first()
+            if row is None or row.host_id != state.host or row.device_owner.startswith("network:"):
+                self.forget(key)
                 return
-            net = self.state.ensure_network(uow, row.network_id)
+            net = state.ensure_network(uow, row.network_id)
             try:
-                present = self.driver.ensure_port(PortSpec(key, row.network_id, devname(key, self.state.prefix),
+                present = self.driver.ensure_port(PortSpec(key, row.network_id, devname(key, state.prefix),
                                                            row.mac_address, net.mtu if net else 1500))
             except Exception:  # e.g. the bridge went away behind the agent's back: build it again next time
-                self.state.networks_ensured.pop(row.network_id, None)
+                state.networks_ensured.pop(row.network_id, None)
                 raise
-            converged = present and self.state.port_converged(
-                key, row.network_id, row.mac_address, lambda: uow.session.scalars(
-                    select(m.IPAllocation.subnet_id).where(m.IPAllocation.port_id == key)).all())
+            if present:  # before looking: a firewall or DHCP step finishing meanwhile then wakes it
+                state.plugged_waiting.add(key)
+            else:
+                state.plugged_waiting.discard(key)
+            converged = present and state.port_converged(
+                key, row.network_id, row.mac_address,
+                lambda: conn.execute(_PORT_SUBNETS, {"id": key}).scalars().all())
             status = "ACTIVE" if converged and row.admin_state_up else "DOWN"
-            current = row.status
-        if status != current:
+        if converged:
+            state.plugged_waiting.discard(key)
+        if status != row.status:
             with self.uow(write=True) as uow:
-                row = uow.session.get(m.Port, key)
-                if row is not None:
-                    row.status = status
+                # one UPDATE; no status event when a concurrent check wrote it already
+                if uow.session.connection().execute(_SET_STATUS, {"port_id": key, "new_status": status,
+                                                                  "now": utcnow()}).rowcount:
                     uow.emit(TOPIC_PORT_STATUS, key)  # compute waits for ACTIVE before starting the guest
-                if present:
-                    uow.emit(TOPIC_FIREWALL, "all")
-        if present and not converged:  # the firewall/DHCP reconcilers (already woken) are still at it;
-            n = self.attempts.get(key, 0) + 1  # the firewall wakes this key when it has the port
+        if present and not converged:  # the firewall/DHCP reconcilers (already woken) are still at it and
+            n = self.attempts.get(key, 0) + 1  # wake this key when they have the port; this is a fallback
             self.attempts[key] = n
             raise Requeue(min(0.05 * 2 ** (n - 1), 1.0))
         if not present:
@@ -381,6 +398,20 @@ class PortReconciler(_Base):
             self.attempts[key] = n
             raise Requeue(min(0.1 * n, 5.0))
         self.attempts.pop(key, None)
+
+    def forget(self, key: str) -> None:
+        self.attempts.pop(key, None)
+        self.state.plugged_waiting.discard(key)
+
+
+_PORTS = m.Port.__table__
+_PORT_CHECK = select(_PORTS.c.network_id, _PORTS.c.host_id, _PORTS.c.device_owner, _PORTS.c.mac_address,
+                     _PORTS.c.admin_state_up, _PORTS.c.status).where(_PORTS.c.id == bindparam("id"))
+_PORT_SUBNETS = select(m.IPAllocation.__table__.c.subnet_id).where(
+    m.IPAllocation.__table__.c.port_id == bindparam("id"))
+_SET_STATUS = update(_PORTS).where(
+    _PORTS.c.id == bindparam("port_id"), _PORTS.c.status != bindparam("new_status")).values(
+    status=bindparam("new_status"), updated_at=bindparam("now"))
 
 
 class RouterReconciler(_Base):
@@ -473,10 +504,9 @@ class FirewallReconciler(_Base):
         self.driver.apply_firewall(ports, groups)
         applied = frozenset(p.id for p in ports)
         new, self.state.firewalled = applied - self.state.firewalled, applied
-        if new:  # ports waiting to be reported ACTIVE until their rules were in
-            with self.uow(write=True) as uow:
-                for port_id in sorted(new):
-                    uow.emit(TOPIC_PORT, port_id)
+        # plugged ports waiting to be reported ACTIVE until their rules were in (a port whose device is
+        # not there yet is checked when it appears: its rules are in before then)
+        self.state.wake_ports(new & self.state.plugged_waiting)
 
     def _ports(self, uow) -> tuple[tuple[FirewallPort, ...], dict[str, tuple[str, ...]]]:
         """This host's ports as the driver takes them: columns in a fixed number of queries (no ORM rows,
@@ -550,6 +580,7 @@ class NetworkAgent(Agent):
         super().__init__(f"network-agent-{state.host}", bus, [
             NetworkReconciler(state), PortReconciler(state), RouterReconciler(state), FirewallReconciler(state)],
             **kw)
+        state.wake_port = lambda port_id: self._on_message(TOPIC_PORT, port_id)
 
     @property
     def driver(self) -> NetworkDriver:
