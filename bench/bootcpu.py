@@ -7,8 +7,9 @@ The whole cloud runs in this process on a fresh SQLite data dir with the fake gu
 tenant network (a port each), waits until all are ACTIVE, then DELETEs them all at once and waits until
 they are gone.  Prints, per boot and per delete, this process's CPU ms (process time, not wall: the
 machine is shared) and the part of it each reconciler's worker threads spent (compute agent, scheduler,
-network agent, the rest: API, the bench's HTTP client, the bus, ...).  The first round warms up and is
-left out.
+network agent), the API's handlers, and the rest (the HTTP server, the bench's HTTP client and polls, ...).
+The first round warms up and is left out.  ``BOOTCPU_SQL=file`` writes every SQL statement with its
+thread; ``BOOTCPU_PROFILE=dir`` profiles each part (CPU time) into ``dir/<part>.prof``.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 from onestack import migrations  # noqa: E402
 from onestack.app import build  # noqa: E402
 from onestack.compute.model import Instance  # noqa: E402
-from onestack.core import config  # noqa: E402
+from onestack.core import config, http  # noqa: E402
 from onestack.core.testing.process import free_port  # noqa: E402
 
 C = "/compute/v2.1"
@@ -46,14 +47,13 @@ MV = {"OpenStack-API-Version": "compute 2.100"}
 
 
 def _count(cpu: dict[str, float], lock: threading.Lock, name: str, fn, profiles: dict | None = None):
-    def timed(key: str) -> None:
+    def timed(key):
         prof = cProfile.Profile(time.thread_time) if profiles is not None else None
         t0 = time.thread_time()
         try:
             if prof is not None:
-                prof.runcall(fn, key)
-            else:
-                fn(key)
+                return prof.runcall(fn, key)
+            return fn(key)
         finally:
             with lock:
                 cpu[name] += time.thread_time() - t0
@@ -101,6 +101,15 @@ def main() -> None:
         for reconciler in agent.reconcilers.values():
             part = "scheduler" if agent.name == "compute-scheduler" else agent.name.split("-")[0]
             reconciler.reconcile = _count(cpu, lock, part, reconciler.reconcile, profiles)
+    # the API's handlers (run in the server's thread pool) count as "api"
+    original = http.run_in_threadpool
+
+    async def run_in_threadpool(fn, *a, **kw):
+        if getattr(fn, "__module__", "").startswith("onestack.") and fn.__name__ != "authenticate":
+            return await original(_count(cpu, lock, "api", lambda req: fn(req), profiles), *a, **kw)
+        return await original(fn, *a, **kw)
+
+    http.run_in_threadpool = run_in_threadpool
     cloud.start_agents()
     gc.collect()
     gc.freeze()
@@ -187,6 +196,11 @@ def main() -> None:
                 t[2][k] += v
             for k, v in sql.items():
                 t[3][k] += v
+        if rnd == args.rounds - 1:  # what a poller's GET /servers/detail costs with the burst's servers
+            before, c0 = cpu.get("api", 0.0), time.process_time()
+            for _ in range(50):
+                assert client.get(f"{C}/servers/detail", headers=headers).status_code == 200
+            detail = ((cpu["api"] - before) * 1000 / 50, (time.process_time() - c0) * 1000 / 50)
         _, wall, used, parts, sql = phase(delete, ids)
         if rnd:
             t = totals["delete"]
@@ -206,6 +220,9 @@ def main() -> None:
               f"wall {wall * 1000 / n:.1f} ms per server")
         print(f"    SQL statements per server: {sum(sql.values()) / n:.1f} ("
               + ", ".join(f"{k} {v / n:.1f}" for k, v in sorted(sql.items()) if v) + ")")
+    if args.rounds > 1:
+        print(f"  GET /servers/detail with {args.burst} servers: CPU {detail[1]:.1f} ms per request "
+              f"(the handler {detail[0]:.1f} ms)")
     print(f"load average {os.getloadavg()[0]:.1f}")
     for name, stats in (profiles or {}).items():
         stats.dump_stats(os.path.join(os.environ["BOOTCPU_PROFILE"], f"{name}.prof"))
