@@ -154,12 +154,24 @@ class NetworkAgentState:
         # caches (a server booting with a deleted server's address would otherwise be unreachable from the
         # router until the stale entry expired, up to ~30 s)
         self.addresses: dict[str, dict[str, str]] = {}
-        # ports whose device is plugged but that wait for their rules or DHCP entry: the firewall and
-        # network reconcilers wake these (not every port they touch) once they have them
-        self.plugged_waiting: set[str] = set()
+        # ports whose device is plugged but that wait for their rules or DHCP entry (id -> network id, MAC):
+        # the firewall and network reconcilers wake these (not every port they touch) once they have them
+        self.plugged_waiting: dict[str, tuple[str, str]] = {}
         # how a reconciler wakes this agent's port checks: straight into the agent's own work queue (set by
         # NetworkAgent; a hint for this agent alone needs no outbox row and no transaction)
         self.wake_port: Callable[[str], None] | None = None
+        # device name -> port id of ports whose device is not there yet: with a driver reporting devices as
+        # they appear, a port check follows its device at once (no polling while compute builds the guest)
+        self.awaiting_devices: dict[str, str] = {}
+
+    def device_appeared(self, name: str | None) -> None:
+        """From the driver's watch (its thread): a device appeared or changed; None: some may have, unseen."""
+        if name is None:
+            self.wake_ports(set(self.awaiting_devices.values()))
+            return
+        port_id = self.awaiting_devices.pop(name, None)  # one wake: the check registers it again if need be
+        if port_id is not None:
+            self.wake_ports((port_id,))
 
     def wake_ports(self, port_ids: Iterable[str]) -> None:
         port_ids = sorted(port_ids)
@@ -285,18 +297,22 @@ class NetworkReconciler(_Base):
             dhcp = self._dhcp_spec(uow, net) if self.state.dhcp else None
             if dhcp is not None:
                 self.driver.ensure_dhcp(dhcp)
-                before = self.state.dhcp_served.get(net.id, (frozenset(), frozenset()))[1]
-                served = frozenset(h.mac for h in dhcp.hosts)
-                self.state.dhcp_served[net.id] = (frozenset(s.id for s in dhcp.subnets), served)
-                if served - before:  # plugged ports of this host waiting (for this lease, or another one)
-                    waiting = list(self.state.plugged_waiting)
+                subnets, served = frozenset(s.id for s in dhcp.subnets), frozenset(h.mac for h in dhcp.hosts)
+                old_subnets, before = self.state.dhcp_served.get(net.id, (frozenset(), frozenset()))
+                self.state.dhcp_served[net.id] = (subnets, served)
+                # plugged ports of this host waiting for their entry to be served (or for a subnet change)
+                waiting = self._waiting(net.id, served - before, subnets != old_subnets)
             else:
                 self.driver.delete_dhcp(net.id)
-                self.state.dhcp_served.pop(net.id, None)
+                if self.state.dhcp_served.pop(net.id, None) is not None:  # no entries to wait for any more
+                    waiting = self._waiting(net.id, frozenset(), True)
             if self.state.l3:
                 self._forget_released(uow, net.id)
-        # woken now rather than at their next backoff retry (up to a second later)
         self.state.wake_ports(waiting)
+
+    def _waiting(self, network_id: str, new_macs: frozenset[str], every: bool) -> list[str]:
+        return [port_id for port_id, (net_id, mac) in list(self.state.plugged_waiting.items())
+                if net_id == network_id and (every or mac in new_macs)]
 
     def _forget_released(self, uow, network_id: str) -> None:
         """Drop the neighbour entries the routers on this network keep for addresses released since the
@@ -367,41 +383,50 @@ class PortReconciler(_Base):
                 self.forget(key)
                 return
             net = state.ensure_network(uow, row.network_id)
+            dev = devname(key, state.prefix)
+            spec = PortSpec(key, row.network_id, dev, row.mac_address, net.mtu if net else 1500)
             try:
-                present = self.driver.ensure_port(PortSpec(key, row.network_id, devname(key, state.prefix),
-                                                           row.mac_address, net.mtu if net else 1500))
+                present = self.driver.ensure_port(spec)
+                if not present:  # awaited, then looked at again: a device appearing in between wakes the check
+                    state.awaiting_devices[dev] = key
+                    present = self.driver.ensure_port(spec)
             except Exception:  # e.g. the bridge went away behind the agent's back: build it again next time
                 state.networks_ensured.pop(row.network_id, None)
                 raise
             if present:  # before looking: a firewall or DHCP step finishing meanwhile then wakes it
-                state.plugged_waiting.add(key)
+                state.awaiting_devices.pop(dev, None)
+                state.plugged_waiting[key] = (row.network_id, row.mac_address)
             else:
-                state.plugged_waiting.discard(key)
+                state.plugged_waiting.pop(key, None)
             converged = present and state.port_converged(
                 key, row.network_id, row.mac_address,
                 lambda: conn.execute(_PORT_SUBNETS, {"id": key}).scalars().all())
             status = "ACTIVE" if converged and row.admin_state_up else "DOWN"
         if converged:
-            state.plugged_waiting.discard(key)
+            state.plugged_waiting.pop(key, None)
         if status != row.status:
             with self.uow(write=True) as uow:
                 # one UPDATE; no status event when a concurrent check wrote it already
                 if uow.session.connection().execute(_SET_STATUS, {"port_id": key, "new_status": status,
                                                                   "now": utcnow()}).rowcount:
                     uow.emit(TOPIC_PORT_STATUS, key)  # compute waits for ACTIVE before starting the guest
-        if present and not converged:  # the firewall/DHCP reconcilers (already woken) are still at it and
-            n = self.attempts.get(key, 0) + 1  # wake this key when they have the port; this is a fallback
-            self.attempts[key] = n
-            raise Requeue(min(0.05 * 2 ** (n - 1), 1.0))
-        if not present:
-            n = self.attempts.get(key, 0) + 1
+        if present and not converged:  # the firewall/DHCP reconcilers (woken already) wake this key when they
+            if key not in self.attempts:  # have the port: one slow look as a fallback
+                self.attempts[key] = 1
+                raise Requeue(2.0)
+            return
+        if not present and not self.driver.capabilities.device_events:  # compute is still building the guest
+            n = self.attempts.get(key, 0) + 1  # (or it is stopped): look again now and then
             self.attempts[key] = n
             raise Requeue(min(0.1 * n, 5.0))
+        # (a driver reporting devices wakes the check when the device appears; compute's notice and the
+        # periodic resync wake it too)
         self.attempts.pop(key, None)
 
     def forget(self, key: str) -> None:
         self.attempts.pop(key, None)
-        self.state.plugged_waiting.discard(key)
+        self.state.plugged_waiting.pop(key, None)
+        self.state.awaiting_devices.pop(devname(key, self.state.prefix), None)
 
 
 _PORTS = m.Port.__table__
@@ -506,7 +531,7 @@ class FirewallReconciler(_Base):
         new, self.state.firewalled = applied - self.state.firewalled, applied
         # plugged ports waiting to be reported ACTIVE until their rules were in (a port whose device is
         # not there yet is checked when it appears: its rules are in before then)
-        self.state.wake_ports(new & self.state.plugged_waiting)
+        self.state.wake_ports(new & self.state.plugged_waiting.keys())
 
     def _ports(self, uow) -> tuple[tuple[FirewallPort, ...], dict[str, tuple[str, ...]]]:
         """This host's ports as the driver takes them: columns in a fixed number of queries (no ORM rows,
@@ -589,6 +614,8 @@ class NetworkAgent(Agent):
     def start(self) -> None:
         self.state.driver.setup()
         self.state.register()
+        if self.state.driver.capabilities.device_events:
+            self.state.driver.watch_devices(self.state.device_appeared)
         super().start()
 
     def stop(self, timeout: float = 10.0) -> None:

@@ -3,7 +3,10 @@
 
 from __future__ import annotations
 
+import threading
 import uuid
+
+import pytest
 
 from onestack.network.drivers.base import (
     Address,
@@ -58,6 +61,15 @@ class NetworkDriverContract:
                 assert driver.ensure_port(spec) is True
         finally:
             driver.delete_network(net.id)
+
+    def test_watch_devices_reports_a_port_device_appearing(self, driver: NetworkDriver):
+        if not driver.capabilities.device_events:
+            pytest.skip("the driver does not report devices (the agent polls)")
+        devname = ("tap" + _id())[:14]
+        seen = threading.Event()
+        driver.watch_devices(lambda name: name == devname and seen.set())
+        self.make_device(driver, devname)
+        assert seen.wait(10)
 
     def test_dhcp_and_router_lifecycle(self, driver: NetworkDriver):
         net = NetworkSpec(id=_id(), network_type="local", mtu=1500)

@@ -6,6 +6,7 @@ remove what is no longer wanted."""
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 
@@ -138,6 +139,7 @@ class Capabilities:
     stateful_security_groups: bool = True
     vxlan: bool = True
     network_types: tuple[str, ...] = ("vxlan", "flat", "local")
+    device_events: bool = False  # watch_devices reports devices as they appear (else the agent polls)
     extra: dict = field(default_factory=dict)
 
 
@@ -150,6 +152,12 @@ class NetworkDriver(ABC):
 
     def close(self) -> None:
         """Stop helper processes this driver started (kernel state stays, a restart adopts it)."""
+        return None
+
+    def watch_devices(self, appeared: Callable[[str | None], None]) -> None:
+        """With ``capabilities.device_events``: from now until ``close``, call ``appeared(name)`` (on a thread
+        of the driver's) when a network device appears or changes on this host, and ``appeared(None)`` when
+        some may have gone unreported; a port check then follows its device at once instead of polling."""
         return None
 
     @abstractmethod

@@ -31,6 +31,7 @@ import http.client
 import ipaddress
 import logging
 import os
+import select
 import shutil
 import signal
 import socket
@@ -66,6 +67,9 @@ METADATA_IP = "169.254.169.254"
 METADATA_PORT = 9697
 CLONE_NEWNET = 0x40000000
 SIOCGIFINDEX = 0x8933
+RTMGRP_LINK = 1
+RTM_NEWLINK = 16
+IFLA_IFNAME = 3
 ATTACHED_RECHECK_SECONDS = 60.0  # an attached port device's bridge, MTU and state are set again this often
 
 
@@ -190,8 +194,31 @@ class MetadataProxy(socketserver.ThreadingMixIn, socketserver.TCPServer):
         self.server_close()
 
 
+def _new_link_names(data: bytes) -> list[str]:
+    """The interface names of the RTM_NEWLINK messages in one netlink datagram (nlmsghdr, ifinfomsg, then
+    the attributes; IFLA_IFNAME is a NUL-terminated string)."""
+    names = []
+    off = 0
+    while off + 16 <= len(data):
+        length, kind = struct.unpack_from("=IH", data, off)
+        if length < 16:
+            break
+        if kind == RTM_NEWLINK:
+            pos, end = off + 32, min(off + length, len(data))
+            while pos + 4 <= end:
+                alen, atype = struct.unpack_from("=HH", data, pos)
+                if alen < 4:
+                    break
+                if atype & 0x3FFF == IFLA_IFNAME:
+                    names.append(data[pos + 4:pos + alen].split(b"\0", 1)[0].decode(errors="replace"))
+                    break
+                pos += (alen + 3) & ~3
+        off += (length + 3) & ~3
+    return names
+
+
 class LinuxNetworkDriver(NetworkDriver):
-    capabilities = Capabilities(stateful_security_groups=True, vxlan=True)
+    capabilities = Capabilities(stateful_security_groups=True, vxlan=True, device_events=True)
 
     def __init__(self, prefix: str, state_dir: str, host_netns: str | None = None, tunnel_ip: str | None = None,
                  tunnel_dev: str | None = None, bridge_mappings: dict[str, str] | None = None,
@@ -223,6 +250,7 @@ class LinuxNetworkDriver(NetworkDriver):
         # port devices as last attached: name -> ((ifindex, bridge ifindex, mtu), when); a check of a port
         # whose device is still the one attached (same index) needs no netlink request
         self.attached: dict[str, tuple[tuple[int, int, int], float]] = {}
+        self._watcher: tuple[threading.Thread, threading.Event] | None = None
 
     # -- names -------------------------------------------------------------------------------------
 
@@ -354,7 +382,52 @@ class LinuxNetworkDriver(NetworkDriver):
                 _sysctl(key, "1", self.host_ns)
             self._drop_legacy_iptables()
 
+    def watch_devices(self, appeared) -> None:
+        """A thread reading the host namespace's link notifications (RTMGRP_LINK): each new or changed
+        device's name goes to ``appeared``; None after the socket overflowed (messages were lost)."""
+        if self._watcher is not None:
+            return
+        if self.host_ns:
+            with in_netns(self.host_ns):
+                sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, socket.NETLINK_ROUTE)
+        else:
+            sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, socket.NETLINK_ROUTE)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+        sock.bind((0, RTMGRP_LINK))
+        stop = threading.Event()
+        thread = threading.Thread(target=self._watch, args=(sock, stop, appeared), name=f"{self.p}-link-events",
+                                  daemon=True)
+        self._watcher = (thread, stop)
+        thread.start()
+
+    @staticmethod
+    def _watch(sock: socket.socket, stop: threading.Event, appeared) -> None:
+        with sock:
+            while not stop.is_set():
+                try:
+                    if not select.select([sock], [], [], 1.0)[0]:
+                        continue
+                    data = sock.recv(1 << 16)
+                except OSError as exc:
+                    if exc.errno != errno.ENOBUFS:
+                        log.warning("link notifications: %s", exc)
+                        stop.wait(1.0)
+                    data = None
+                try:
+                    if data is None:
+                        appeared(None)
+                        continue
+                    for name in _new_link_names(data):
+                        appeared(name)
+                except Exception:
+                    log.exception("link notification handler failed")
+
     def close(self) -> None:
+        if self._watcher is not None:
+            thread, stop = self._watcher
+            self._watcher = None
+            stop.set()
+            thread.join(5)
         for handle in list(self._open_handles):  # other threads' handles too: their threads are done
             self._drop_handle(handle)
         self._handles = threading.local()
