@@ -121,7 +121,7 @@ class NetworkClient:
         self.limits = Limits(lookup)
         self.host = ns.host or socket.gethostname()
         self.prefix = kernel_prefix(settings)  # as this host's network agent names port devices
-        self._waiters: set[threading.Event] = set()
+        self._waiters: dict[threading.Event, frozenset[str]] = {}  # a wait_ports_active call -> its ports
         self._waiters_lock = threading.Lock()
         bus.subscribe(TOPIC_PORT_STATUS, self._port_status_changed)
 
@@ -345,7 +345,7 @@ class NetworkClient:
         pending = set(port_ids)
         wake = threading.Event()
         with self._waiters_lock:
-            self._waiters.add(wake)
+            self._waiters[wake] = frozenset(port_ids)
         try:
             deadline = time.monotonic() + timeout
             while True:
@@ -359,12 +359,15 @@ class NetworkClient:
                 wake.clear()
         finally:
             with self._waiters_lock:
-                self._waiters.discard(wake)
+                self._waiters.pop(wake, None)
 
-    def _port_status_changed(self, _topic: str, _key: str) -> None:
+    def _port_status_changed(self, _topic: str, key: str) -> None:
+        # the hint names the port: only the waits for it look again (20 builds at once each woken by every
+        # port's hint re-read their ports 20 times over)
         with self._waiters_lock:
-            for wake in self._waiters:
-                wake.set()
+            for wake, ports in self._waiters.items():
+                if key in ports:
+                    wake.set()
 
     def get_security_groups(self, ctx: RequestContext, names_or_ids: list[str]) -> list[dict]:
         caller = Caller.of(ctx)

@@ -356,9 +356,9 @@ def update_server(req: ApiRequest):
 def delete_server(req: ApiRequest):
     who = caller(req)
     with req.deps.uow(write=True) as uow:
-        row = svc.get_server(uow, who, req.params["server_id"])
+        row = svc.get_server(uow, who, req.params["server_id"], lock=True)
         req.enforce("os_compute_api:servers:delete", target(row.project_id, row.user_id))
-        svc.delete_server(uow, who, row.id)
+        svc.delete_server(uow, who, row.id, instance=row)
         released = boot_volumes.forget(uow, row) if row.deleted else []  # never reached a host
         server_id = row.id
     boot_volumes.release(req, server_id, released)

@@ -396,8 +396,10 @@ def revert_migration(uow: UnitOfWork, caller: Caller, server_id: str) -> Instanc
     return instance
 
 
-def delete_server(uow: UnitOfWork, caller: Caller, server_id: str, force: bool = False) -> None:
-    instance = get_server(uow, caller, server_id, lock=True)
+def delete_server(uow: UnitOfWork, caller: Caller, server_id: str, force: bool = False,
+                  instance: Instance | None = None) -> None:
+    """``instance``: the server already read (locked) in this unit of work."""
+    instance = instance if instance is not None else get_server(uow, caller, server_id, lock=True)
     check_locked(instance, caller)
     if instance.task_state == states.DELETING and not force:
         return
