@@ -85,8 +85,8 @@ def test_power_off_with_timeout_is_a_clean_shutdown(container_driver, busybox):
         rt, name = container_driver.runtime, container_driver._name(guest.uuid)
         assert rt.wait_console(name, "onestack-init: ready", 10), rt.console_tail(name)
         started = time.monotonic()
-        container_driver.power_off(guest.uuid, timeout=60)
-        assert time.monotonic() - started < 10
+        container_driver.power_off(guest.uuid, timeout=120)
+        assert time.monotonic() - started < 60  # not killed at the timeout (a loaded machine's halt takes seconds)
         assert container_driver.info(guest.uuid).power_state == PowerState.SHUTDOWN
         assert "onestack-init: stopping" in container_driver.console_output(guest.uuid)
     finally:
