@@ -334,9 +334,10 @@ class NetworkClient:
         return out
 
     def notify_vifs_plugged(self, port_ids: list[str]) -> None:
-        with self.uow(write=True) as uow:
-            for port_id in port_ids:
-                uow.emit(TOPIC_PORT, port_id)
+        # a wake-up hint changing no state: straight on the bus, no transaction (it waited for its turn among
+        # a burst's writers); a lost one is made good by the agent's own device watch or its resync
+        for port_id in port_ids:
+            self.bus.publish(TOPIC_PORT, port_id)
 
     def wait_ports_active(self, port_ids: list[str], timeout: float) -> bool:
         """Block until every port is ACTIVE (its host's agent attached the device, applied its security
