@@ -241,3 +241,26 @@ def _processes() -> str:
                 pass
     return "\n".join(out)
 
+
+
+def test_lxcfs_hooks_are_cleared_when_lxcfs_does_not_run(container_driver, busybox):
+    """Debian's lxcfs package hooks every container (a shell at each start; post-stop an unconditional
+    0.5 s sleep that every stop and delete waited for). Without the lxcfs daemon they do nothing: the
+    guest's config clears them; with it they stay (they give guests lxcfs's /proc files)."""
+    from onestack.compute.drivers.container import runtime
+
+    if os.path.isdir(runtime.LXCFS_PROC):
+        pytest.skip("lxcfs runs on this host")
+    path, digest = busybox
+    guest = make_guest(image=ImageSpec(id="busybox-contract", disk_format="raw", container_format="compressed",
+                                       properties={"os_hash_value": digest}, path=str(path)))
+    container_driver.spawn(guest)
+    try:
+        rt, name = container_driver.runtime, container_driver._name(guest.uuid)
+        config = (rt.dir(name) / "config").read_text().splitlines()
+        assert "lxc.hook.mount =" in config and "lxc.hook.post-stop =" in config
+        assert rt.wait_console(name, "onestack-init: ready", 10), rt.console_tail(name)
+        container_driver.power_off(guest.uuid, timeout=10)
+        assert container_driver.info(guest.uuid).power_state == PowerState.SHUTDOWN
+    finally:
+        container_driver.destroy(guest.uuid)
