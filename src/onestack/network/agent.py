@@ -31,6 +31,7 @@ import logging
 import secrets
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterable
 
 from sqlalchemy import bindparam, or_, select, update
@@ -72,6 +73,11 @@ from .service.networks import serves_dhcp
 from .views.ports import devname, kernel_prefix
 
 log = logging.getLogger(__name__)
+
+
+# the network reconciler (every change of a network, every port event on it) builds a network it knows built
+# from the same spec again only this often: the periodic resync (30 s) then repairs what went behind its back
+NETWORK_RECHECK_SECONDS = 25.0
 
 
 def metadata_secret(settings: Settings) -> str:
@@ -148,6 +154,7 @@ class NetworkAgentState:
         # network reconciler, which runs on every change of a network and on the periodic resync,
         # refreshes an entry or drops it with the network; a failed port check drops it too.
         self.networks_ensured: dict[str, NetworkSpec] = {}
+        self.networks_checked: dict[str, float] = {}  # when the driver last built each of them
         self.network_lock = threading.Lock()  # building a network on a cache miss vs removing it
         # L3: the address -> MAC of every port of the networks with a router interface here, as of the last
         # network reconcile: an address gone or on another MAC since is dropped from the routers' neighbour
@@ -258,12 +265,20 @@ class NetworkAgentState:
             if self.needs_network(fresh, network_id):
                 return
             self.networks_ensured.pop(network_id, None)
+            self.networks_checked.pop(network_id, None)
             self.driver.delete_network(network_id)
 
-    def apply_network(self, uow, net: m.Network) -> NetworkSpec:
+    def apply_network(self, uow, net: m.Network, recheck_after: float = 0.0) -> NetworkSpec:
+        """The network built from its spec; with ``recheck_after``, not again when built from the same spec
+        less than that many seconds ago."""
         spec = self.network_spec(uow, net)
+        now = time.monotonic()
+        if recheck_after and self.networks_ensured.get(net.id) == spec and \
+                now - self.networks_checked.get(net.id, 0.0) < recheck_after:
+            return spec
         self.driver.ensure_network(spec)
         self.networks_ensured[net.id] = spec
+        self.networks_checked[net.id] = now
         return spec
 
 
@@ -293,7 +308,7 @@ class NetworkReconciler(_Base):
                 self.driver.delete_dhcp(net.id if net else key)
                 self.state.remove_network(net.id if net else key)
                 return
-            self.state.apply_network(uow, net)
+            self.state.apply_network(uow, net, NETWORK_RECHECK_SECONDS)
             dhcp = self._dhcp_spec(uow, net) if self.state.dhcp else None
             if dhcp is not None:
                 self.driver.ensure_dhcp(dhcp)
@@ -334,13 +349,17 @@ class NetworkReconciler(_Base):
 
     def _dhcp_spec(self, uow, net: m.Network) -> DhcpSpec | None:
         subnets = {s.id: s for s in net.subnets if serves_dhcp(s)}
-        port = uow.session.scalar(select(m.Port).where(m.Port.network_id == net.id,
-                                                       m.Port.device_owner == DEVICE_OWNER_DHCP))
-        if not subnets or port is None:
+        if not subnets:
             return None
-        addresses = tuple(Address(a.ip_address, _prefixlen(subnets[a.subnet_id].cidr))
-                          for a in port.fixed_ips if a.subnet_id in subnets)
-        served = {a.subnet_id for a in port.fixed_ips if a.subnet_id in subnets}
+        # columns, not the ORM row with its addresses and groups
+        port = uow.session.execute(select(m.Port.id, m.Port.mac_address).where(
+            m.Port.network_id == net.id, m.Port.device_owner == DEVICE_OWNER_DHCP).limit(1)).first()
+        if port is None:
+            return None
+        own = uow.session.execute(select(m.IPAllocation.subnet_id, m.IPAllocation.ip_address).where(
+            m.IPAllocation.port_id == port.id).order_by(m.IPAllocation.ip_order, m.IPAllocation.id)).all()
+        addresses = tuple(Address(ip, _prefixlen(subnets[sid].cidr)) for sid, ip in own if sid in subnets)
+        served = {sid for sid, _ in own if sid in subnets}
         if not addresses:
             return None
         # columns, not ORM rows: this runs after every port change on the network

@@ -341,15 +341,15 @@ class LinuxNetworkDriver(NetworkDriver):
     def _veth(self, host_name: str, peer_name: str, peer_ns: str, bridge: str, mtu: int, mac: str | None = None):
         """A veth pair between the host side (on ``bridge``) and ``peer_ns``; idempotent."""
         with self._host() as ipr:
-            idx = self._idx(ipr, host_name)
+            idx = self._ifindex(host_name)
             if idx is None:
                 with NetNS(peer_ns) as ns:
                     stale = self._idx(ns, peer_name)
                     if stale is not None:
                         ns.link("del", index=stale)
                 ipr.link("add", ifname=host_name, kind="veth", peer={"ifname": peer_name, "net_ns_fd": peer_ns})
-                idx = self._idx(ipr, host_name)
-            br = self._idx(ipr, bridge)
+                idx = self._ifindex(host_name)
+            br = self._ifindex(bridge)
             if br is None:
                 raise LinuxDriverError(f"bridge {bridge} does not exist yet")
             ipr.link("set", index=idx, master=br, mtu=mtu, state="up")
@@ -451,16 +451,16 @@ class LinuxNetworkDriver(NetworkDriver):
     def ensure_network(self, spec: NetworkSpec) -> None:
         with self.lock, self._host() as ipr:
             name = self.bridge(spec.id)
-            br = self._idx(ipr, name)
+            br = self._ifindex(name)
             if br is None:
                 ipr.link("add", ifname=name, kind="bridge")
-                br = self._idx(ipr, name)
+                br = self._ifindex(name)
             ipr.link("set", index=br, mtu=spec.mtu, state="up")
             if spec.network_type == "vxlan" and self.tunnel_ip and spec.segmentation_id:
                 self._ensure_vxlan(ipr, spec, br)
             uplink = self.mappings.get(spec.physical_network or "") if spec.network_type == "flat" else None
             if uplink:
-                idx = self._idx(ipr, uplink)
+                idx = self._ifindex(uplink)
                 if idx is not None:
                     ipr.link("set", index=idx, master=br, state="up")
             if spec.gateway:
@@ -470,14 +470,14 @@ class LinuxNetworkDriver(NetworkDriver):
 
     def _ensure_vxlan(self, ipr, spec: NetworkSpec, br: int) -> None:
         name = self.vxlan(spec.id)
-        idx = self._idx(ipr, name)
+        idx = self._ifindex(name)
         if idx is None:
             kw = {"vxlan_id": spec.segmentation_id, "vxlan_local": self.tunnel_ip, "vxlan_port": 4789,
                   "vxlan_learning": 0}
             if self.tunnel_dev:
-                kw["vxlan_link"] = self._idx(ipr, self.tunnel_dev)
+                kw["vxlan_link"] = self._ifindex(self.tunnel_dev)
             ipr.link("add", ifname=name, kind="vxlan", **kw)
-            idx = self._idx(ipr, name)
+            idx = self._ifindex(name)
         ipr.link("set", index=idx, master=br, mtu=spec.mtu, state="up")
         current = set()
         for line in _run(["bridge", "fdb", "show", "dev", name], self.host_ns).splitlines():
