@@ -172,6 +172,30 @@ def test_stage_then_glance_direct_import(admin, images, cloud):
     assert not cloud.clients["image"].staging.exists(image["id"])
 
 
+@pytest.mark.parametrize("disk_format,data", [("qcow2", qcow2_bytes(backing=True)), ("raw", qcow2_bytes())])
+def test_glance_direct_import_refused_by_inspection_back_to_queued(admin, images, cloud, disk_format, data):
+    """As upstream's import task: staged data the format inspection refuses (unsafe, or not the image's
+    disk_format) fails the import after its 202, the image goes back to queued with the store in
+    os_glance_failed_import and the staged data is dropped; it was left uploading with the import a 400."""
+    image = images.create(disk_format=disk_format)
+    url = f"{V2}/images/{image['id']}"
+    assert admin.request("PUT", f"{url}/stage", content=data, headers=OCTET).status_code == 204
+    resp = admin.post(f"{url}/import", json={"method": {"name": "glance-direct"}})
+    assert resp.status_code == 202, resp.text
+    body = admin.get(url).json()
+    assert body["status"] == "queued" and body["size"] is None and body["checksum"] is None
+    assert body["os_glance_failed_import"] == "file" and body["os_glance_importing_to_stores"] == ""
+    assert "os_glance_import_task" not in body
+    staging, store = cloud.clients["image"].staging, cloud.clients["image"].store
+    assert not staging.exists(image["id"]) and image["id"] not in store.ids()
+    # queued again: staged anew with acceptable data, the import succeeds and clears the failure
+    good = qcow2_bytes() if disk_format == "qcow2" else os.urandom(4096)
+    assert admin.request("PUT", f"{url}/stage", content=good, headers=OCTET).status_code == 204
+    assert admin.post(f"{url}/import", json={"method": {"name": "glance-direct"}}).status_code == 202
+    body = admin.get(url).json()
+    assert body["status"] == "active" and body["os_glance_failed_import"] == ""
+
+
 def test_import_without_stage_conflict(admin, images):
     image = images.create()
     resp = admin.post(f"{V2}/images/{image['id']}/import", json={"method": {"name": "glance-direct"}})

@@ -15,9 +15,10 @@ import pytest
 from onestack.core.config import ImageSettings
 from onestack.image.service.web_download import uri_allowed
 
-from .conftest import OCTET, V2
+from .conftest import OCTET, V2, qcow2_bytes
 
 DATA = os.urandom(3 * (1 << 20) + 12345)
+UNSAFE = qcow2_bytes(backing=True)  # a qcow2 with a backing file: refused by the format inspection
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -32,6 +33,12 @@ class _Handler(BaseHTTPRequestHandler):
             self.end_headers()
             for i in range(0, len(DATA), 1 << 16):
                 self.wfile.write(DATA[i:i + (1 << 16)])
+        elif self.path in ("/backing.qcow2", "/big-backing.qcow2"):
+            body = UNSAFE if self.path == "/backing.qcow2" else UNSAFE + DATA  # past the first 4 MiB block
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
         elif self.path == "/moved":
             self.send_response(302)
             self.send_header("Location", "/image.raw")
@@ -118,14 +125,28 @@ def test_web_download_follows_allowed_redirect(admin, images, enabled, origin):
 @pytest.mark.parametrize("path", ["/missing", "/truncated", "/moved-away"])
 def test_web_download_failure_back_to_queued_nothing_kept(admin, images, enabled, origin, path):
     image = images.create()
+    _failed_import_leaves_queued(admin, image, enabled, origin, path)
+
+
+@pytest.mark.parametrize("path", ["/backing.qcow2", "/big-backing.qcow2"])
+def test_web_download_refused_by_inspection_back_to_queued(admin, images, enabled, origin, path):
+    """Data the format inspection refuses (a qcow2 with a backing file) fails the import as upstream's
+    task does: back to queued, the store in os_glance_failed_import, no data kept."""
+    image = images.create(disk_format="qcow2")
+    _failed_import_leaves_queued(admin, image, enabled, origin, path, retry=None)
+
+
+def _failed_import_leaves_queued(admin, image, enabled, origin, path, retry="/image.raw"):
     assert _import(admin, image["id"], origin + path).status_code == 202
     body = _settled(admin, image["id"])
     assert body["status"] == "queued" and body["size"] is None and body["checksum"] is None
     assert body["os_glance_failed_import"] == "file" and body["os_glance_importing_to_stores"] == ""
     assert enabled.store.ids().count(image["id"]) == 0
     assert not list((enabled.store.root / ".partial").iterdir())
+    if retry is None:
+        return
     # the failed import can be retried
-    assert _import(admin, image["id"], f"{origin}/image.raw").status_code == 202
+    assert _import(admin, image["id"], origin + retry).status_code == 202
     body = _settled(admin, image["id"])
     assert body["status"] == "active" and body["os_glance_failed_import"] == ""
 

@@ -376,15 +376,26 @@ def _import_staged(deps: Deps, ctx: RequestContext | None, image_id: str) -> Non
         staged = Stored(**image.staged)
         reason = formats.mismatch(image.disk_format, formats.Detected(staged.format, staged.virtual_size,
                                                                       staged.unsafe))
-        if reason:
-            raise BadRequest(reason)
-        usage = quotas.stored_bytes(uow.session, image.owner, exclude=image.id) if image.owner else 0
-        quotas.check_size(image.owner, "image_size_total", size_limit, usage, staged.size)
+        if reason is None:
+            usage = quotas.stored_bytes(uow.session, image.owner, exclude=image.id) if image.owner else 0
+            quotas.check_size(image.owner, "image_size_total", size_limit, usage, staged.size)
         if importing.TASK in image.extra():
             raise Conflict(f"New operation on image '{image_id}' is not permitted as prior operation is still "
                            "in progress")
         image.status = states.IMPORTING
         importing.begin(image, deps.store.id)
+        if reason is not None:
+            # As upstream's import task: data the format inspection refuses fails the import (the API has
+            # answered 202 by then), which puts the image back to queued with the store in
+            # os_glance_failed_import; the staged data goes with it.
+            log.warning("glance-direct import of image %s refused: %s", image_id, reason)
+            image.status = states.QUEUED
+            image.size = None
+            image.staged = None
+            importing.settle(image, deps.store.id, ok=False)
+            deps.staging.delete(image_id)  # under the row lock: a new stage cannot have begun
+    if reason is not None:
+        return
 
     def failed(row: Image, ok: bool) -> None:
         importing.settle(row, deps.store.id, ok)
