@@ -47,6 +47,22 @@ def test_create_flavor_with_description_and_extra_specs(admin, uniq):
     assert admin.get(f"{C}/flavors/{name}").status_code == 404
 
 
+def test_bootstrap_flavors_have_a_disk_and_an_old_zero_disk_c1_tiny_gets_one(demo, cloud):
+    """A member boots c1.tiny from an image (the README's demo flow): Nova's zero_disk_flavor rule refuses
+    members a zero-disk flavor, so every bootstrap flavor has a disk, and an earlier data dir's c1.tiny (no
+    disk) gets 1 GB at the next bootstrap."""
+    from onestack.compute.model import Flavor
+    from onestack.compute.service.flavors import ensure_default_flavors
+
+    flavors = demo.get(f"{C}/flavors/detail", headers=mv("2.1")).json()["flavors"]
+    assert [f["name"] for f in flavors if f["disk"] == 0] == []
+    with cloud.uow(write=True) as uow:
+        uow.session.get(Flavor, "c1").root_gb = 0
+    with cloud.uow(write=True) as uow:
+        ensure_default_flavors(uow)
+    assert demo.get(f"{C}/flavors/c1", headers=mv("2.1")).json()["flavor"]["disk"] == 1
+
+
 def test_create_flavor_duplicate_name_is_409(admin, uniq):
     name = uniq("fl")
     assert _create(admin, name).status_code == 200

@@ -1,6 +1,7 @@
 import pytest
 
-from tests.compute.conftest import C, boot, mv, wait_server
+from onestack.compute.model import Instance
+from tests.compute.conftest import IMAGE, C, boot, mv, wait_server
 
 
 def _act(session, server_id, body, version="2.100"):
@@ -199,6 +200,7 @@ def test_create_rebuild_and_resize_check_the_image_against_the_flavor(admin, dem
         pytest.skip("no image service in this cloud")
     needy = made.json()["id"]
     patch = {"Content-Type": "application/openstack-images-v2.1-json-patch"}
+    zero = None
     try:
         name = uniq("fit")
         body = {"server": {"name": name, "imageRef": needy, "flavorRef": "42", "networks": "none"}}
@@ -217,18 +219,56 @@ def test_create_rebuild_and_resize_check_the_image_against_the_flavor(admin, dem
             f"{1 << 30} bytes, minimum size is {2 << 30} bytes.")
         assert not demo.get(f"{C}/servers", params={"name": name}).json()["servers"]  # nothing was made
 
-        server = boot(demo, uniq("zero"), flavor="c1")  # the zero-disk flavor takes it ...
+        # a zero-disk flavor (image-backed: admin only) takes it ...
+        zero = admin.post(f"{C}/flavors", json={"flavor": {"name": uniq("zd"), "ram": 64, "vcpus": 1, "disk": 0}})
+        assert zero.status_code == 200, zero.text
+        server = boot(admin, uniq("zero"), flavor=zero.json()["flavor"]["id"])
         servers.append(server["id"])
         assert server["status"] == "ACTIVE"
-        resp = _act(demo, server["id"], {"rebuild": {"imageRef": needy}})  # ... but not its 64 MB of RAM
+        resp = _act(admin, server["id"], {"rebuild": {"imageRef": needy}})  # ... but not its 64 MB of RAM
         assert resp.status_code == 400
         assert resp.json()["badRequest"]["message"] == "Flavor's memory is too small for requested image."
         assert admin.patch(f"/image/v2/images/{needy}", json=[{"op": "replace", "path": "/min_ram", "value": 0}],
                            headers=patch).status_code == 200
-        assert _act(demo, server["id"], {"rebuild": {"imageRef": needy}}).status_code == 202
-        assert wait_server(demo, server["id"])["status"] == "ACTIVE"
-        resp = _act(demo, server["id"], {"resize": {"flavorRef": "42"}})  # the image needs 2 GB, m1.nano has 1
+        assert _act(admin, server["id"], {"rebuild": {"imageRef": needy}}).status_code == 202
+        assert wait_server(admin, server["id"])["status"] == "ACTIVE"
+        resp = _act(admin, server["id"], {"resize": {"flavorRef": "42"}})  # the image needs 2 GB, m1.nano has 1
         assert resp.status_code == 400 and "minimum size is" in resp.json()["badRequest"]["message"]
-        assert wait_server(demo, server["id"])["status"] == "ACTIVE"
+        assert wait_server(admin, server["id"])["status"] == "ACTIVE"
     finally:
         admin.delete(f"/image/v2/images/{needy}")
+        if zero is not None:
+            admin.delete(f"{C}/flavors/{zero.json()['flavor']['id']}")
+
+
+def test_zero_disk_flavor_is_for_volume_backed_servers_unless_admin(admin, demo, servers, uniq, cloud):
+    """Nova's os_compute_api:servers:create:zero_disk_flavor (admin only by default): a member's image-backed
+    server on a flavor without a root disk is a 403 with Nova's message, create and rebuild alike; an admin's
+    is built; the bootstrap flavors all have a disk, so the demo flow works as a member."""
+    assert all(f["disk"] > 0 for f in admin.get(f"{C}/flavors/detail").json()["flavors"] if f["id"] in ("c1", "42"))
+    made = admin.post(f"{C}/flavors", json={"flavor": {"name": uniq("zd"), "ram": 64, "vcpus": 1, "disk": 0}})
+    zero = made.json()["flavor"]["id"]
+    try:
+        name = uniq("zero")
+        resp = demo.post(f"{C}/servers", headers=mv(), json={"server": {
+            "name": name, "imageRef": IMAGE[0], "flavorRef": zero, "networks": "none"}})
+        assert resp.status_code == 403, resp.text
+        assert resp.json() == {"forbidden": {"code": 403, "message": "Only volume-backed servers are allowed for "
+                                                                      "flavors with zero disk."}}
+        assert not demo.get(f"{C}/servers", params={"name": name}).json()["servers"]  # nothing was made
+        server = boot(admin, uniq("zero"), flavor=zero)  # the admin passes the rule
+        servers.append(server["id"])
+        assert server["status"] == "ACTIVE"
+        own = boot(demo, uniq("own"))  # c1.tiny: a disk, so no rule to pass
+        servers.append(own["id"])
+        assert own["status"] == "ACTIVE" and own["flavor"]["disk"] > 0
+        # rebuild checks the same rule: a member's server whose flavor has no disk (as one made before the rule)
+        with cloud.uow(write=True) as uow:
+            row = uow.session.get(Instance, own["id"])
+            row.flavor = {**row.flavor, "disk": 0}
+        resp = _act(demo, own["id"], {"rebuild": {"imageRef": IMAGE[0]}})
+        assert resp.status_code == 403 and "zero disk" in resp.json()["forbidden"]["message"], resp.text
+        assert _act(admin, server["id"], {"rebuild": {"imageRef": IMAGE[0]}}).status_code == 202
+        assert wait_server(admin, server["id"])["status"] == "ACTIVE"
+    finally:
+        admin.delete(f"{C}/flavors/{zero}")

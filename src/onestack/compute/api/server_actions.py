@@ -146,6 +146,8 @@ def _rebuild(req, uow, who, row, tgt, body):
         if row.image_ref:  # image-backed: the new image must fit the server's flavor
             flavor = row.flavor or {}
             svc.check_flavor_fits_image(int(flavor.get("disk") or 0), int(flavor.get("ram") or row.memory_mb), image)
+            svc.check_zero_disk_flavor(int(flavor.get("disk") or 0), True,
+                                       lambda: req.allowed(svc.ZERO_DISK_FLAVOR, tgt))
     inst = svc.start_action(uow, who, row.id, "rebuild", {"image_ref": image_id})
     inst.image_ref = image_id  # as Nova: the server shows its new image from the rebuild's response on
     for key, attr in (("name", "name"), ("accessIPv4", "access_ip_v4"), ("accessIPv6", "access_ip_v6")):

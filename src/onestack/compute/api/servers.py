@@ -295,7 +295,8 @@ def create_server(req: ApiRequest):
         availability_zone=zone, scheduler_hints=hints,
         security_groups=_security_groups(req, server.get("security_groups")), block_devices=tuple(bdms),
         config_drive=bool(config_drive), access_ip_v4=access_ip(server.get("accessIPv4"), 4),
-        access_ip_v6=access_ip(server.get("accessIPv6"), 6), forced_host=forced_host, image=image)
+        access_ip_v6=access_ip(server.get("accessIPv6"), 6), forced_host=forced_host, image=image,
+        zero_disk_allowed=lambda: req.allowed(svc.ZERO_DISK_FLAVOR, target(req.ctx.project_id, req.ctx.user_id)))
     default_zone = req.deps.settings.compute.default_availability_zone
     who = caller(req)
     cmd = boot_volumes.reserve(req, cmd, _check_image)

@@ -13,7 +13,8 @@ from onestack.core.uow import UnitOfWork
 from ..model import Flavor, FlavorAccess
 from .common import flush_unique
 
-# Created at bootstrap (ids as devstack/nova's historical defaults); c1.tiny suits containers.
+# Created at bootstrap (ids as devstack/nova's historical defaults); c1.tiny suits containers. Each has a root
+# disk: a member may not boot an image on a zero-disk flavor (Nova's servers:create:zero_disk_flavor).
 DEFAULT_FLAVORS = (
     ("1", "m1.tiny", 512, 1, 1),
     ("2", "m1.small", 2048, 1, 20),
@@ -21,7 +22,7 @@ DEFAULT_FLAVORS = (
     ("4", "m1.large", 8192, 4, 80),
     ("5", "m1.xlarge", 16384, 8, 160),
     ("42", "m1.nano", 128, 1, 1),
-    ("c1", "c1.tiny", 64, 1, 0),
+    ("c1", "c1.tiny", 64, 1, 1),
 )
 
 
@@ -106,6 +107,9 @@ def delete_flavor(uow: UnitOfWork, flavor_id: str) -> None:
 
 
 def ensure_default_flavors(uow: UnitOfWork) -> None:
+    old = uow.session.get(Flavor, "c1")  # an earlier bootstrap's c1.tiny had no disk: members could not boot it
+    if old is not None and (old.name, old.memory_mb, old.vcpus, old.root_gb) == ("c1.tiny", 64, 1, 0):
+        old.root_gb = 1
     for flavor_id, name, ram, vcpus, disk in DEFAULT_FLAVORS:
         if uow.session.get(Flavor, flavor_id) is None and uow.session.scalars(
                 select(Flavor).where(Flavor.name == name)).first() is None:

@@ -72,6 +72,8 @@ class CreateServer:
     access_ip_v6: str = ""
     forced_host: str | None = None
     image: dict | None = None  # the image's size, min_disk and min_ram (image client boot_facts), checked here
+    # whether the caller passes os_compute_api:servers:create:zero_disk_flavor (asked only when it matters)
+    zero_disk_allowed: Callable[[], bool] = lambda: False
 
 
 def flavor_snapshot(row: Flavor) -> dict:
@@ -255,6 +257,16 @@ def check_flavor_fits_image(root_gb: int, memory_mb: int, image: dict) -> None:
                          f"disk is {disk} bytes, minimum size is {min_disk} bytes.")
 
 
+ZERO_DISK_FLAVOR = "os_compute_api:servers:create:zero_disk_flavor"
+
+
+def check_zero_disk_flavor(root_gb: int, image_backed: bool, allowed: Callable[[], bool]) -> None:
+    """As Nova (create and rebuild): an image-backed server on a flavor without a root disk only for
+    callers that pass ``os_compute_api:servers:create:zero_disk_flavor`` (admin by default)."""
+    if image_backed and not root_gb and not allowed():
+        raise Forbidden("Only volume-backed servers are allowed for flavors with zero disk.")
+
+
 def create_servers(uow: UnitOfWork, caller: Caller, cmd: CreateServer, limits: quotas.Limits,
                    zones: Callable[[], set[str]], default_zone: str) -> tuple[list[Instance], str]:
     try:
@@ -265,6 +277,7 @@ def create_servers(uow: UnitOfWork, caller: Caller, cmd: CreateServer, limits: q
         raise BadRequest(f"Flavor {cmd.flavor_id} could not be found.")
     if cmd.image is not None:
         check_flavor_fits_image(flavor.root_gb, flavor.memory_mb, cmd.image)
+    check_zero_disk_flavor(flavor.root_gb, bool(cmd.image_ref), cmd.zero_disk_allowed)
     key_data = None
     if cmd.key_name:
         kp = find_keypair(uow, caller.user_id, cmd.key_name)
