@@ -303,3 +303,62 @@ def test_agent_prunes_its_hosts_image_caches_every_manager_interval(tmp_path, mo
             list(reconciler.pending_keys())
             list(reconciler.pending_keys())
             assert len(pruned) - before >= at_least and (at_least or not pruned), (interval, pruned)
+
+
+def test_resize_revert_goes_back_to_the_kept_disk_and_confirm_drops_it(fresh):
+    """As Nova: a driver that resizes in place keeps the source disk until the resize is confirmed (the agent
+    asks it to drop it, also when another action follows the confirm at once) or reverted (the agent asks
+    it to go back to it, under the old flavor), instead of resizing the grown disk again."""
+    cloud, http, passwords = fresh
+    admin = login(http, "admin", passwords["admin"], "admin")
+    reconciler = _reconciler(cloud)
+    reconciler.register_hosts()
+    calls: list[tuple] = []
+    for driver in reconciler.drivers.values():
+        driver.resize = lambda uuid, flavor: calls.append(("resize", uuid, flavor.root_gb, flavor.memory_mb))
+        driver.revert_resize = lambda uuid, flavor: calls.append(("revert", uuid, flavor.root_gb, flavor.memory_mb))
+        driver.confirm_resize = lambda uuid: calls.append(("confirm", uuid))
+    resp = admin.post(f"{C}/servers", headers=mv(), json={"server": {
+        "name": "grow", "imageRef": _image(admin), "flavorRef": "c1", "networks": "none"}})
+    server_id = resp.json()["server"]["id"]
+    _wait_all(admin, 1)
+
+    def act(body, status=202):
+        assert admin.post(f"{C}/servers/{server_id}/action", json=body, headers=mv()).status_code == status
+
+    act({"resize": {"flavorRef": "2"}})  # m1.small: 2 GB RAM, 20 GB disk
+    _wait_status(admin, server_id, "VERIFY_RESIZE")
+    act({"revertResize": None})
+    back = _wait_status(admin, server_id, "ACTIVE")
+    assert back["flavor"]["original_name"] == "c1.tiny"
+    assert calls == [("resize", server_id, 20, 2048), ("revert", server_id, 1, 64)]
+    calls.clear()
+    act({"resize": {"flavorRef": "2"}})
+    _wait_status(admin, server_id, "VERIFY_RESIZE")
+    act({"confirmResize": None}, 204)
+    deadline = time.monotonic() + 15
+    while ("confirm", server_id) not in calls:
+        assert time.monotonic() < deadline, calls
+        time.sleep(0.02)
+    events = admin.get(f"{C}/servers/{server_id}/os-instance-actions/{_last_request(admin, server_id)}",
+                       headers=mv()).json()["instanceAction"]["events"]
+    assert [e["event"] for e in events] == ["compute_confirm_resize"]
+    # a confirm the agent has not carried out yet rides along with the next action
+    calls.clear()
+    cloud.stop_agents()
+    act({"resize": {"flavorRef": "3"}})
+    try:
+        reconciler.reconcile(server_id)
+        _wait_status(admin, server_id, "VERIFY_RESIZE")
+        act({"confirmResize": None}, 204)
+        act({"os-stop": None})
+        reconciler.reconcile(server_id)
+        assert _wait_status(admin, server_id, "SHUTOFF")
+        assert calls == [("resize", server_id, 40, 4096), ("confirm", server_id)]
+    finally:
+        cloud.start_agents()
+
+
+def _last_request(session, server_id: str) -> str:
+    actions = session.get(f"{C}/servers/{server_id}/os-instance-actions", headers=mv()).json()["instanceActions"]
+    return actions[0]["request_id"]

@@ -511,6 +511,12 @@ class InstanceReconciler:
 
     def _run(self, work: _Work, driver: GuestDriver, name: str) -> dict | None:
         uid = work.id
+        if name == "confirmResize" or work.pending.get("confirm_resize"):  # the disk kept for a revert goes
+            confirm = getattr(driver, "confirm_resize", None)
+            if confirm is not None:
+                confirm(uid)
+            if name == "confirmResize":
+                return None
         # stop is a clean shutdown (ACPI power button / SIGPWR to init) before the hard one, as Nova's
         simple = {"stop": lambda: driver.power_off(uid, self._shutdown_timeout(work)),
                   "start": lambda: driver.power_on(uid),
@@ -542,6 +548,8 @@ class InstanceReconciler:
                     raise GuestDriverError("No valid host was found. Not enough resources for the new flavor.")
             resized = _Work(**{**work.__dict__, "flavor": dict(new or work.flavor)})
             resize = getattr(driver, "resize", None)  # drivers that keep the guest's disk resize in place
+            if name == "revertResize":  # ... and go back to the disk they kept at the resize
+                resize = getattr(driver, "revert_resize", resize)
             if resize is not None and uid in driver.list_guests():
                 resize(uid, flavor_spec(resized.flavor))
                 driver.power_off(uid)  # the new vCPUs/memory apply from the next start
@@ -739,7 +747,8 @@ _FINISH_READ = select(Instance.revision, Instance.deleted, Instance.vm_state, In
 _EVENTS = {"stop": "stop_instance", "start": "start_instance", "reboot": "reboot_instance",
            "reboot_hard": "reboot_instance", "pause": "pause_instance", "unpause": "unpause_instance",
            "suspend": "suspend_instance", "resume": "resume_instance", "rebuild": "rebuild_instance",
-           "resize": "finish_resize", "revertResize": "finish_revert_resize", "createImage": "snapshot_instance",
+           "resize": "finish_resize", "revertResize": "finish_revert_resize", "confirmResize": "confirm_resize",
+           "createImage": "snapshot_instance",
            "shelve": "shelve_offload_instance", "shelveOffload": "shelve_offload_instance",
            "rescue": "rescue_instance", "unrescue": "unrescue_instance"}
 

@@ -167,12 +167,61 @@ def test_resize_keeps_the_guests_files_applies_limits_and_grows_the_disk(contain
         assert marker == "kept" and int(df[1]) > 1536 * 1024, out  # the 2 GB disk (ext4 overhead aside)
         spec = container_driver.runtime.spec(name)
         assert spec.limits.vcpus == 2 and spec.limits.memory_mb == 96 and spec.disk_bytes == 2 << 30
-        container_driver.resize(guest.uuid, FlavorSpec(vcpus=1, memory_mb=64, root_gb=1))  # a revert: no shrink
+        container_driver.resize(guest.uuid, FlavorSpec(vcpus=1, memory_mb=64, root_gb=1))  # a resize: no shrink
         assert container_driver.runtime.spec(name).disk_bytes == 2 << 30
         out = container_driver.runtime.attach(name, ["/bin/sh", "-c", "cat /root/marker"]).stdout
         assert out.strip() == "kept"
     finally:
         container_driver.destroy(guest.uuid)
+
+
+def test_resize_keeps_the_source_disk_until_confirm_and_revert_goes_back_to_it(container_driver, busybox):
+    """As Nova, which keeps the source disk until the resize is confirmed: revert_resize brings back the root
+    disk as it was at the resize (its size, and its files: what was written since is gone) under the old
+    limits; confirm_resize drops the kept disk; nothing is left in the guest's directory either way (it
+    kept the grown disk, and the old flavor showed a 2 GB root filesystem)."""
+    path, digest = busybox
+    image = ImageSpec(id="busybox-contract", disk_format="raw", container_format="compressed",
+                      properties={"os_hash_value": digest}, path=str(path))
+    small, big = FlavorSpec(vcpus=1, memory_mb=64, root_gb=1), FlavorSpec(vcpus=2, memory_mb=96, root_gb=2)
+    guest = make_guest(image=image, hostname="vm-revert", flavor=small)
+    container_driver.spawn(guest)
+    name = container_driver._name(guest.uuid)
+    disk = container_driver.runtime.disk(name)
+    files_before = sorted(p.name for p in container_driver.runtime.dir(name).iterdir())
+    try:
+        sh = lambda cmd: container_driver.runtime.attach(name, ["/bin/sh", "-c", cmd]).stdout  # noqa: E731
+        assert container_driver.runtime.wait_console(name, "onestack-init: ready")
+        sh("echo before > /root/before")
+        size_before = disk.size()
+        container_driver.resize(guest.uuid, big)
+        assert disk.kept.exists() and disk.kept.stat().st_size == size_before and disk.size() == 2 << 30
+        container_driver.power_off(guest.uuid)  # as the agent: restarted under the new flavor
+        container_driver.power_on(guest.uuid)
+        assert container_driver.runtime.wait_console(name, "onestack-init: ready")
+        sh("echo after > /root/after")
+        container_driver.revert_resize(guest.uuid, small)
+        container_driver.power_off(guest.uuid)
+        container_driver.power_on(guest.uuid)
+        assert container_driver.runtime.wait_console(name, "onestack-init: ready")
+        out = sh("cat /root/before; ls /root; df -k / | tail -1").splitlines()
+        assert out[0] == "before" and "after" not in out[1:-1], out
+        assert int(out[-1].split()[1]) < 1536 * 1024, out  # the 1 GB disk again
+        spec = container_driver.runtime.spec(name)
+        assert spec.disk_bytes == 1 << 30 and spec.limits.vcpus == 1 and spec.limits.memory_mb == 64
+        assert disk.size() == size_before and not disk.kept.exists()
+        assert sorted(p.name for p in container_driver.runtime.dir(name).iterdir()) == files_before
+        # resize again, confirmed: the grown disk stays, the kept one goes
+        container_driver.resize(guest.uuid, big)
+        assert disk.kept.exists()
+        container_driver.confirm_resize(guest.uuid)
+        assert not disk.kept.exists() and disk.size() == 2 << 30
+        assert sorted(p.name for p in container_driver.runtime.dir(name).iterdir()) == files_before
+        container_driver.resize(guest.uuid, FlavorSpec(vcpus=1, memory_mb=64, root_gb=3))  # deleted unconfirmed
+        assert disk.kept.exists()
+    finally:
+        container_driver.destroy(guest.uuid)
+    assert not container_driver.runtime.dir(name).exists()
 
 
 def _wait_for(condition, timeout: float = 15.0) -> bool:

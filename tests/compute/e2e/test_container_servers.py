@@ -230,10 +230,22 @@ def test_boot_busybox_on_private_console_actions_ping_delete(world):
     assert settle(conn, vm1["id"]) == "ACTIVE"
     assert world.guest_sh(vm1["id"], "cat /root/marker").stdout.strip() == "kept"  # the snapshot had it
     world.guest_sh(vm1["id"], "echo since-rebuild > /root/marker2")
+    kept = world.guests / world.container(vm1["id"]) / "disk.pre-resize.img"
+    # a revert goes back to the disk as it was at the resize (as Nova's: the source disk), under the old flavor
+    demo.ok("server", "resize", "--flavor", "m1.nano", "--wait", "vm1")
+    assert settle(conn, vm1["id"]) == "VERIFY_RESIZE" and kept.exists()
+    world.guest_sh(vm1["id"], "echo since-resize > /root/marker3")
+    demo.ok("server", "resize", "revert", "vm1")
+    assert settle(conn, vm1["id"]) == "ACTIVE"
+    assert "c1.tiny" in str(demo("server", "show", "vm1")["flavor"])
+    after = world.guest_sh(vm1["id"], "cat /root/marker2; ls /root").stdout.split()
+    assert after[0] == "since-rebuild" and "marker3" not in after, after
+    assert not kept.exists()
     demo.ok("server", "resize", "--flavor", "m1.nano", "--wait", "vm1")
     assert settle(conn, vm1["id"]) == "VERIFY_RESIZE"
     demo.ok("server", "resize", "confirm", "vm1")
     assert settle(conn, vm1["id"]) == "ACTIVE"
+    wait_for(lambda: not kept.exists(), 30, "the kept disk dropped at the confirm")
     assert "m1.nano" in str(demo("server", "show", "vm1")["flavor"])
     assert world.guest_sh(vm1["id"], "cat /root/marker2").stdout.strip() == "since-rebuild"  # the disk came along
     wait_for(lambda: sh("busybox", "ping", "-c", "1", "-W", "1", fip).returncode == 0, 60, f"ping {fip} after resize")

@@ -198,6 +198,10 @@ def _confirm_resize(req, uow, who, row, tgt, body):
     if (inst.system_metadata or {}).get("migrated_from"):  # the move is final: nothing to revert to
         inst.system_metadata = {k: v for k, v in inst.system_metadata.items() if k != "migrated_from"}
     svc.record_action(uow, inst, "confirmResize", who, finished=True)
+    # the host agent drops what it kept for a revert (as Nova's compute confirms after the API's 204)
+    inst.pending = {"action": "confirmResize", "request_id": who.request_id}
+    inst.revision += 1
+    uow.emit(svc.INSTANCE, inst.id)
     return empty_response(204)
 
 

@@ -368,7 +368,10 @@ def start_action(uow: UnitOfWork, caller: Caller, server_id: str, name: str, arg
     check_locked(instance, caller)
     check_state(instance, action, record or name)
     instance.task_state = action.task_state
-    instance.pending = {"action": name, **(args or {}), "request_id": caller.request_id}
+    prior = instance.pending or {}  # a confirmResize the agent has not carried out yet comes along
+    confirm = {"confirm_resize": True} if prior.get("action") == "confirmResize" or prior.get("confirm_resize") \
+        else {}
+    instance.pending = {"action": name, **(args or {}), "request_id": caller.request_id, **confirm}
     instance.revision += 1
     record_action(uow, instance, record or name, caller)
     uow.emit(INSTANCE, instance.id)

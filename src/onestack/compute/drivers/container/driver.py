@@ -143,15 +143,32 @@ class ContainerGuestDriver(GuestDriver):
 
     def resize(self, uuid: str, flavor: FlavorSpec) -> None:
         """The new flavor on the same guest, files kept (the agent's fallback, destroy and spawn, would start
-        from the image again): cgroup limits at once, a larger root disk grown offline (a running guest
-        restarts); the root disk never shrinks, and a root volume's size is the block storage service's."""
+        from the image again): new cgroup limits and a larger root disk, grown offline after a copy of it is
+        kept for ``revert_resize`` until ``confirm_resize`` (a running guest restarts); the root disk never
+        shrinks, and a root volume's size is the block storage service's (limits applied live)."""
+        self._resize(uuid, flavor, self.runtime.resize)
+
+    def revert_resize(self, uuid: str, flavor: FlavorSpec) -> None:
+        """Back to the flavor before the resize: its limits and the root disk as it was then (kept by
+        ``resize``: its size and content), as Nova's revert goes back to the source disk."""
+        self._resize(uuid, flavor, self.runtime.revert_resize)
+
+    def confirm_resize(self, uuid: str) -> None:
+        """The resize is final: the root disk kept for a revert is removed (nothing to do for a guest gone)."""
+        if self._exists(uuid):
+            try:
+                self.runtime.confirm_resize(self._name(uuid))
+            except (ContainerError, OSError) as exc:
+                raise GuestDriverError(f"container confirm resize failed: {exc}") from exc
+
+    def _resize(self, uuid: str, flavor: FlavorSpec, step: Callable[[str, Limits, int], None]) -> None:
         name = self._require(uuid)
         spec = self.runtime.spec(name)
         limits = Limits(vcpus=max(1, flavor.vcpus), memory_mb=max(16, flavor.memory_mb),
                         pids_max=int(flavor.extra_specs.get("quota:pids_max", DEFAULT_PIDS_MAX)))
         disk = spec.disk_bytes if spec.root_device is not None else (flavor.root_gb or DEFAULT_ROOT_GB) << 30
         try:
-            self.runtime.resize(name, limits, disk)
+            step(name, limits, disk)
         except (ContainerError, OSError) as exc:
             raise GuestDriverError(f"container resize failed: {exc}") from exc
 

@@ -144,6 +144,7 @@ class RootDisk:
         self.image = guest_dir / "disk.img"
         self.disk = guest_dir / "disk"
         self.rootfs = guest_dir / "rootfs"
+        self.kept = guest_dir / "disk.pre-resize.img"  # the disk as it was before a resize, until confirm/revert
 
     @property
     def upper(self) -> Path:
@@ -219,6 +220,26 @@ class RootDisk:
         subprocess.run(["e2fsck", "-f", "-p", str(self.image)], capture_output=True)  # rc 1 = fixed, fine
         _run("resize2fs", "-f", str(self.image))
         self.mount(lowers)
+
+    def keep(self) -> None:
+        """A copy of the (unmounted) disk as it is now, for a revert (sparse, or a reflink where the
+        filesystem has them); replaces an older copy."""
+        self.unmount()
+        tmp = self.kept.with_name(self.kept.name + ".tmp")
+        _run("cp", "--sparse=always", "--reflink=auto", str(self.image), str(tmp))
+        tmp.replace(self.kept)
+
+    def restore(self) -> bool:
+        """The kept copy becomes the disk again (the caller stopped the guest); False without one."""
+        if not self.kept.exists():
+            return False
+        self.unmount()
+        self.kept.replace(self.image)
+        return True
+
+    def drop_kept(self) -> None:
+        self.kept.unlink(missing_ok=True)
+        self.kept.with_name(self.kept.name + ".tmp").unlink(missing_ok=True)
 
     def loop_devices(self) -> list[str]:
         if not self.image.exists():

@@ -447,15 +447,19 @@ class Runtime:
         return self.start(name)
 
     def resize(self, name: str, limits: Limits, disk_bytes: int) -> None:
-        """New limits (applied live when running) and a larger root disk (offline: stops and restarts)."""
+        """New limits and a larger root disk. A root disk of its own is copied first (offline: the guest
+        stops and restarts), and the copy kept until ``confirm_resize`` or ``revert_resize``, as Nova keeps
+        the source disk; a root volume is the block storage service's (limits applied live)."""
         spec = self.spec(name)
         new = ContainerSpec(**{**spec.__dict__, "limits": limits, "disk_bytes": max(disk_bytes, spec.disk_bytes)})
         was = self.state(name)
         disk = RootDisk(self.dir(name))
-        if spec.root_device is None and new.disk_bytes > disk.size():
+        if spec.root_device is None:
             self.stop(name)
-            disk.resize(new.disk_bytes, list(spec.lowers))
-            disk.unmount()
+            disk.keep()
+            if new.disk_bytes > disk.size():
+                disk.resize(new.disk_bytes, list(spec.lowers))
+                disk.unmount()
             self.define(new, fresh_disk=False)
             if was in (RUNNING, FROZEN):
                 self.start(name)
@@ -463,6 +467,28 @@ class Runtime:
         self.define(new, fresh_disk=False)
         if was in (RUNNING, FROZEN):
             cgroups.apply_limits(self.pid(name), limits)
+
+    def revert_resize(self, name: str, limits: Limits, disk_bytes: int) -> None:
+        """Back to the limits and the root disk (size and content) kept by ``resize``; without a kept disk
+        (a root volume) only the limits go back."""
+        spec = self.spec(name)
+        was = self.state(name)
+        disk = RootDisk(self.dir(name))
+        if spec.root_device is None and disk.kept.exists():
+            self.stop(name)
+            disk.restore()
+            self.define(ContainerSpec(**{**spec.__dict__, "limits": limits, "disk_bytes": disk_bytes}),
+                        fresh_disk=False)
+            if was in (RUNNING, FROZEN):
+                self.start(name)
+            return
+        self.define(ContainerSpec(**{**spec.__dict__, "limits": limits}), fresh_disk=False)
+        if was in (RUNNING, FROZEN):
+            cgroups.apply_limits(self.pid(name), limits)
+
+    def confirm_resize(self, name: str) -> None:
+        """The resize is final: the disk kept for a revert goes."""
+        RootDisk(self.dir(name)).drop_kept()
 
     # ------------------------------------------------------------------ observation
 
