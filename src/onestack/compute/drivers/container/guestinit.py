@@ -38,7 +38,10 @@ bound|renew)
   # a route (the default one too) stays with the lowest-numbered NIC that has it: a NIC hot-plugged later,
   # or leased later at boot, does not take the default route (and the floating IP's replies) away from eth0
   route() {
-    cur=$(ip route show exact "$1" 2>/dev/null | sed -n 's/.* dev \([^ ]*\).*/\1/p' | head -n 1)
+    cur=""; set -- "$1" "$2" $(ip route show exact "$1" 2>/dev/null)
+    dst=$1 via=$2; shift 2
+    while [ $# -gt 1 ]; do [ "$1" = dev ] && { cur=$2; break; }; shift; done
+    set -- "$dst" "$via"
     n=${interface#eth}; c=${cur#eth}
     if [ -z "$cur" ] || [ "$cur" = "$interface" ] || { [ "$n" -lt "$c" ] 2>/dev/null; }; then
       ip route replace "$1" via "$2" dev "$interface"
@@ -63,33 +66,30 @@ say() { echo "onestack-init: $*"; }
 stop() { say "stopping"; kill -TERM -1 2>/dev/null; exit 0; }
 trap stop TERM INT USR2 PWR
 say "starting"
+# shell builtins where they do (read, echo, case, redirections): every other command is a process, and a
+# boot's processes are most of the guest's CPU before it answers on the network
+copy() { while IFS= read -r l || [ -n "$l" ]; do printf '%s\n' "$l"; done < "$1" > "$2"; }
 [ -e /proc/self ] || mount -t proc proc /proc
+mounted=" "; while read -r _ mp _; do mounted="$mounted$mp "; done < /proc/mounts
 for d in /run /tmp; do
-  mkdir -p $d
-  grep -q " $d " /proc/mounts || mount -t tmpfs -o mode=1777,nosuid,nodev tmpfs $d
+  case "$mounted" in *" $d "*) ;; *) [ -d $d ] || mkdir -p $d; mount -t tmpfs -o mode=1777,nosuid,nodev tmpfs $d ;; esac
 done
 C=/mnt/config/onestack
+read -r host < /proc/sys/kernel/hostname
 if [ -s $C/hostname ]; then
-  hostname "$(cat $C/hostname)"
-  cat $C/hostname > /etc/hostname 2>/dev/null
+  read -r want < $C/hostname
+  [ "$want" = "$host" ] || hostname "$want"
+  host=$want
+  echo "$host" > /etc/hostname 2>/dev/null
 fi
-say "hostname $(hostname)"
-if [ -s $C/authorized_keys ]; then
-  mkdir -p /root/.ssh && chmod 700 /root/.ssh
-  cat $C/authorized_keys > /root/.ssh/authorized_keys && chmod 600 /root/.ssh/authorized_keys
-  say "ssh key installed for root"
-fi
-[ -s $C/resolv.conf ] && cat $C/resolv.conf > /etc/resolv.conf
-if [ -x /usr/sbin/dropbear ] && [ ! -x /etc/rc.local ]; then  # an image with an rc.local starts its own
-  mkdir -p /etc/dropbear
-  dropbear -R -s -p 22 && say "sshd: dropbear on port 22"
-fi
+say "hostname $host"
+[ -s $C/resolv.conf ] && copy $C/resolv.conf /etc/resolv.conf
 ip link set lo up 2>/dev/null
 if [ -r $C/net ]; then
   while read ifname mac mode addr gw; do
     dev=$ifname
     for n in /sys/class/net/*; do
-      [ "$(cat $n/address 2>/dev/null)" = "$mac" ] && dev=${n##*/}
+      read -r a 2>/dev/null < $n/address && [ "$a" = "$mac" ] && dev=${n##*/}
     done
     ip link set "$dev" up
     if [ "$mode" = static ]; then
@@ -101,8 +101,21 @@ if [ -r $C/net ]; then
     fi
   done < $C/net
 fi
+# the network first (DHCP has round trips to wait for), then what runs meanwhile
+if [ -s $C/authorized_keys ]; then
+  umask 077
+  [ -d /root/.ssh ] || mkdir -p /root/.ssh
+  copy $C/authorized_keys /root/.ssh/authorized_keys
+  umask 022
+  say "ssh key installed for root"
+fi
+if [ -x /usr/sbin/dropbear ] && [ ! -x /etc/rc.local ]; then  # an image with an rc.local starts its own
+  [ -d /etc/dropbear ] || mkdir -p /etc/dropbear
+  dropbear -R -s -p 22 && say "sshd: dropbear on port 22"
+fi
 U=/mnt/config/openstack/latest/user_data
-if [ -s $U ] && [ "$(head -c 2 $U)" = "#!" ]; then
+first=""; [ -s $U ] && read -r first < $U
+if [ "${first#\#!}" != "$first" ]; then
   cp $U /run/user-data && chmod 700 /run/user-data
   ( /run/user-data; say "user_data exited $?" ) &
 fi
