@@ -46,9 +46,15 @@ def create(session, kind: str, body: dict, status: int = 201) -> dict:
     return resp.json()[key] if status == 201 else resp.json()
 
 
-def make_net(session, cidr: str = "10.10.0.0/24", **net) -> tuple[dict, dict]:
+def make_net(session, cidr: str = "10.10.0.0/24", pool: tuple[str, str] | None = None, **net) -> tuple[dict, dict]:
+    """A network with one IPv4 subnet.  ``pool`` (first, last) narrows the allocation pool: the DHCP port
+    (and any port without fixed_ips) takes a random address from the pool, so a test asking for fixed
+    addresses must ask for ones outside it."""
     network = create(session, "networks", {"name": uid("net"), **net})
-    subnet = create(session, "subnets", {"network_id": network["id"], "cidr": cidr, "ip_version": 4})
+    body = {"network_id": network["id"], "cidr": cidr, "ip_version": 4}
+    if pool is not None:
+        body["allocation_pools"] = [{"start": pool[0], "end": pool[1]}]
+    subnet = create(session, "subnets", body)
     return network, subnet
 
 

@@ -14,7 +14,7 @@ def test_create_port_allocates_ip_mac_and_default_security_group(demo):
 
 
 def test_create_port_fixed_ip_in_use_is_409(demo):
-    net, sub = make_net(demo, "10.41.0.0/24")
+    net, sub = make_net(demo, "10.41.0.0/24", pool=("10.41.0.100", "10.41.0.200"))  # the DHCP port's, not .50
     create(demo, "ports", {"network_id": net["id"], "fixed_ips": [{"ip_address": "10.41.0.50"}]})
     resp = demo.post(f"{N}/ports", json={"port": {"network_id": net["id"], "fixed_ips": [
         {"subnet_id": sub["id"], "ip_address": "10.41.0.50"}]}})
@@ -72,7 +72,7 @@ def test_update_port_security_requires_no_groups(demo):
 
 
 def test_update_port_fixed_ips_replaces_allocations(demo):
-    net, sub = make_net(demo, "10.46.0.0/24")
+    net, sub = make_net(demo, "10.46.0.0/24", pool=("10.46.0.100", "10.46.0.200"))  # the DHCP port's, not .10/.11
     port = create(demo, "ports", {"network_id": net["id"], "fixed_ips": [{"ip_address": "10.46.0.10"}]})
     upd = demo.put(f"{N}/ports/{port['id']}", json={"port": {"fixed_ips": [
         {"ip_address": "10.46.0.10"}, {"subnet_id": sub["id"], "ip_address": "10.46.0.11"}]}}).json()["port"]
@@ -84,7 +84,7 @@ def test_update_port_fixed_ips_replaces_allocations(demo):
 
 
 def test_list_ports_filters_by_fixed_ip_and_device(demo):
-    net, _ = make_net(demo, "10.47.0.0/24")
+    net, _ = make_net(demo, "10.47.0.0/24", pool=("10.47.0.100", "10.47.0.200"))  # the DHCP port's, not .77
     device = uid()
     port = create(demo, "ports", {"network_id": net["id"], "device_id": device,
                                   "fixed_ips": [{"ip_address": "10.47.0.77"}]})

@@ -37,8 +37,9 @@ def test_allocate_for_server_auto_creates_bound_port(cloud, project):
 
 def test_allocate_for_server_explicit_requests_and_rollback(cloud, project):
     session, ctx = project
-    net, _ = make_net(session, "10.81.0.0/24")
-    # a fixed address: a random one could be the .99 asked for below
+    # the DHCP port and the port without a fixed_ip take random addresses from .100-.200: the fixed ones
+    # asked for below (.10, .99) are free whatever the random draws
+    net, _ = make_net(session, "10.81.0.0/24", pool=("10.81.0.100", "10.81.0.200"))
     existing = create(session, "ports", {"network_id": net["id"], "name": uid(),
                                          "fixed_ips": [{"ip_address": "10.81.0.10"}]})
     client = cloud.clients["network"]
