@@ -7,7 +7,11 @@ Reconcilers (keys arrive on the bus after every API change, and from a periodic 
   uplink / external gateway) when this host needs it, and its DHCP server on DHCP agents; removes
   both for networks that are gone or no longer needed here.
 - ``network.port`` (port id): ports bound to this host: attach the device compute created to the
-  bridge, then report ``ACTIVE`` (``DOWN`` and a quick retry while the device is missing).
+  bridge, then report ``ACTIVE`` once the port's rules are in and its DHCP entry is served (both are
+  applied when the port is bound, before its device exists, so a plugged port is usually ready at its
+  first check).  ``DOWN`` while the device is missing: the check runs again when the driver reports
+  the device (``device_events``; else a quick retry) or compute says it plugged it; a plugged port
+  still waiting is woken by the firewall or DHCP step that brings what it waits for.
 - ``network.router`` (router id): on L3 agents, the router namespace with its interfaces, gateway,
   SNAT, floating IPs, extra routes and metadata proxy; removes routers that are gone.
 - ``network.firewall`` (``all``): the security-group ruleset of this host, in one atomic step that
