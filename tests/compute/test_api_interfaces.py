@@ -388,7 +388,6 @@ def test_attach_claimed_but_never_finished_becomes_a_detach_the_agent_carries_ou
     grace the API answers 500 and turns the request into a detach; the host's agent, back, unplugs and gives
     the port back."""
     import dataclasses
-    import threading
 
     from onestack.compute.api import interfaces as api
     from onestack.compute.model import Instance, VirtualInterface
@@ -404,17 +403,14 @@ def test_attach_claimed_but_never_finished_becomes_a_detach_the_agent_carries_ou
     with cloud.uow(write=True) as uow:
         row = uow.session.get(Instance, srv["id"])
         host, row.host = row.host, "host-without-agent"
-    stop = threading.Event()
+    request_attach = svc.request_attach
 
-    def hung_agent():  # claims every request of the server, then does nothing
-        while not stop.is_set():
-            with cloud.uow(write=True) as uow:
-                for r in uow.session.query(VirtualInterface).filter_by(instance_id=srv["id"], status=svc.ATTACHING):
-                    svc.claim_attach(uow, r.id)
-            time.sleep(0.02)
+    def claimed_and_forgotten(uow, *args, **kwargs):  # an agent takes the request at once, then hangs
+        row = request_attach(uow, *args, **kwargs)
+        svc.claim_attach(uow, row.id)
+        return row
 
-    thread = threading.Thread(target=hung_agent, daemon=True)
-    thread.start()
+    monkeypatch.setattr(svc, "request_attach", claimed_and_forgotten)
     try:
         resp = attach(demo, srv["id"], net_id=net_id)
         assert resp.status_code == 500, resp.text
@@ -424,8 +420,7 @@ def test_attach_claimed_but_never_finished_becomes_a_detach_the_agent_carries_ou
             assert [r.status for r in rows] == [svc.DETACHING]
         assert len(servers_ports(demo, net_id)) == 1  # still bound: the agent gives it back
     finally:
-        stop.set()
-        thread.join()
+        monkeypatch.setattr(svc, "request_attach", request_attach)
         with cloud.uow(write=True) as uow:
             instance = uow.session.get(Instance, srv["id"])
             instance.host = host
