@@ -181,15 +181,19 @@ def test_host_builds_up_to_max_concurrent_builds_guests_at_once(tmp_path):
         admin = login(http, "admin", passwords["admin"], "admin")
         reconciler = _reconciler(cloud)
         driver = reconciler.drivers["mcb"]
-        lock, running, peak = threading.Lock(), [0], [0]
+        lock, running, peak, full = threading.Lock(), [0], [0], threading.Event()
         spawn = driver.spawn
 
         def counting_spawn(guest, network_ready=None):
             with lock:
                 running[0] += 1
                 peak[0] = max(peak[0], running[0])
+                if running[0] >= 6:
+                    full.set()
             try:
-                time.sleep(0.3)
+                # held until 6 builds are in the driver at once (not a fixed pause whose overlap a loaded
+                # machine's scheduling decides); a host that builds fewer at once times out here
+                full.wait(60)
                 return spawn(guest, network_ready)
             finally:
                 with lock:
