@@ -66,6 +66,16 @@ def _count(cpu: dict[str, float], lock: threading.Lock, name: str, fn, profiles:
     return timed
 
 
+
+def add(total: list, wall: float, used: float, parts: dict, sql: dict) -> None:
+    """Sum a phase's figures into ``total`` ([wall, CPU, CPU by part, SQL statements by part])."""
+    total[0] += wall
+    total[1] += used
+    for k, v in parts.items():
+        total[2][k] += v
+    for k, v in sql.items():
+        total[3][k] += v
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=5)
@@ -188,14 +198,8 @@ def main() -> None:
         with cloud.uow() as uow:
             errors += uow.session.scalar(select(func.count()).select_from(Instance).where(
                 Instance.id.in_(ids), Instance.vm_state == "error"))
-        if rnd:
-            t = totals["boot"]
-            t[0] += wall
-            t[1] += used
-            for k, v in parts.items():
-                t[2][k] += v
-            for k, v in sql.items():
-                t[3][k] += v
+        if rnd:  # the first round warms up
+            add(totals["boot"], wall, used, parts, sql)
         if rnd == args.rounds - 1:  # what a poller's GET /servers/detail costs with the burst's servers
             before, c0 = cpu.get("api", 0.0), time.process_time()
             for _ in range(50):
@@ -203,13 +207,7 @@ def main() -> None:
             detail = ((cpu["api"] - before) * 1000 / 50, (time.process_time() - c0) * 1000 / 50)
         _, wall, used, parts, sql = phase(delete, ids)
         if rnd:
-            t = totals["delete"]
-            t[0] += wall
-            t[1] += used
-            for k, v in parts.items():
-                t[2][k] += v
-            for k, v in sql.items():
-                t[3][k] += v
+            add(totals["delete"], wall, used, parts, sql)
     n = args.burst * max(args.rounds - 1, 1)
     print(f"{args.rounds - 1} measured rounds of {args.burst} servers at once on {args.hosts} host(s) "
           f"({errors} in ERROR)")

@@ -208,6 +208,17 @@ def test_host_builds_up_to_max_concurrent_builds_guests_at_once(tmp_path):
         assert peak[0] == 6
 
 
+
+def _active_server(fresh, name: str) -> tuple:
+    """An admin session of the fresh cloud and an ACTIVE server of its (networkless) boot."""
+    _cloud, http, passwords = fresh
+    admin = login(http, "admin", passwords["admin"], "admin")
+    resp = admin.post(f"{C}/servers", headers=mv(), json={"server": {
+        "name": name, "imageRef": _image(admin), "flavorRef": "1", "networks": "none"}})
+    assert resp.status_code == 202, resp.text
+    (server,) = _wait_all(admin, 1)
+    return admin, server
+
 def test_snapshot_image_takes_the_disk_format_the_driver_wrote(fresh, monkeypatch, tmp_path):
     """createImage registers the image raw before the driver runs; a driver that writes qcow2 (QEMU: a few MB
     instead of the whole virtual disk) has it uploaded as qcow2, which the image service's inspection accepts."""
@@ -226,12 +237,7 @@ def test_snapshot_image_takes_the_disk_format_the_driver_wrote(fresh, monkeypatc
         return "qcow2"
 
     monkeypatch.setattr(FakeGuestDriver, "snapshot", snapshot)
-    cloud, http, passwords = fresh
-    admin = login(http, "admin", passwords["admin"], "admin")
-    resp = admin.post(f"{C}/servers", headers=mv(), json={"server": {
-        "name": "snapper", "imageRef": _image(admin), "flavorRef": "1", "networks": "none"}})
-    assert resp.status_code == 202, resp.text
-    (server,) = _wait_all(admin, 1)
+    admin, server = _active_server(fresh, "snapper")
     made = admin.post(f"{C}/servers/{server['id']}/action", headers=mv(), json={"createImage": {"name": "snap"}})
     assert made.status_code == 202, made.text
     image_id = made.json()["image_id"]
@@ -265,12 +271,7 @@ def test_failed_snapshot_deletes_its_image_and_leaves_the_server_as_it_was(fresh
         return "qcow2"
 
     monkeypatch.setattr(FakeGuestDriver, "snapshot", snapshot)
-    cloud, http, passwords = fresh
-    admin = login(http, "admin", passwords["admin"], "admin")
-    resp = admin.post(f"{C}/servers", headers=mv(), json={"server": {
-        "name": "snapper", "imageRef": _image(admin), "flavorRef": "1", "networks": "none"}})
-    assert resp.status_code == 202, resp.text
-    (server,) = _wait_all(admin, 1)
+    admin, server = _active_server(fresh, "snapper")
     for _ in range(2):
         made = admin.post(f"{C}/servers/{server['id']}/action", headers=mv(), json={"createImage": {"name": "s"}})
         assert made.status_code == 202, made.text

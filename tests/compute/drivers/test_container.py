@@ -69,14 +69,22 @@ def _spy(monkeypatch, func: str, key, after=None) -> list:
     return seen
 
 
-def test_spawn_guest_gets_config_drive(container_driver, busybox):
+
+def _busybox_image(busybox) -> ImageSpec:
     path, digest = busybox
-    guest = make_guest(image=ImageSpec(id="busybox-contract", disk_format="raw", container_format="compressed",
-                                       properties={"os_hash_value": digest}, path=str(path)),
-                       hostname="vm-cfg", key_data="ssh-ed25519 AAAA key@test",
-                       user_data="IyEvYmluL3NoCmVjaG8gVUQtT0sK",  # "#!/bin/sh\necho UD-OK\n"
-                       flavor=FlavorSpec(vcpus=1, memory_mb=64, root_gb=1),
-                       interfaces=(Interface(port_id="0123456789abcdef", mac_address="fa:16:3e:12:34:56"),))
+    return ImageSpec(id="busybox-contract", disk_format="raw", container_format="compressed",
+                     properties={"os_hash_value": digest}, path=str(path))
+
+
+def _busybox_guest(busybox, **kw):
+    return make_guest(image=_busybox_image(busybox), **kw)
+
+
+def test_spawn_guest_gets_config_drive(container_driver, busybox):
+    guest = _busybox_guest(busybox, hostname="vm-cfg", key_data="ssh-ed25519 AAAA key@test",
+                           user_data="IyEvYmluL3NoCmVjaG8gVUQtT0sK",  # "#!/bin/sh\necho UD-OK\n"
+                           flavor=FlavorSpec(vcpus=1, memory_mb=64, root_gb=1),
+                           interfaces=(Interface(port_id="0123456789abcdef", mac_address="fa:16:3e:12:34:56"),))
     container_driver.spawn(guest)
     try:
         rt, name = container_driver.runtime, container_driver._name(guest.uuid)
@@ -92,9 +100,7 @@ def test_spawn_guest_gets_config_drive(container_driver, busybox):
 def test_power_off_with_timeout_is_a_clean_shutdown(container_driver, busybox, monkeypatch):
     """The API's stop passes [compute] shutdown_timeout: the guest's init gets the halt signal and stops its
     processes itself, long before the timeout would have it killed."""
-    path, digest = busybox
-    guest = make_guest(image=ImageSpec(id="busybox-contract", disk_format="raw", container_format="compressed",
-                                       properties={"os_hash_value": digest}, path=str(path)))
+    guest = _busybox_guest(busybox)
     container_driver.spawn(guest)
     try:
         rt, name = container_driver.runtime, container_driver._name(guest.uuid)
@@ -118,9 +124,7 @@ def test_spawn_guest_refuses_image_with_bad_checksum(container_driver, busybox):
 
 
 def test_info_paused_guest_after_adoption(container_driver, busybox, tmp_path):
-    path, digest = busybox
-    guest = make_guest(image=ImageSpec(id="busybox-contract", disk_format="raw", container_format="compressed",
-                                       properties={"os_hash_value": digest}, path=str(path)))
+    guest = _busybox_guest(busybox)
     other = make_guest(image=guest.image)
     container_driver.spawn(guest)
     container_driver.spawn(other)
@@ -137,9 +141,7 @@ def test_info_paused_guest_after_adoption(container_driver, busybox, tmp_path):
 def test_snapshot_is_a_raw_disk_that_boots(container_driver, busybox, tmp_path):
     """createImage registers snapshots as raw/bare: the snapshot is one ext4 filesystem with the guest's
     files (not the runtime's), and a guest boots from it."""
-    path, digest = busybox
-    image = ImageSpec(id="busybox-contract", disk_format="raw", container_format="compressed",
-                      properties={"os_hash_value": digest}, path=str(path))
+    image = _busybox_image(busybox)
     source = make_guest(image=image, hostname="vm-snap")
     container_driver.spawn(source)
     try:
@@ -164,9 +166,7 @@ def test_snapshot_is_a_raw_disk_that_boots(container_driver, busybox, tmp_path):
 def test_resize_keeps_the_guests_files_applies_limits_and_grows_the_disk(container_driver, busybox):
     """Resize is the same guest under a new flavor (as Nova: the disk comes along): without a driver resize
     the agent destroyed and spawned the guest, which lost every file written since the boot."""
-    path, digest = busybox
-    image = ImageSpec(id="busybox-contract", disk_format="raw", container_format="compressed",
-                      properties={"os_hash_value": digest}, path=str(path))
+    image = _busybox_image(busybox)
     guest = make_guest(image=image, hostname="vm-resize", flavor=FlavorSpec(vcpus=1, memory_mb=64, root_gb=1))
     container_driver.spawn(guest)
     try:
@@ -195,9 +195,7 @@ def test_resize_keeps_the_source_disk_until_confirm_and_revert_goes_back_to_it(c
     disk as it was at the resize (its size, and its files: what was written since is gone) under the old
     limits; confirm_resize drops the kept disk; nothing is left in the guest's directory either way (it
     kept the grown disk, and the old flavor showed a 2 GB root filesystem)."""
-    path, digest = busybox
-    image = ImageSpec(id="busybox-contract", disk_format="raw", container_format="compressed",
-                      properties={"os_hash_value": digest}, path=str(path))
+    image = _busybox_image(busybox)
     small, big = FlavorSpec(vcpus=1, memory_mb=64, root_gb=1), FlavorSpec(vcpus=2, memory_mb=96, root_gb=2)
     guest = make_guest(image=image, hostname="vm-revert", flavor=small)
     container_driver.spawn(guest)
@@ -249,10 +247,8 @@ def _wait_for(condition, timeout: float = 15.0) -> bool:
 
 
 def _nic_guest(busybox):
-    path, digest = busybox
-    return make_guest(image=ImageSpec(id="busybox-contract", disk_format="raw", container_format="compressed",
-                                      properties={"os_hash_value": digest}, path=str(path)),
-                      interfaces=(Interface(port_id=secrets.token_hex(8), mac_address="fa:16:3e:00:00:01"),))
+    return _busybox_guest(busybox, interfaces=(Interface(port_id=secrets.token_hex(8),
+                                                         mac_address="fa:16:3e:00:00:01"),))
 
 
 def test_guest_is_set_up_while_its_network_is_wired_and_its_init_waits(container_driver, busybox):
@@ -316,9 +312,7 @@ def test_lxcfs_hooks_are_cleared_when_lxcfs_does_not_run(container_driver, busyb
 
     if os.path.isdir(runtime.LXCFS_PROC):
         pytest.skip("lxcfs runs on this host")
-    path, digest = busybox
-    guest = make_guest(image=ImageSpec(id="busybox-contract", disk_format="raw", container_format="compressed",
-                                       properties={"os_hash_value": digest}, path=str(path)))
+    guest = _busybox_guest(busybox)
     container_driver.spawn(guest)
     try:
         rt, name = container_driver.runtime, container_driver._name(guest.uuid)

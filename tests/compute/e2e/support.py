@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import random
+import re
+import shutil
 import subprocess
 import time
 
 import pytest
+
+from onestack.compute.drivers.container import imagebuild
 
 
 def sh(*cmd: str, check: bool = False) -> subprocess.CompletedProcess:
@@ -43,3 +48,39 @@ def take_down_bootstrap_network(admin, kernel_leftovers, timeout: float = 60.0, 
     admin.ok("router", "delete", "router1")
     admin.ok("network", "delete", "private", "public")
     wait_for(lambda: not kernel_leftovers(), timeout, "the network agent to remove its kernel objects", interval)
+
+
+def skip_unless_guests_with_ssh() -> None:
+    """Skip unless containers can boot here and the test image can have an SSH server (Tempest validation)."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root (containers, namespaces)")
+    for tool in ("lxc-start", "busybox", "dnsmasq"):
+        if not shutil.which(tool):
+            pytest.skip(f"{tool} is not installed (make install apt-installs it)")
+    if not imagebuild.sshd_files():
+        pytest.skip("no dropbear for the test image's SSH server (apt-get install dropbear-bin)")
+
+
+def tempest_options(cli, image: str, image_alt: str, **sections: dict) -> dict:
+    """tempest.conf sections for a run against a cloud on the real backends (``cli``: a CLI runner): a network
+    and router per Tempest project, floating IPs on ``public``, SSH validation into the guests; ``sections``
+    add to or override them."""
+    options = {
+        "compute": {"image_ref": image, "image_ref_alt": image_alt, "flavor_ref": "c1", "flavor_ref_alt": "42",
+                    "build_timeout": "120", "max_microversion": "latest"},
+        "auth": {"create_isolated_networks": "true"},
+        "network": {"public_network_id": cli("network", "show", "public")["id"], "floating_network_name": "public"},
+        "validation": {"run_validation": "true", "connect_method": "floating", "auth_method": "keypair",
+                       "image_ssh_user": "root", "ssh_key_type": "rsa",  # Nova's generated keys are RSA
+                       "connect_timeout": "30", "ssh_timeout": "120", "ping_timeout": "60"},
+    }
+    for name, values in sections.items():
+        options[name] = {**options.get(name, {}), **values}
+    return options
+
+
+def assert_tempest_passed(proc: subprocess.CompletedProcess, count: int) -> None:
+    """A Tempest run that passed ``count`` tests and skipped none."""
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out[-8000:]
+    assert re.search(rf"Passed: {count}\b", out) and re.search(r"Skipped: 0\b", out), out[-3000:]

@@ -83,6 +83,14 @@ class World:
                  if self.prefix in a or (str(self.data) in a and "dnsmasq" in a)]
         return left
 
+    def stop(self) -> list[str]:
+        """Stop the cloud; what it left in the kernel or the guest directory (removed now, for the test to fail)."""
+        self.server.stop(timeout=30)
+        left = self.guest_leftovers() + self.kernel_leftovers()
+        if left:
+            self.force_cleanup()
+        return left
+
     def force_cleanup(self) -> None:
         """After a failure: remove what the cloud could not (the test still fails)."""
         if self.guests.exists():
@@ -126,10 +134,7 @@ def world(tmp_path):
     try:
         yield w
     finally:
-        w.server.stop(timeout=30)
-        left = w.guest_leftovers() + w.kernel_leftovers()
-        if left:
-            w.force_cleanup()
+        left = w.stop()
         assert not left, f"left behind: {left}\n{w.server.log_tail()}"
 
 
