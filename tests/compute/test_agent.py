@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 
 import pytest
@@ -81,8 +82,21 @@ def test_restart_agents_mid_builds_leaves_every_server_active_or_error(tmp_path)
                                                                                "ram": -1}})
         image = _image(admin)
         reconciler = _reconciler(cloud)
+        agent = next(a for a in cloud.agents if reconciler in a.reconcilers.values())
+        lock, spawned = threading.Lock(), [0]
+
+        def held(spawn):
+            def spawn_after_the_first_two(guest, network_ready=None):
+                with lock:
+                    spawned[0] += 1
+                    first = spawned[0] <= 2
+                if not first:  # the stop lands in the middle of the builds, whatever the machine's load
+                    agent._stop.wait(60)
+                return spawn(guest, network_ready)
+            return spawn_after_the_first_two
+
         for driver in reconciler.drivers.values():
-            driver.delay = 0.05  # builds take a while: the stop lands in the middle of them
+            driver.spawn = held(driver.spawn)
         resp = admin.post(f"{C}/servers", headers=mv(), json={"server": {
             "name": "restart", "imageRef": image, "flavorRef": "c1", "networks": "none", "min_count": 50,
             "max_count": 50}})
@@ -173,8 +187,6 @@ def test_revert_resize_after_migrate_moves_server_back(fresh):
 def test_host_builds_up_to_max_concurrent_builds_guests_at_once(tmp_path):
     """Builds mostly wait (ports, the driver's tools): a host runs max_concurrent_builds of them side by
     side instead of queueing a burst of boots behind a few workers, and never more."""
-    import threading
-
     # 9 boots (the default instance quota is 10) on a host that builds 6 at once
     settings = make_settings(str(tmp_path / "data"), compute={"host": "mcb", "max_concurrent_builds": 6})
     with running_cloud(settings) as (cloud, http, passwords):
