@@ -29,6 +29,9 @@ _GUEST_FIELDS = select(Image.disk_format, Image.container_format, Image.os_hash_
 _CUSTOM_PROPERTIES = select(ImageProperty.name, ImageProperty.value).where(
     ImageProperty.image_id == bindparam("image_id")).order_by(ImageProperty.name)
 
+_BOOT_FACTS = select(Image.status, Image.size, Image.min_disk, Image.min_ram, Image.visibility,
+                     Image.owner).where(Image.id == bindparam("image_id"))
+
 LimitFn = Callable[[str, str, str], "int | None"]  # (service_type, resource, project_id)
 
 
@@ -83,12 +86,11 @@ class ImageClient:
 
     def boot_facts(self, ctx: RequestContext | None, image_id: str) -> dict | None:
         """``status``, ``size``, ``min_disk`` and ``min_ram`` of the image, or None when it does not exist or
-        ``ctx`` may not see it: a column read (a server create checks its image against the flavor; the
+        ``ctx`` may not see it: one prebuilt column statement (a server create checks its image against the flavor; the
         whole document costs several statements)."""
         keys = ("status", "size", "min_disk", "min_ram")
         with self.uow() as uow:
-            row = uow.session.execute(select(Image.status, Image.size, Image.min_disk, Image.min_ram,
-                                             Image.visibility, Image.owner).where(Image.id == image_id)).first()
+            row = uow.session.connection().execute(_BOOT_FACTS, {"image_id": image_id}).first()
             if row is None:
                 return None
             if ctx is None or ctx.is_admin or row.visibility in ("public", "community") or (

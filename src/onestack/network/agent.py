@@ -37,6 +37,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 
 from sqlalchemy import bindparam, or_, select, update
 
@@ -174,6 +175,7 @@ class NetworkAgentState:
         # device name -> port id of ports whose device is not there yet: with a driver reporting devices as
         # they appear, a port check follows its device at once (no polling while compute builds the guest)
         self.awaiting_devices: dict[str, str] = {}
+        self._needs_q = None  # needs_network's statement (built once: it depends on the roles)
 
     def device_appeared(self, name: str | None) -> None:
         """From the driver's watch (its thread): a device appeared or changed; None: some may have, unseen."""
@@ -224,15 +226,18 @@ class NetworkAgentState:
         return set(uow.session.scalars(select(m.Port.network_id).where(self._needing()).distinct()))
 
     def needs_network(self, uow, network_id: str) -> bool:
-        """One indexed lookup (a network reconcile runs after every port change on it)."""
-        q = select(m.Port.id).where(m.Port.network_id == network_id, self._needing()).limit(1)
-        return uow.session.scalar(q) is not None
+        """One indexed lookup (a network reconcile runs after every port change on it): a prebuilt Core
+        statement on the connection."""
+        if self._needs_q is None:
+            self._needs_q = select(_PORTS.c.id).where(
+                _PORTS.c.network_id == bindparam("network_id"), self._needing()).limit(1)
+        return uow.session.connection().execute(self._needs_q, {"network_id": network_id}).first() is not None
 
-    def network_spec(self, uow, net: m.Network) -> NetworkSpec:
+    def network_spec(self, uow, net: NetRow) -> NetworkSpec:
         peers: tuple[str, ...] = ()
         if net.network_type == "vxlan":
-            peers = tuple(sorted(t for t in uow.session.scalars(select(m.Agent.tunnel_ip).where(
-                m.Agent.host != self.host, m.Agent.tunnel_ip != "")) if t))
+            peers = tuple(sorted(t for t in uow.session.connection().execute(
+                _PEERS, {"host": self.host}).scalars() if t))
         gateway: tuple[Address, ...] = ()
         nat: tuple[str, ...] = ()
         if net.external and self.l3 and self.external_gateway:
@@ -255,7 +260,7 @@ class NetworkAgentState:
             spec = self.networks_ensured.get(network_id)
             if spec is not None:
                 return spec
-            net = fresh.session.get(m.Network, network_id)
+            net = load_network(fresh, network_id)
             if net is None:
                 return None
             if not self.needs_network(fresh, network_id):
@@ -272,7 +277,7 @@ class NetworkAgentState:
             self.networks_checked.pop(network_id, None)
             self.driver.delete_network(network_id)
 
-    def apply_network(self, uow, net: m.Network, recheck_after: float = 0.0) -> NetworkSpec:
+    def apply_network(self, uow, net: NetRow, recheck_after: float = 0.0) -> NetworkSpec:
         """The network built from its spec; with ``recheck_after``, not again when built from the same spec
         less than that many seconds ago."""
         spec = self.network_spec(uow, net)
@@ -286,10 +291,61 @@ class NetworkAgentState:
         return spec
 
 
-def _find_network(uow, key: str) -> m.Network | None:
-    net = uow.session.get(m.Network, key)
+_NETS = m.Network.__table__
+_PORTS = m.Port.__table__
+_SUBNETS = m.Subnet.__table__
+_ALLOCS = m.IPAllocation.__table__
+_NET_COLS = (_NETS.c.id, _NETS.c.network_type, _NETS.c.segmentation_id, _NETS.c.physical_network, _NETS.c.mtu,
+             _NETS.c.external, _NETS.c.dns_domain)
+_NETWORK = select(*_NET_COLS).where(_NETS.c.id == bindparam("id"))
+_NETWORK_LIKE = select(*_NET_COLS).where(_NETS.c.id.like(bindparam("pattern"))).limit(1)
+_NETWORK_SUBNETS = select(
+    _SUBNETS.c.id, _SUBNETS.c.ip_version, _SUBNETS.c.cidr, _SUBNETS.c.gateway_ip, _SUBNETS.c.enable_dhcp,
+    _SUBNETS.c.ipv6_ra_mode, _SUBNETS.c.ipv6_address_mode, _SUBNETS.c.dns_nameservers, _SUBNETS.c.host_routes,
+).where(_SUBNETS.c.network_id == bindparam("id")).order_by(_SUBNETS.c.created_at)  # as Network.subnets
+_PEERS = select(m.Agent.__table__.c.tunnel_ip).where(
+    m.Agent.__table__.c.host != bindparam("host"), m.Agent.__table__.c.tunnel_ip != "")
+_ROUTERS_ON = select(_PORTS.c.device_id).where(
+    _PORTS.c.network_id == bindparam("network_id"),
+    _PORTS.c.device_owner.in_([DEVICE_OWNER_ROUTER_INTF, DEVICE_OWNER_ROUTER_GW]),
+    _PORTS.c.device_id != "").distinct()
+_ADDRESSES = select(_ALLOCS.c.ip_address, _PORTS.c.mac_address).join(
+    _PORTS, _PORTS.c.id == _ALLOCS.c.port_id).where(_ALLOCS.c.network_id == bindparam("network_id"))
+_DHCP_PORT = select(_PORTS.c.id, _PORTS.c.mac_address).where(
+    _PORTS.c.network_id == bindparam("network_id"), _PORTS.c.device_owner == DEVICE_OWNER_DHCP).limit(1)
+_OWN_ADDRESSES = select(_ALLOCS.c.subnet_id, _ALLOCS.c.ip_address).where(
+    _ALLOCS.c.port_id == bindparam("port_id")).order_by(_ALLOCS.c.ip_order, _ALLOCS.c.id)
+_LEASES = select(_PORTS.c.mac_address, _ALLOCS.c.ip_address).join(
+    _ALLOCS, _ALLOCS.c.port_id == _PORTS.c.id).where(
+    _ALLOCS.c.network_id == bindparam("network_id"), _ALLOCS.c.subnet_id.in_(bindparam("leased", expanding=True)),
+    _PORTS.c.id != bindparam("port_id"))
+
+
+@dataclass(frozen=True, slots=True)
+class NetRow:
+    """What the agent reads of a network: its columns and its subnets' (Core rows, not ORM objects)."""
+
+    id: str
+    network_type: str
+    segmentation_id: int | None
+    physical_network: str | None
+    mtu: int
+    external: bool
+    dns_domain: str
+    subnets: tuple
+
+
+def load_network(uow, network_id: str) -> NetRow | None:
+    conn = uow.session.connection()
+    row = conn.execute(_NETWORK, {"id": network_id}).first()
+    return None if row is None else NetRow(*row, subnets=tuple(conn.execute(_NETWORK_SUBNETS, {"id": row.id})))
+
+
+def _find_network(uow, key: str) -> NetRow | None:
+    net = load_network(uow, key)
     if net is None and len(key) < 32:
-        net = uow.session.scalar(select(m.Network).where(m.Network.id.like(f"{key}%")).limit(1))
+        row = uow.session.connection().execute(_NETWORK_LIKE, {"pattern": f"{key}%"}).first()
+        net = load_network(uow, row.id) if row is not None else None
     return net
 
 
@@ -336,44 +392,38 @@ class NetworkReconciler(_Base):
     def _forget_released(self, uow, network_id: str) -> None:
         """Drop the neighbour entries the routers on this network keep for addresses released since the
         last look (ports deleted, fixed IPs changed): another port may hold such an address now."""
-        s = uow.session
-        owners = [DEVICE_OWNER_ROUTER_INTF, DEVICE_OWNER_ROUTER_GW]
-        routers = set(s.scalars(select(m.Port.device_id).where(
-            m.Port.network_id == network_id, m.Port.device_owner.in_(owners), m.Port.device_id != "")))
+        conn = uow.session.connection()
+        routers = set(conn.execute(_ROUTERS_ON, {"network_id": network_id}).scalars())
         if not routers:
             self.state.addresses.pop(network_id, None)
             return
-        now = dict(s.execute(select(m.IPAllocation.ip_address, m.Port.mac_address).join(
-            m.Port, m.Port.id == m.IPAllocation.port_id).where(m.IPAllocation.network_id == network_id)).all())
+        now = dict(conn.execute(_ADDRESSES, {"network_id": network_id}).all())
         before = self.state.addresses.get(network_id)
         self.state.addresses[network_id] = now
         released = tuple(sorted(ip for ip, mac in (before or {}).items() if now.get(ip) != mac))
         for router_id in sorted(routers) if released else ():
             self.driver.forget_neighbours(router_id, released)
 
-    def _dhcp_spec(self, uow, net: m.Network) -> DhcpSpec | None:
+    def _dhcp_spec(self, uow, net: NetRow) -> DhcpSpec | None:
         subnets = {s.id: s for s in net.subnets if serves_dhcp(s)}
         if not subnets:
             return None
-        # columns, not the ORM row with its addresses and groups
-        port = uow.session.execute(select(m.Port.id, m.Port.mac_address).where(
-            m.Port.network_id == net.id, m.Port.device_owner == DEVICE_OWNER_DHCP).limit(1)).first()
+        # prebuilt Core statements on the connection, not ORM rows: this runs after every port change on
+        # the network
+        conn = uow.session.connection()
+        port = conn.execute(_DHCP_PORT, {"network_id": net.id}).first()
         if port is None:
             return None
-        own = uow.session.execute(select(m.IPAllocation.subnet_id, m.IPAllocation.ip_address).where(
-            m.IPAllocation.port_id == port.id).order_by(m.IPAllocation.ip_order, m.IPAllocation.id)).all()
+        own = conn.execute(_OWN_ADDRESSES, {"port_id": port.id}).all()
         addresses = tuple(Address(ip, _prefixlen(subnets[sid].cidr)) for sid, ip in own if sid in subnets)
         served = {sid for sid, _ in own if sid in subnets}
         if not addresses:
             return None
-        # columns, not ORM rows: this runs after every port change on the network
         # (stateless DHCPv6 subnets only answer options: their addresses come from SLAAC)
-        leased = {sid for sid in served if subnets[sid].ipv6_address_mode != "dhcpv6-stateless"}
-        q = select(m.Port.mac_address, m.IPAllocation.ip_address).join(
-            m.IPAllocation, m.IPAllocation.port_id == m.Port.id).where(
-            m.IPAllocation.network_id == net.id, m.IPAllocation.subnet_id.in_(leased), m.Port.id != port.id)
+        leased = sorted(sid for sid in served if subnets[sid].ipv6_address_mode != "dhcpv6-stateless")
         hosts = [DhcpHost(mac, ip, "host-" + ip.replace(".", "-").replace(":", "-"))
-                 for mac, ip in uow.session.execute(q)]
+                 for mac, ip in conn.execute(_LEASES, {"network_id": net.id, "leased": leased,
+                                                       "port_id": port.id})] if leased else []
         specs = tuple(DhcpSubnet(s.id, s.cidr, s.gateway_ip, tuple(s.dns_nameservers or ()),
                                  tuple((r["destination"], r["nexthop"]) for r in s.host_routes or ()),
                                  s.ipv6_address_mode if s.ip_version == 6 else None)
@@ -452,7 +502,6 @@ class PortReconciler(_Base):
         self.state.awaiting_devices.pop(devname(key, self.state.prefix), None)
 
 
-_PORTS = m.Port.__table__
 _PORT_CHECK = select(_PORTS.c.network_id, _PORTS.c.host_id, _PORTS.c.device_owner, _PORTS.c.mac_address,
                      _PORTS.c.admin_state_up, _PORTS.c.status).where(_PORTS.c.id == bindparam("id"))
 _PORT_SUBNETS = select(m.IPAllocation.__table__.c.subnet_id).where(
