@@ -309,16 +309,13 @@ _ROUTERS_ON = select(_PORTS.c.device_id).where(
     _PORTS.c.network_id == bindparam("network_id"),
     _PORTS.c.device_owner.in_([DEVICE_OWNER_ROUTER_INTF, DEVICE_OWNER_ROUTER_GW]),
     _PORTS.c.device_id != "").distinct()
-_ADDRESSES = select(_ALLOCS.c.ip_address, _PORTS.c.mac_address).join(
+# every address of the network with its port (the DHCP leases and the routers' neighbours, in one read)
+_ADDRESSES = select(_ALLOCS.c.ip_address, _PORTS.c.mac_address, _ALLOCS.c.subnet_id, _PORTS.c.id).join(
     _PORTS, _PORTS.c.id == _ALLOCS.c.port_id).where(_ALLOCS.c.network_id == bindparam("network_id"))
 _DHCP_PORT = select(_PORTS.c.id, _PORTS.c.mac_address).where(
     _PORTS.c.network_id == bindparam("network_id"), _PORTS.c.device_owner == DEVICE_OWNER_DHCP).limit(1)
 _OWN_ADDRESSES = select(_ALLOCS.c.subnet_id, _ALLOCS.c.ip_address).where(
     _ALLOCS.c.port_id == bindparam("port_id")).order_by(_ALLOCS.c.ip_order, _ALLOCS.c.id)
-_LEASES = select(_PORTS.c.mac_address, _ALLOCS.c.ip_address).join(
-    _ALLOCS, _ALLOCS.c.port_id == _PORTS.c.id).where(
-    _ALLOCS.c.network_id == bindparam("network_id"), _ALLOCS.c.subnet_id.in_(bindparam("leased", expanding=True)),
-    _PORTS.c.id != bindparam("port_id"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -361,6 +358,13 @@ class NetworkReconciler(_Base):
     def reconcile(self, key: str) -> None:
         waiting: list[str] = []
         with self.uow() as uow:
+            read: list = []
+
+            def addresses() -> list:  # read once, when the DHCP spec or the routers need them
+                if not read:
+                    read.append(uow.session.connection().execute(_ADDRESSES, {"network_id": net.id}).all())
+                return read[0]
+
             net = _find_network(uow, key)
             needed = net is not None and self.state.needs_network(uow, net.id)
             if not needed:
@@ -369,7 +373,7 @@ class NetworkReconciler(_Base):
                 self.state.remove_network(net.id if net else key)
                 return
             self.state.apply_network(uow, net, NETWORK_RECHECK_SECONDS)
-            dhcp = self._dhcp_spec(uow, net) if self.state.dhcp else None
+            dhcp = self._dhcp_spec(uow, net, addresses) if self.state.dhcp else None
             if dhcp is not None:
                 self.driver.ensure_dhcp(dhcp)
                 subnets, served = frozenset(s.id for s in dhcp.subnets), frozenset(h.mac for h in dhcp.hosts)
@@ -382,14 +386,14 @@ class NetworkReconciler(_Base):
                 if self.state.dhcp_served.pop(net.id, None) is not None:  # no entries to wait for any more
                     waiting = self._waiting(net.id, frozenset(), True)
             if self.state.l3:
-                self._forget_released(uow, net.id)
+                self._forget_released(uow, net.id, addresses)
         self.state.wake_ports(waiting)
 
     def _waiting(self, network_id: str, new_macs: frozenset[str], every: bool) -> list[str]:
         return [port_id for port_id, (net_id, mac) in list(self.state.plugged_waiting.items())
                 if net_id == network_id and (every or mac in new_macs)]
 
-    def _forget_released(self, uow, network_id: str) -> None:
+    def _forget_released(self, uow, network_id: str, addresses: Callable[[], list]) -> None:
         """Drop the neighbour entries the routers on this network keep for addresses released since the
         last look (ports deleted, fixed IPs changed): another port may hold such an address now."""
         conn = uow.session.connection()
@@ -397,14 +401,14 @@ class NetworkReconciler(_Base):
         if not routers:
             self.state.addresses.pop(network_id, None)
             return
-        now = dict(conn.execute(_ADDRESSES, {"network_id": network_id}).all())
+        now = {ip: mac for ip, mac, _, _ in addresses()}
         before = self.state.addresses.get(network_id)
         self.state.addresses[network_id] = now
         released = tuple(sorted(ip for ip, mac in (before or {}).items() if now.get(ip) != mac))
         for router_id in sorted(routers) if released else ():
             self.driver.forget_neighbours(router_id, released)
 
-    def _dhcp_spec(self, uow, net: NetRow) -> DhcpSpec | None:
+    def _dhcp_spec(self, uow, net: NetRow, allocations: Callable[[], list]) -> DhcpSpec | None:
         subnets = {s.id: s for s in net.subnets if serves_dhcp(s)}
         if not subnets:
             return None
@@ -420,10 +424,9 @@ class NetworkReconciler(_Base):
         if not addresses:
             return None
         # (stateless DHCPv6 subnets only answer options: their addresses come from SLAAC)
-        leased = sorted(sid for sid in served if subnets[sid].ipv6_address_mode != "dhcpv6-stateless")
+        leased = {sid for sid in served if subnets[sid].ipv6_address_mode != "dhcpv6-stateless"}
         hosts = [DhcpHost(mac, ip, "host-" + ip.replace(".", "-").replace(":", "-"))
-                 for mac, ip in conn.execute(_LEASES, {"network_id": net.id, "leased": leased,
-                                                       "port_id": port.id})] if leased else []
+                 for ip, mac, subnet_id, port_id in allocations() if subnet_id in leased and port_id != port.id]
         specs = tuple(DhcpSubnet(s.id, s.cidr, s.gateway_ip, tuple(s.dns_nameservers or ()),
                                  tuple((r["destination"], r["nexthop"]) for r in s.host_routes or ()),
                                  s.ipv6_address_mode if s.ip_version == 6 else None)
