@@ -46,7 +46,7 @@ def test_create_aggregate_with_zone_moves_host_zone(admin, demo, servers, uniq):
         assert time.monotonic() < deadline, f"servers left on {host}: {on_host}"
         if on_host is not None:
             time.sleep(0.05)
-        on_host = [(s["id"], s["status"], s["OS-EXT-STS:task_state"]) for s in admin.get(
+        on_host = [(s["name"], s["status"], s["OS-EXT-STS:task_state"]) for s in admin.get(
             f"{C}/servers/detail", params={"all_tenants": "1", "host": host}, headers=mv()).json()["servers"]]
     try:
         resp = admin.post(f"{C}/os-aggregates/{agg['id']}/action", json={"add_host": {"host": host}}, headers=mv())
