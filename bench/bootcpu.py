@@ -25,13 +25,11 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
-import uvicorn
 from sqlalchemy import event, func, select
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
@@ -40,6 +38,7 @@ from onestack import migrations  # noqa: E402
 from onestack.app import build  # noqa: E402
 from onestack.compute.model import Instance  # noqa: E402
 from onestack.core import config, http  # noqa: E402
+from onestack.core.testing.inprocess import Served, admin_login, public_image  # noqa: E402
 from onestack.core.testing.process import free_port  # noqa: E402
 
 C = "/compute/v2.1"
@@ -123,20 +122,11 @@ def main() -> None:
     cloud.start_agents()
     gc.collect()
     gc.freeze()
-    server = uvicorn.Server(uvicorn.Config(cloud.asgi, host="127.0.0.1", port=port, log_config=None,
-                                           access_log=False, lifespan="off"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.01)
+    served = Served(cloud.asgi, port)
     client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60,
                           limits=httpx.Limits(max_connections=args.burst + 4))
-    auth = {"auth": {"identity": {"methods": ["password"], "password": {"user": {
-        "name": "admin", "domain": {"name": "Default"}, "password": passwords["admin"]}}},
-        "scope": {"project": {"name": "admin", "domain": {"name": "Default"}}}}}
-    resp = client.post("/identity/v3/auth/tokens", json=auth)
-    headers = {"X-Auth-Token": resp.headers["X-Subject-Token"], **MV}
-    project_id = resp.json()["token"]["project"]["id"]
+    token, project_id = admin_login(client, passwords["admin"])
+    headers = {"X-Auth-Token": token, **MV}
     client.put(f"{C}/os-quota-sets/{project_id}", headers=headers,
                json={"quota_set": {"instances": -1, "cores": -1, "ram": -1}})
     net = client.post("/network/v2.0/networks", headers=headers, json={"network": {"name": "bench"}}).json()
@@ -144,13 +134,7 @@ def main() -> None:
     r = client.post("/network/v2.0/subnets", headers=headers, json={"subnet": {
         "network_id": net_id, "cidr": "10.77.0.0/16", "ip_version": 4}})
     assert r.status_code == 201, r.text
-    image_ref = str(uuid.uuid4())
-    resp = client.post("/image/v2/images", headers=headers, json={
-        "name": "bench", "disk_format": "raw", "container_format": "bare", "visibility": "public"})
-    if resp.status_code == 201:
-        image_ref = resp.json()["id"]
-        client.put(f"/image/v2/images/{image_ref}/file", content=b"x",
-                   headers={**headers, "Content-Type": "application/octet-stream"})
+    image_ref = public_image(client, headers)
 
     def boot(i: int) -> str:
         r = client.post(f"{C}/servers", headers=headers, json={"server": {
@@ -224,8 +208,7 @@ def main() -> None:
     print(f"load average {os.getloadavg()[0]:.1f}")
     for name, stats in (profiles or {}).items():
         stats.dump_stats(os.path.join(os.environ["BOOTCPU_PROFILE"], f"{name}.prof"))
-    server.should_exit = True
-    thread.join(10)
+    served.stop()
     cloud.close()
     shutil.rmtree(tmp, ignore_errors=True)
 

@@ -36,14 +36,12 @@ import shutil
 import statistics
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
-import uvicorn
 from sqlalchemy import insert, select
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
@@ -56,6 +54,7 @@ from onestack.compute.scheduler import Scheduler  # noqa: E402
 from onestack.core import config  # noqa: E402
 from onestack.core.testing import rabbit  # noqa: E402
 from onestack.core.testing.databases import throwaway_database  # noqa: E402
+from onestack.core.testing.inprocess import Served, admin_login, public_image  # noqa: E402
 from onestack.core.testing.process import free_port  # noqa: E402
 
 C = "/compute/v2.1"
@@ -163,30 +162,14 @@ def run(args, database_url: str, bus_url: str) -> None:
     if split:
         cloud.bus.wait_ready()
 
-    server = uvicorn.Server(uvicorn.Config(cloud.asgi, host="127.0.0.1", port=port, log_config=None,
-                                           access_log=False, lifespan="off"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
+    served = Served(cloud.asgi, port)
     base = f"http://127.0.0.1:{port}"
-    while not server.started:
-        time.sleep(0.01)
     client = httpx.Client(base_url=base, timeout=60, limits=httpx.Limits(max_connections=args.concurrency + 4))
-    auth = {"auth": {"identity": {"methods": ["password"], "password": {"user": {
-        "name": "admin", "domain": {"name": "Default"}, "password": passwords["admin"]}}},
-        "scope": {"project": {"name": "admin", "domain": {"name": "Default"}}}}}
-    resp = client.post("/identity/v3/auth/tokens", json=auth)
-    token = resp.headers["X-Subject-Token"]
-    project_id = resp.json()["token"]["project"]["id"]
+    token, project_id = admin_login(client, passwords["admin"])
     headers = {"X-Auth-Token": token, **MV}
     client.put(f"{C}/os-quota-sets/{project_id}", headers=headers,
                json={"quota_set": {"instances": -1, "cores": -1, "ram": -1}})
-    image_ref = str(uuid.uuid4())
-    resp = client.post("/image/v2/images", headers=headers, json={
-        "name": "bench", "disk_format": "raw", "container_format": "bare", "visibility": "public"})
-    if resp.status_code == 201:
-        image_ref = resp.json()["id"]
-        client.put(f"/image/v2/images/{image_ref}/file", content=b"x",
-                   headers={**headers, "Content-Type": "application/octet-stream"})
+    image_ref = public_image(client, headers)
 
     api_ms: list[float] = []
 
@@ -275,8 +258,7 @@ def run(args, database_url: str, bus_url: str) -> None:
     print(f"GET /servers/detail?limit=1000 with {args.boots + extra} servers: median "
           f"{statistics.median(timings):.0f} ms, best {min(timings):.0f} ms; CPU median "
           f"{statistics.median(cpu):.0f} ms (client included; load {os.getloadavg()[0]:.1f})")
-    server.should_exit = True
-    thread.join(10)
+    served.stop()
     cloud.close()
     shutil.rmtree(tmp, ignore_errors=True)
 

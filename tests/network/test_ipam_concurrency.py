@@ -56,20 +56,25 @@ def test_create_port_200_concurrent_never_duplicates_ip_or_mac(uow):
     assert len(set(macs)) == 200
 
 
-def test_create_network_quota_exact_under_concurrency(uow):
-    caller = Caller("project-quota", False)
-    limits = Limits(lambda resource, project: 10 if resource == "network" else -1)
-    cfg = net_svc.NetworkConfig()
-
-    def create(i):
+def _race(uow, n: int, make) -> list[str]:
+    """``make(uow, i)`` for i in range(n) from 12 threads, each in a write of its own: "ok" or the error's type."""
+    def one(i):
         try:
-            common.write(uow, lambda u: net_svc.create_network(u, caller, limits, cfg, {"name": f"n{i}"}))
+            common.write(uow, lambda u: make(u, i))
             return "ok"
         except Exception as exc:  # noqa: BLE001
             return getattr(exc, "type", repr(exc))
 
     with ThreadPoolExecutor(12) as pool:
-        results = list(pool.map(create, range(30)))
+        return list(pool.map(one, range(n)))
+
+
+def test_create_network_quota_exact_under_concurrency(uow):
+    caller = Caller("project-quota", False)
+    limits = Limits(lambda resource, project: 10 if resource == "network" else -1)
+    cfg = net_svc.NetworkConfig()
+
+    results = _race(uow, 30, lambda u, i: net_svc.create_network(u, caller, limits, cfg, {"name": f"n{i}"}))
     assert results.count("ok") == 10 and results.count("OverQuota") == 20
 
 
@@ -82,15 +87,7 @@ def test_create_port_quota_exact_under_concurrency(uow):
         "network_id": net_id, "cidr": "10.75.0.0/24", "ip_version": 4, "enable_dhcp": False}))
     limits = Limits(lambda resource, project: 10 if resource == "port" else -1)
 
-    def create(_):
-        try:
-            common.write(uow, lambda u: port_svc.create_port(u, caller, limits, {"network_id": net_id}))
-            return "ok"
-        except Exception as exc:  # noqa: BLE001
-            return getattr(exc, "type", repr(exc))
-
-    with ThreadPoolExecutor(12) as pool:
-        results = list(pool.map(create, range(30)))
+    results = _race(uow, 30, lambda u, _i: port_svc.create_port(u, caller, limits, {"network_id": net_id}))
     assert results.count("ok") == 10 and results.count("OverQuota") == 20
 
 
