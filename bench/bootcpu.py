@@ -88,7 +88,7 @@ def main() -> None:
     settings = config.load(env={}, data_dir=tmp, server={"listen": f"127.0.0.1:{port}", "log_requests": False},
                            identity={"bcrypt_rounds": 4},
                            compute={"host": "bench", "fake_hosts": args.hosts, "driver": "fake"},
-                           network={"driver": "fake"})
+                           network={"driver": "fake", "host": "bench"})
     cloud = build(settings)
     migrations.upgrade(cloud.engine)
     passwords = cloud.bootstrap()

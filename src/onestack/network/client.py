@@ -161,6 +161,8 @@ class NetworkClient:
             return []
         created: list[str] = []
         bound: list[str] = []
+        made: list[tuple[SimpleNamespace, SimpleNamespace]] = []  # the new ports' records, with their networks
+        others: list[bool] = []  # whether the server had ports before the first new one (checked with it)
         # the server's groups (names or ids) on the ports made for it; none or only "default": the port's
         # own default (none on a network without port security), as Nova
         groups = list(dict.fromkeys(security_groups)) if tuple(security_groups) not in ((), ("default",)) else None
@@ -173,17 +175,27 @@ class NetworkClient:
                                                                               host, availability_zone)))
                 else:
                     body = _server_port_body(item, caller, server_id, host, availability_zone)
-                    created.append(self.write(lambda uow, body=body: self._create_server_port(
-                        uow, caller, body, groups)))
+                    record = self.write(lambda uow, body=body, first=not created: self._create_server_port(
+                        uow, caller, body, groups, others if first else None))
+                    created.append(record[0].id)
+                    made.append(record)
         except ApiError:
             self._release(created, bound)
             raise
-        return self.ports_for_server(server_id)
+        if bound or others != [False]:
+            return self.ports_for_server(server_id)
+        # only ports made here, as written (what ports_for_server would read back: no floating IPs yet)
+        return [self._record_view(port, net.name, net.mtu, []) for port, net in made]
 
-    def _create_server_port(self, uow: UnitOfWork, caller: Caller, body: dict, groups: list[str] | None) -> str:
+    def _create_server_port(self, uow: UnitOfWork, caller: Caller, body: dict, groups: list[str] | None,
+                            others: list[bool] | None = None) -> tuple[SimpleNamespace, SimpleNamespace]:
         if groups is not None:
             body = {**body, "security_groups": [sg_svc.find_security_group(uow, caller, g).id for g in groups]}
-        return port_svc.create_port(uow, caller, self.limits, body, created_by=CREATED_BY_COMPUTE).id
+        if others is not None:
+            others[:] = [uow.session.connection().execute(_SERVER_PORT_IDS, {"device_id": body["device_id"]})
+                         .first() is not None]
+        net = net_svc.get_network_record(uow, caller, body["network_id"])
+        return port_svc.create_port(uow, caller, self.limits, body, created_by=CREATED_BY_COMPUTE, net=net), net
 
     def check_requested_networks(self, ctx: RequestContext, requested: list[dict]) -> None:
         """Before a server is created: each requested network and port exists and ``ctx`` may use it
@@ -322,16 +334,18 @@ class NetworkClient:
             floating: dict[str, list[str]] = {}
             for port_id, address in conn.execute(_SERVER_FLOATING_IPS, args):
                 floating.setdefault(port_id, []).append(address)
-        out = []
-        for p in ports.values():
-            view = port_view(p, admin=True)
-            if view["binding:vif_details"]:
-                view["binding:vif_details"]["devname"] = self.vif_name(p.id)
-            view["network_name"] = p.network_name if p.network_name is not None else ""
-            view["mtu"] = p.network_mtu if p.network_mtu is not None else 1500
-            view["floating_ips"] = floating.get(p.id, [])
-            out.append(view)
-        return out
+        return [self._record_view(p, p.network_name if p.network_name is not None else "",
+                                  p.network_mtu if p.network_mtu is not None else 1500, floating.get(p.id, []))
+                for p in ports.values()]
+
+    def _record_view(self, p, network_name: str, mtu: int, floating_ips: list[str]) -> dict:
+        view = port_view(p, admin=True)
+        if view["binding:vif_details"]:
+            view["binding:vif_details"]["devname"] = self.vif_name(p.id)
+        view["network_name"] = network_name
+        view["mtu"] = mtu
+        view["floating_ips"] = floating_ips
+        return view
 
     def notify_vifs_plugged(self, port_ids: list[str]) -> None:
         # a wake-up hint changing no state: straight on the bus, no transaction (it waited for its turn among

@@ -240,6 +240,8 @@ class LinuxNetworkDriver(NetworkDriver):
         self.dhcp_plumbed: dict[str, tuple[tuple, float]] = {}
         # per network: the host entry files as last written (file name -> text, per directory)
         self.dhcp_entries: dict[str, dict[str, dict[str, str]]] = {}
+        # per network: (what of the spec the files were written from, the opts text, the dnsmasq args text)
+        self.dhcp_files: dict[str, tuple[tuple | None, str | None, str | None]] = {}
         self.applied_fips: dict[str, tuple] = {}
         self.fw_lock = threading.Lock()
         self.applied_firewall: _Applied | None = None  # None: unknown, the next apply rebuilds the tables
@@ -551,10 +553,10 @@ class LinuxNetworkDriver(NetworkDriver):
             ns = self.dhcp_ns(spec.network_id)
             plumbing = (spec.mac, spec.addresses, spec.mtu)
             seen = self.dhcp_plumbed.get(spec.network_id)
-            # every port change on the network lands here: the namespace side is re-checked only when
-            # it changed or now and then, the host and option files every time
+            # every port change on the network lands here: the namespace side is re-checked only when it
+            # changed or now and then (a namespace removed behind the agent's back is rebuilt then)
             if seen is None or seen[0] != plumbing or time.monotonic() - seen[1] > 30 or \
-                    ns not in netns.listnetns():
+                    spec.network_id not in self.dhcp_entries and ns not in netns.listnetns():
                 self._ensure_ns(ns)
                 self._veth(_trunc(f"{self.p}d{spec.network_id}"), "ns-dhcp", ns, self.bridge(spec.network_id),
                            spec.mtu, spec.mac)
@@ -563,6 +565,12 @@ class LinuxNetworkDriver(NetworkDriver):
                     self._set_addresses(n, idx, [(a.ip, a.prefixlen) for a in spec.addresses])
                 self.dhcp_plumbed[spec.network_id] = (plumbing, time.monotonic())
             d = self._dhcp_dir(spec.network_id)
+            proc = self.dnsmasq.get(spec.network_id)
+            running = proc is not None and proc.poll() is None
+            files = self.dhcp_files.get(spec.network_id)
+            if running and files is not None and files[0] == (spec.hosts, spec.domain, spec.subnets, spec.mtu,
+                                                              spec.addresses):
+                return  # as last written and served (a burst's port events on the network end here)
             d.mkdir(parents=True, exist_ok=True)
             # one file per port (MAC) in dnsmasq's watched directories: a new port is one small file
             # dnsmasq picks up by itself (inotify); only a removed or altered DHCP entry needs a SIGHUP
@@ -570,25 +578,24 @@ class LinuxNetworkDriver(NetworkDriver):
             added, altered = self._write_entries(spec, d)
             opts = d / "opts"
             text = self._dhcp_opts(spec)
-            if not opts.exists() or opts.read_text() != text:
+            args = "\n".join(self._dnsmasq_args(spec, d))
+            if files is None:  # first look since start: what the files hold
+                files = (None, *(f.read_text() if f.exists() else None for f in (opts, d / "args")))
+            if files[1] != text:
                 tmp = d / ".opts.tmp"
                 tmp.write_text(text)
                 tmp.replace(opts)
                 altered = True
             changed = added or altered
-            args = self._dnsmasq_args(spec, d)
-            args_file = d / "args"
-            proc = self.dnsmasq.get(spec.network_id)
-            running = proc is not None and proc.poll() is None
             stale = self._stale_leases(spec, d) if changed or not running else []
-            if not running or not args_file.exists() or args_file.read_text() != "\n".join(args):
+            if not running or files[2] != args:
                 self._stop_dnsmasq(spec.network_id)
                 if stale:  # dnsmasq loads the lease file at start: leave out leases no port owns
                     self._drop_leases(d, stale)
-                args_file.write_text("\n".join(args))
+                (d / "args").write_text(args)
                 log_file = open(d / "dnsmasq.log", "ab")  # noqa: SIM115 - handed to the child
                 self.dnsmasq[spec.network_id] = subprocess.Popen(
-                    ["ip", "netns", "exec", ns, *args], stdout=log_file, stderr=subprocess.STDOUT,
+                    ["ip", "netns", "exec", ns, *args.split("\n")], stdout=log_file, stderr=subprocess.STDOUT,
                     stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent)
                 log_file.close()
             elif changed:
@@ -596,6 +603,8 @@ class LinuxNetworkDriver(NetworkDriver):
                     proc.send_signal(signal.SIGHUP)
                 for lease in stale:
                     self._release(ns, spec, lease)
+            self.dhcp_files[spec.network_id] = ((spec.hosts, spec.domain, spec.subnets, spec.mtu, spec.addresses),
+                                                text, args)
 
     def _write_entries(self, spec: DhcpSpec, d: Path) -> tuple[bool, bool]:
         """The host entries of ``spec`` as files of ``hosts.d`` (DHCP) and ``dns.d`` (names); (whether files
@@ -749,6 +758,7 @@ class LinuxNetworkDriver(NetworkDriver):
             full = self._full_id(network_id, "dhcp")
             self.dhcp_plumbed.pop(full, None)
             self.dhcp_entries.pop(full, None)
+            self.dhcp_files.pop(full, None)
             self._stop_dnsmasq(full)
             ns = self.dhcp_ns(full)
             if ns in netns.listnetns():

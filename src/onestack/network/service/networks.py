@@ -80,7 +80,7 @@ def check_network(uow: UnitOfWork, caller: Caller, network_id: str) -> None:
     if net is None or not (caller.is_admin or net.project_id == caller.project_id or net.shared or net.external):
         raise not_found("Network", network_id)
 
-_NETWORK_COLUMNS = ("id", "project_id", "shared", "external", "port_security_enabled", "mtu")
+_NETWORK_COLUMNS = ("id", "name", "project_id", "shared", "external", "port_security_enabled", "mtu")
 _SUBNET_COLUMNS = ("id", "network_id", "ip_version", "cidr", "gateway_ip", "enable_dhcp", "ipv6_address_mode",
                    "allocation_pools", "created_at")
 _NETWORK_RECORD = select(*(_NETS[c] for c in _NETWORK_COLUMNS),
