@@ -14,7 +14,7 @@ from onestack import migrations
 from onestack.app import build
 from onestack.compute.agent import InstanceReconciler, build_agents
 from onestack.compute.model import Service
-from onestack.compute.scheduler import Scheduler, _Request
+from onestack.compute.scheduler import Scheduler, _Request, _Withdrawn
 from onestack.compute.service import hosts as hosts_svc
 from onestack.core.testing.client import make_settings
 
@@ -88,3 +88,22 @@ def test_two_schedulers_deciding_at_once_fill_each_host_exactly_once(parts):
     alive, states = placement.provider_changes({})
     assert all(s.resources["MEMORY_MB"].used <= s.resources["MEMORY_MB"].capacity for s in states)
     assert sum(s.resources["MEMORY_MB"].used for s in states) == 3 * flavor["ram"]
+
+
+def test_a_hand_over_refused_in_the_claims_transaction_rolls_the_claim_back(parts):
+    """The claim and the hand-over to the host are one transaction: a server gone (or handed on) between
+    its read and the claim leaves no allocation behind and no provider generation moved."""
+    cloud, settings, _ = parts
+    scheduler = Scheduler(settings, cloud.uow, cloud.clients)
+    placement = cloud.clients["placement"]
+    _, before = placement.provider_changes({})
+    want = _Request(str(uuid.uuid4()), "p", "u", {"vcpus": 1, "ram": 512, "disk": 1}, None, None, None, "",
+                    "scheduling")
+    with pytest.raises(_Withdrawn):
+        scheduler._decide(want, hand_over=lambda uow, chosen: False)
+    assert placement.allocations(want.id) == {}
+    _, after = placement.provider_changes({})
+    assert {s.uuid: s.generation for s in after} == {s.uuid: s.generation for s in before}
+    handed = []
+    chosen = scheduler._decide(want, hand_over=lambda uow, host: handed.append(host.host) or True)
+    assert handed == [chosen.host] and list(placement.allocations(want.id)) == [chosen.node_id]

@@ -20,11 +20,12 @@ from sqlalchemy import bindparam, func, or_, select, update
 
 from onestack.core.config import Settings
 from onestack.core.db import utcnow
+from onestack.core.errors import Conflict
 from onestack.core.reconcile import Requeue
 from onestack.core.uow import UnitOfWorkFactory
 
 from . import states
-from .model import Aggregate, ComputeNode, Instance, ServerGroup, ServerGroupMember, Service
+from .model import Aggregate, ComputeNode, Instance, InstanceAction, ServerGroup, ServerGroupMember, Service
 from .service import hosts as hosts_svc
 from .service.common import INSTANCE, SCHEDULE
 from .service.servers import add_event
@@ -85,8 +86,15 @@ _REQUEST_COLUMNS = (Instance.id, Instance.project_id, Instance.user_id, Instance
                     Instance.server_group_id, Instance.system_metadata, Instance.image_ref, Instance.task_state,
                     Instance.host, Instance.deleted)
 
-# prebuilt Core statements for every decision: the request's columns, and the hand-over to the host
-_REQUEST = select(*_REQUEST_COLUMNS, Instance.pending).where(Instance.id == bindparam("id"))
+# prebuilt Core statements for every decision: the request's columns (with the hosts' fingerprint: one
+# statement, one read transaction), and the hand-over to the host
+_LATEST_ACTION = select(InstanceAction.id).where(InstanceAction.instance_id == Instance.id).order_by(
+    InstanceAction.id.desc()).limit(1)
+_REQUEST = select(*_REQUEST_COLUMNS, Instance.pending,  # with the server's latest action: its event's parent
+                  _LATEST_ACTION.scalar_subquery().label("action_id"),
+                  _LATEST_ACTION.with_only_columns(InstanceAction.start_time).scalar_subquery().label("action_start"),
+                  ).where(Instance.id == bindparam("id"))
+_MARK_AT = len(_REQUEST.selected_columns)  # the hosts' fingerprint follows
 _INSTANCE_T = Instance.__table__
 _ASSIGN = update(_INSTANCE_T).where(
     _INSTANCE_T.c.id == bindparam("instance_id"), _INSTANCE_T.c.deleted.is_(False), _INSTANCE_T.c.host.is_(None),
@@ -112,7 +120,9 @@ class Scheduler:
         self._no_host: dict[str, int] = {}
         self._images = ImageCache(clients)
         self._view = None
-        self._fingerprint = _fingerprint_statement()  # built once: SQLAlchemy keys a built statement faster
+        # built once: SQLAlchemy keys a built statement faster
+        self._fingerprint = select(*_fingerprint_columns())
+        self._request = _REQUEST.add_columns(*_fingerprint_columns())
         self.decisions: list[float] = []  # seconds per decision, claim included (bench reads them)
         self.selections: list[float] = []  # seconds per decision before the claim (filters + weighers)
         self.cpu: list[float] = []  # CPU seconds of this thread per decision, claim included (load-independent)
@@ -150,7 +160,7 @@ class Scheduler:
 
     def reconcile(self, key: str) -> None:
         with self.uow() as uow:
-            row = uow.session.connection().execute(_REQUEST, {"id": key}).first()
+            row = uow.session.connection().execute(self._request, {"id": key}).first()
         if row is None or row.deleted:
             self.placement.release(key)  # a claim made just before the server was deleted
             return
@@ -164,7 +174,24 @@ class Scheduler:
         want = _Request(row.id, row.project_id, row.user_id, dict(row.flavor), row.requested_az,
                         row.server_group_id, (row.system_metadata or {}).get("forced_host") or None,
                         row.image_ref, row.task_state)
-        chosen = self._decide(want)
+        next_task = states.SPAWNING if want.task_state == states.SCHEDULING else want.task_state
+
+        def hand_over(uow, chosen: HostState) -> bool:
+            """In the claim's transaction: the server goes to its host, or the claim rolls back."""
+            if uow.session.connection().execute(_ASSIGN, {
+                    "instance_id": key, "task": want.task_state, "new_host": chosen.host, "new_node": chosen.node,
+                    "new_node_id": chosen.node_id, "zone": chosen.zone, "next_task": next_task,
+                    "now": utcnow()}).rowcount != 1:
+                return False  # deleted (or handed on by another scheduler) meanwhile
+            add_event(uow, key, "conductor_schedule_and_build_instances", None, True,
+                      action=(row.action_id, row.action_start) if row.action_id is not None else None)
+            uow.emit(INSTANCE, key)
+            return True
+
+        try:
+            chosen = self._decide(want, mark=tuple(row[_MARK_AT:]), hand_over=hand_over)
+        except _Withdrawn:
+            return  # nothing was claimed: the transaction rolled back
         if chosen is None:
             tries = self._no_host.get(key, 0) + 1
             if tries <= NO_HOST_RETRIES:
@@ -176,17 +203,6 @@ class Scheduler:
             self._fail(want, NO_VALID_HOST)
             return
         self._no_host.pop(key, None)
-        with self.uow(write=True) as uow:
-            next_task = states.SPAWNING if want.task_state == states.SCHEDULING else want.task_state
-            assigned = uow.session.connection().execute(_ASSIGN, {
-                "instance_id": key, "task": want.task_state, "new_host": chosen.host, "new_node": chosen.node,
-                "new_node_id": chosen.node_id, "zone": chosen.zone, "next_task": next_task,
-                "now": utcnow()}).rowcount == 1
-            if assigned:
-                add_event(uow, key, "conductor_schedule_and_build_instances", None, True)
-                uow.emit(INSTANCE, key)
-        if not assigned:
-            self.placement.release(key)
         # Others' claims reach the view here, once the server is handed on (at most every
         # MIN_INTERVAL), not inside the next decision: our own claims count in it at once.
         self.view.refresh()
@@ -204,10 +220,15 @@ class Scheduler:
 
     # -- the view -----------------------------------------------------------------------------------
 
-    def hosts(self, max_age: float = 3 * HOSTS_MAX_AGE) -> dict[str, HostState]:
+    def hosts(self, max_age: float = 3 * HOSTS_MAX_AGE, mark: tuple | None = None) -> dict[str, HostState]:
         """Enabled, alive compute hosts (node id -> state): re-read when a service, node or aggregate
-        changed (one small statement per decision tells; heartbeats do not count) or when older than
-        ``max_age`` (liveness: the resync re-reads every ``HOSTS_MAX_AGE``, decisions only if it is late)."""
+        changed (one small statement per decision tells, or ``mark``, read with the request; heartbeats
+        do not count) or when older than ``max_age`` (liveness: the resync re-reads every
+        ``HOSTS_MAX_AGE``, decisions only if it is late)."""
+        if mark is not None:
+            stamp, have, cached = self._hosts
+            if cached and have == mark and time.monotonic() - stamp < max_age:
+                return cached
         with self.uow() as uow:
             mark = _hosts_fingerprint(uow, self._fingerprint)
             stamp, have, cached = self._hosts
@@ -261,18 +282,23 @@ class Scheduler:
 
     # -- decisions --------------------------------------------------------------------------------
 
-    def _decide(self, want: _Request, exclude: str | None = None) -> HostState | None:
+    def _decide(self, want: _Request, exclude: str | None = None, mark: tuple | None = None,
+                hand_over=None) -> HostState | None:
+        """The chosen host, claimed in placement (None: no host fits).  ``hand_over(uow, host)``, when
+        given, runs in the claim's write transaction; if it returns False the claim rolls back with it
+        and ``_Withdrawn`` is raised."""
         started, cpu, queued = time.perf_counter(), time.thread_time(), runqueue_wait()
         try:
-            return self._schedule(want, exclude)
+            return self._schedule(want, exclude, mark, hand_over)
         finally:
             self.decisions.append(time.perf_counter() - started)
             self.cpu.append(time.thread_time() - cpu)
             self.runqueue.append(runqueue_wait() - queued)
 
-    def _schedule(self, want: _Request, exclude: str | None = None) -> HostState | None:
+    def _schedule(self, want: _Request, exclude: str | None = None, mark: tuple | None = None,
+                  hand_over=None) -> HostState | None:
         started = time.perf_counter()
-        hosts = self.hosts()
+        hosts = self.hosts(mark=mark)
         policy, group_hosts, group_counts = self._group(want.group_id)
         image = self._image_properties(want.image_ref)
         wanted_specs = {k.split(":", 1)[1]: v for k, v in (want.flavor.get("extra_specs") or {}).items()
@@ -323,14 +349,31 @@ class Scheduler:
                 view.reserve(best, resources)
             if attempt == 0:
                 self.selections.append(time.perf_counter() - started)
-            generations = self.placement.claim_generations(want.id, {best: resources}, want.project_id,
-                                                           want.user_id)
+            try:
+                generations = self._claim(want, {best: resources}, allowed[best], hand_over)
+            except _Withdrawn:
+                view.settle(best, resources, None)
+                raise
             view.settle(best, resources, generations)
             if generations is not None:
                 return allowed[best]
             tried.add(best)  # lost a race (or the view was stale): re-read and take the next best
             view.refresh()
         return None
+
+    def _claim(self, want: _Request, allocations: dict, chosen: HostState, hand_over) -> dict[str, int] | None:
+        """Placement's claim (the new generations of the providers; None: refused), with the hand-over
+        to the host in the same write transaction when ``hand_over`` is given."""
+        if hand_over is None:
+            return self.placement.claim_generations(want.id, allocations, want.project_id, want.user_id)
+        try:
+            with self.uow(write=True) as uow:
+                generations = self.placement.claim_in(uow, want.id, allocations, want.project_id, want.user_id)
+                if not hand_over(uow, chosen):
+                    raise _Withdrawn()
+        except Conflict:
+            return None
+        return generations
 
     def _migrate(self, want: _Request, source: str | None, revision: int, pending: dict) -> None:
         chosen = self._decide(want, exclude=source)
@@ -396,6 +439,10 @@ def runqueue_wait() -> float:
     return int(os.pread(stat.fd, 64, 0).split()[1]) / 1e9
 
 
+class _Withdrawn(Exception):  # noqa: N818 - a control-flow signal
+    """The server went away (or on) between its read and the claim: the claim rolled back."""
+
+
 @dataclass(frozen=True)
 class _Request:
     id: str
@@ -409,21 +456,21 @@ class _Request:
     task_state: str | None
 
 
-def _fingerprint_statement():
+def _fingerprint_columns() -> list:
     # A heartbeat sets a service's updated_at and last_seen_up to the same instant, every other change
     # (disable, force down) only updated_at: with heartbeats left out, 1,000 hosts heartbeating at
     # their own times do not make every decision re-read every host (liveness has HOSTS_MAX_AGE).
     changed = select(func.max(Service.updated_at)).where(
         or_(Service.last_seen_up.is_(None), Service.updated_at != Service.last_seen_up))
-    return select(
+    return [c.label(f"fingerprint_{i}") for i, c in enumerate((
         select(func.count(Service.id)).scalar_subquery(), changed.scalar_subquery(),
         select(func.count(ComputeNode.id)).scalar_subquery(),
         select(func.max(ComputeNode.updated_at)).scalar_subquery(),
         select(func.count(Aggregate.id)).scalar_subquery(), select(func.max(Aggregate.id)).scalar_subquery(),
-        select(func.max(Aggregate.updated_at)).scalar_subquery())
+        select(func.max(Aggregate.updated_at)).scalar_subquery()))]
 
 
 def _hosts_fingerprint(uow, statement) -> tuple:
     """Changes whenever a compute service, node or aggregate is added, removed or updated (but not
     when a service heartbeats)."""
-    return tuple(uow.session.execute(statement).one())
+    return tuple(uow.session.connection().execute(statement).one())

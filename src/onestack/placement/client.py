@@ -14,7 +14,7 @@ from onestack.core.bus import Bus
 from onestack.core.config import Settings
 from onestack.core.db import utcnow
 from onestack.core.errors import Conflict
-from onestack.core.uow import UnitOfWorkFactory
+from onestack.core.uow import UnitOfWork, UnitOfWorkFactory
 
 from .model import ResourceProvider
 from .service import allocations as alloc_svc
@@ -81,6 +81,15 @@ class PlacementClient:
                     consumer_type="INSTANCE")])
         except Conflict:
             return None
+
+    def claim_in(self, uow: UnitOfWork, consumer_id: str, allocations: dict[str, dict[str, int]], project_id: str,
+                 user_id: str) -> dict[str, int]:
+        """``claim_generations`` inside the caller's write unit of work (the scheduler hands the server to
+        its host in the same transaction: one write turn per decision).  A refused claim raises
+        ``Conflict`` after part of it was written: the caller's unit of work must then roll back."""
+        return alloc_svc.replace_allocations(uow, [alloc_svc.ConsumerAllocations(
+            consumer_id=consumer_id, allocations=allocations, project_id=project_id, user_id=user_id,
+            consumer_type="INSTANCE")])
 
     def provider_changes(self, known: dict[str, int], changed_since: dt.datetime | None = None,
                          also: tuple[str, ...] = ()) -> tuple[set[str] | None, list[ProviderState]]:

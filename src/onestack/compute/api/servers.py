@@ -93,15 +93,11 @@ def _sort(req: ApiRequest, admin: bool) -> tuple[tuple[str, str], ...]:
     return tuple(out) or (("created_at", "desc"),)
 
 
-def _host_status(services: dict, host: str | None) -> str:
+def _host_status(statuses: dict[str, str], host: str | None) -> str:
+    """``statuses``: ``hosts_svc.host_statuses``."""
     if not host:
         return ""
-    service = services.get(host)
-    if service is None:
-        return "UNKNOWN"
-    if service.forced_down or not hosts_svc.is_up(service):
-        return "DOWN"
-    return "MAINTENANCE" if service.disabled else "UP"
+    return statuses.get(host, "UNKNOWN")
 
 
 def _render(req: ApiRequest, uow, rows, detail: bool, who: svc.Caller) -> list[dict]:
@@ -109,7 +105,7 @@ def _render(req: ApiRequest, uow, rows, detail: bool, who: svc.Caller) -> list[d
         return [views.summary(r, req.base_url) for r in rows]
     specs = req.allowed("os_compute_api:servers:show:flavor-extra-specs", target(req.ctx.project_id))
     show_status = who.admin and req.version.matches("2.16")
-    services = hosts_svc.services_by_host(uow) if show_status else {}
+    services = hosts_svc.host_statuses(uow) if show_status else {}
     tags = svc.tags_of(uow, [r.id for r in rows]) if req.version.matches("2.26") else {}
     return [views.server(r, req.base_url, req.version, admin=who.admin, extra_specs=specs,
                          show_host_status=show_status, host_status=_host_status(services, r.host),
@@ -152,7 +148,7 @@ def show_server(req: ApiRequest):
         groups = list(uow.session.scalars(select(ServerGroupMember.group_id).where(
             ServerGroupMember.instance_id == row.id)))
         show_status = who.admin and req.version.matches("2.16")
-        services = hosts_svc.services_by_host(uow) if show_status else {}
+        services = hosts_svc.host_statuses(uow) if show_status else {}
         body = views.server(row, req.base_url, req.version, admin=who.admin,
                             extra_specs=req.allowed("os_compute_api:servers:show:flavor-extra-specs",
                                                     target(row.project_id)),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from onestack.core.errors import BadRequest, Conflict, NotFound
 from onestack.core.uow import UnitOfWork
@@ -42,6 +42,20 @@ class CreateFlavor:
 
 def get_flavor(uow: UnitOfWork, flavor_id: str, project_id: str | None = None, admin: bool = True) -> Flavor:
     row = uow.session.get(Flavor, flavor_id)
+    if row is None or (not admin and not row.is_public and not _has_access(uow, flavor_id, project_id)):
+        raise NotFound(f"Flavor {flavor_id} could not be found.")
+    return row
+
+
+_BOOT_FLAVOR = select(Flavor.id, Flavor.name, Flavor.vcpus, Flavor.memory_mb, Flavor.root_gb, Flavor.ephemeral_gb,
+                      Flavor.swap, Flavor.extra_specs, Flavor.disabled, Flavor.is_public).where(
+    Flavor.id == bindparam("flavor_id"))
+
+
+def boot_flavor(uow: UnitOfWork, flavor_id: str, project_id: str | None = None, admin: bool = True):
+    """``get_flavor`` for a server create: a row of the columns a boot reads (one prebuilt statement on
+    the unit of work's connection, no ORM object)."""
+    row = uow.session.connection().execute(_BOOT_FLAVOR, {"flavor_id": flavor_id}).first()
     if row is None or (not admin and not row.is_public and not _has_access(uow, flavor_id, project_id)):
         raise NotFound(f"Flavor {flavor_id} could not be found.")
     return row

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
+from typing import NamedTuple
 
 from onestack.core.microversion import Version
 
@@ -13,7 +15,34 @@ from .common import isotime, links
 def host_id(instance) -> str:
     if not instance.host:
         return ""
-    return hashlib.sha224((instance.project_id + instance.host).encode()).hexdigest()
+    return _host_id(instance.project_id, instance.host)
+
+
+@functools.lru_cache(maxsize=4096)
+def _host_id(project_id: str, host: str) -> str:
+    return hashlib.sha224((project_id + host).encode()).hexdigest()
+
+
+class _Shape(NamedTuple):
+    """Which microversion-dependent keys a server document has (a list shows many servers of one version)."""
+
+    v2_3: bool
+    v2_9: bool
+    v2_16: bool
+    v2_19: bool
+    v2_26: bool
+    v2_47: bool
+    v2_63: bool
+    v2_71: bool
+    v2_73: bool
+    v2_90: bool
+    v2_96: bool
+
+
+@functools.lru_cache(maxsize=256)
+def _shape(major: int, minor: int) -> _Shape:
+    v = Version(major, minor)
+    return _Shape(*(v.matches(f"2.{n}") for n in (3, 9, 16, 19, 26, 47, 63, 71, 73, 90, 96)))
 
 
 def summary(row, base: str) -> dict:
@@ -22,7 +51,7 @@ def summary(row, base: str) -> dict:
 
 def _flavor(row, base: str, v: Version, extra_specs: bool) -> dict:
     f = row.flavor or {}
-    if not v.matches("2.47"):
+    if not _shape(v.major, v.minor).v2_47:
         return {"id": row.flavor_id, "links": [{"rel": "bookmark", "href": f"{base}/compute/flavors/{row.flavor_id}"}]}
     body = {"vcpus": f.get("vcpus"), "ram": f.get("ram"), "disk": f.get("disk"), "ephemeral": f.get("ephemeral", 0),
             "swap": f.get("swap", 0), "original_name": f.get("name")}
@@ -47,6 +76,7 @@ def server(row, base: str, v: Version, *, admin: bool = False, extra_specs: bool
     """``row``: an ``Instance`` or a row of ``VIEW_COLUMNS`` (then ``tags`` given).  ``minimal``: the
     reduced document Nova returns from update and rebuild before 2.75."""
     status = states.status(row.vm_state, row.task_state)
+    shape = _shape(v.major, v.minor)
     body: dict = {
         "id": row.id,
         "name": row.name,
@@ -76,7 +106,7 @@ def server(row, base: str, v: Version, *, admin: bool = False, extra_specs: bool
         "OS-EXT-STS:power_state": row.power_state,
         "os-extended-volumes:volumes_attached": [
             ({"id": b["volume_id"], "delete_on_termination": bool(b.get("delete_on_termination"))}
-             if v.matches("2.3") else {"id": b["volume_id"]})
+             if shape.v2_3 else {"id": b["volume_id"]})
             for b in (row.block_devices or []) if b.get("volume_id") and b.get("attached")],
     }
     if status in ("ACTIVE", "BUILD", "REBUILD", "RESIZE", "VERIFY_RESIZE", "MIGRATING"):
@@ -87,29 +117,29 @@ def server(row, base: str, v: Version, *, admin: bool = False, extra_specs: bool
         body["OS-EXT-SRV-ATTR:host"] = row.host
         body["OS-EXT-SRV-ATTR:instance_name"] = "instance-" + row.id[:8]
         body["OS-EXT-SRV-ATTR:hypervisor_hostname"] = row.node
-        if v.matches("2.3"):
+        if shape.v2_3:
             body.update({"OS-EXT-SRV-ATTR:reservation_id": row.reservation_id,
                          "OS-EXT-SRV-ATTR:launch_index": row.launch_index,
                          "OS-EXT-SRV-ATTR:hostname": row.hostname, "OS-EXT-SRV-ATTR:kernel_id": "",
                          "OS-EXT-SRV-ATTR:ramdisk_id": "", "OS-EXT-SRV-ATTR:root_device_name": "/dev/vda",
                          "OS-EXT-SRV-ATTR:user_data": row.user_data})
-    elif v.matches("2.90"):
+    elif shape.v2_90:
         body["OS-EXT-SRV-ATTR:hostname"] = row.hostname
-    if v.matches("2.9"):
+    if shape.v2_9:
         body["locked"] = bool(row.locked)
-    if v.matches("2.16") and show_host_status:
+    if shape.v2_16 and show_host_status:
         body["host_status"] = host_status
-    if v.matches("2.19"):
+    if shape.v2_19:
         body["description"] = row.description
-    if v.matches("2.26"):
+    if shape.v2_26:
         body["tags"] = tags if tags is not None else [t.tag for t in row.tags]
-    if v.matches("2.63"):
+    if shape.v2_63:
         body["trusted_image_certificates"] = None
-    if v.matches("2.71") and group_ids is not None:
+    if shape.v2_71 and group_ids is not None:
         body["server_groups"] = group_ids
-    if v.matches("2.73"):
+    if shape.v2_73:
         body["locked_reason"] = row.locked_reason
-    if v.matches("2.96"):
+    if shape.v2_96:
         body["pinned_availability_zone"] = row.requested_az
     f = fault(row, admin)
     if f:
