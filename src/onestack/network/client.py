@@ -54,7 +54,7 @@ from collections.abc import Callable, Sequence
 from types import SimpleNamespace
 from typing import Any, TypeVar
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, literal, select, union_all
 
 from onestack.core.bus import Bus
 from onestack.core.config import Settings
@@ -325,15 +325,16 @@ class NetworkClient:
                      for row in conn.execute(_SERVER_PORTS, args)}
             if not ports:
                 return []
-            for port_id, subnet_id, address in conn.execute(_SERVER_IPS, args):
-                if port_id in ports:
-                    ports[port_id].fixed_ips.append(SimpleNamespace(subnet_id=subnet_id, ip_address=address))
-            for port_id, group_id in conn.execute(_SERVER_GROUPS, args):
-                if port_id in ports:
-                    ports[port_id].security_group_ids.append(group_id)
             floating: dict[str, list[str]] = {}
-            for port_id, address in conn.execute(_SERVER_FLOATING_IPS, args):
-                floating.setdefault(port_id, []).append(address)
+            for kind, port_id, first, second, _ in conn.execute(_SERVER_DETAILS, args):
+                if port_id not in ports:
+                    continue
+                if kind == 0:
+                    ports[port_id].fixed_ips.append(SimpleNamespace(subnet_id=first, ip_address=second))
+                elif kind == 1:
+                    ports[port_id].security_group_ids.append(first)
+                else:
+                    floating.setdefault(port_id, []).append(first)
         return [self._record_view(p, p.network_name if p.network_name is not None else "",
                                   p.network_mtu if p.network_mtu is not None else 1500, floating.get(p.id, []))
                 for p in ports.values()]
@@ -364,9 +365,9 @@ class NetworkClient:
         try:
             deadline = time.monotonic() + timeout
             while True:
-                with self.uow() as uow:
-                    pending -= set(uow.session.scalars(select(m.Port.id).where(
-                        m.Port.id.in_(pending), m.Port.status == "ACTIVE")))
+                with self.uow() as uow:  # a prebuilt statement: this runs for every boot, again on each hint
+                    pending -= set(uow.session.connection().execute(
+                        _ACTIVE_PORTS, {"ids": sorted(pending)}).scalars())
                 left = deadline - time.monotonic()
                 if not pending or left <= 0:
                     return not pending
@@ -408,13 +409,19 @@ _SERVER_PORT_IDS = select(_PORT_T.c.id).where(_PORT_T.c.device_id == bindparam("
 _SERVER_PORTS = (select(*_PORT_T.c, _NET_T.c.name.label("network_name"), _NET_T.c.mtu.label("network_mtu"))
                  .select_from(_PORT_T.outerjoin(_NET_T, _NET_T.c.id == _PORT_T.c.network_id))
                  .where(_PORT_T.c.device_id == bindparam("device_id")).order_by(_PORT_T.c.created_at, _PORT_T.c.id))
-_SERVER_IPS = (select(m.IPAllocation.port_id, m.IPAllocation.subnet_id, m.IPAllocation.ip_address)
-               .where(m.IPAllocation.port_id.in_(_SERVER_PORT_IDS))
-               .order_by(m.IPAllocation.port_id, m.IPAllocation.ip_order))
-_SERVER_GROUPS = select(m.PortSecurityGroup.port_id, m.PortSecurityGroup.security_group_id).where(
-    m.PortSecurityGroup.port_id.in_(_SERVER_PORT_IDS))
-_SERVER_FLOATING_IPS = select(m.FloatingIP.port_id, m.FloatingIP.floating_ip_address).where(
-    m.FloatingIP.port_id.in_(_SERVER_PORT_IDS))
+# the ports' addresses (kind 0, in their order), groups (1) and floating IPs (2): one statement
+_ALLOC_T, _GROUP_T, _FIP_T = m.IPAllocation.__table__, m.PortSecurityGroup.__table__, m.FloatingIP.__table__
+_SERVER_DETAILS = union_all(
+    select(literal(0).label("kind"), _ALLOC_T.c.port_id, _ALLOC_T.c.subnet_id.label("first"),
+           _ALLOC_T.c.ip_address.label("second"), _ALLOC_T.c.ip_order.label("position"))
+    .where(_ALLOC_T.c.port_id.in_(_SERVER_PORT_IDS)),
+    select(literal(1), _GROUP_T.c.port_id, _GROUP_T.c.security_group_id, literal(""), literal(0))
+    .where(_GROUP_T.c.port_id.in_(_SERVER_PORT_IDS)),
+    select(literal(2), _FIP_T.c.port_id, _FIP_T.c.floating_ip_address, literal(""), literal(0))
+    .where(_FIP_T.c.port_id.in_(_SERVER_PORT_IDS)),
+).order_by("kind", "port_id", "position")
+_ACTIVE_PORTS = select(_PORT_T.c.id).where(_PORT_T.c.id.in_(bindparam("ids", expanding=True)),
+                                           _PORT_T.c.status == "ACTIVE")
 
 
 def _server_port_body(item: dict, caller: Caller, server_id: str, host: str, availability_zone: str) -> dict:

@@ -70,6 +70,10 @@ SIOCGIFINDEX = 0x8933
 RTMGRP_LINK = 1
 RTM_NEWLINK = 16
 IFLA_IFNAME = 3
+IFLA_MTU, IFLA_MASTER, IFLA_GROUP = 4, 10, 27
+NLM_F_REQUEST, NLM_F_ACK = 1, 4
+NLMSG_ERROR = 2
+IFF_UP = 1
 ATTACHED_RECHECK_SECONDS = 60.0  # an attached port device's bridge, MTU and state are set again this often
 
 
@@ -249,6 +253,9 @@ class LinuxNetworkDriver(NetworkDriver):
         self._handles_lock = threading.Lock()
         self._open_handles: list = []
         self._ioctl_sock: socket.socket | None = None  # a socket of the host namespace, for interface lookups
+        self._nl_sock: socket.socket | None = None  # a netlink socket of the host namespace, for _set_link
+        self._nl_lock = threading.Lock()
+        self._nl_seq = 0
         # port devices as last attached: name -> ((ifindex, bridge ifindex, mtu), when); a check of a port
         # whose device is still the one attached (same index) needs no netlink request
         self.attached: dict[str, tuple[tuple[int, int, int], float]] = {}
@@ -314,6 +321,44 @@ class LinuxNetworkDriver(NetworkDriver):
                 return None
             raise
         return struct.unpack_from("16si", reply)[1]
+
+    def _set_link(self, idx: int, group: int, master: int, mtu: int) -> None:
+        """One RTM_NEWLINK request (group, master, MTU, up) on a plain netlink socket of the host namespace,
+        answered by the kernel's ack: ~30 us of CPU where pyroute2's ``link("set", ...)`` costs ~0.25 ms
+        (~1 ms in a busy process), and every port's plugging makes one."""
+        body = struct.pack("=BxHiII", socket.AF_UNSPEC, 0, idx, IFF_UP, IFF_UP) + b"".join(
+            struct.pack("=HHI", 8, kind, value) for kind, value in ((IFLA_MTU, mtu), (IFLA_MASTER, master),
+                                                                     (IFLA_GROUP, group)))
+        with self._nl_lock:
+            sock = self._nl_sock
+            if sock is None:
+                if self.host_ns:
+                    with in_netns(self.host_ns):  # the socket stays in that namespace
+                        sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, socket.NETLINK_ROUTE)
+                else:
+                    sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, socket.NETLINK_ROUTE)
+                sock.settimeout(10)
+                sock.bind((0, 0))
+                self._nl_sock = sock
+            self._nl_seq = seq = (self._nl_seq + 1) & 0x7FFFFFFF
+            try:
+                sock.send(struct.pack("=IHHII", 16 + len(body), RTM_NEWLINK, NLM_F_REQUEST | NLM_F_ACK, seq, 0)
+                          + body)
+                while True:
+                    data = sock.recv(65536)
+                    offset = 0
+                    while offset + 16 <= len(data):
+                        length, kind, _flags, got, _pid = struct.unpack_from("=IHHII", data, offset)
+                        if kind == NLMSG_ERROR and got == seq:
+                            error = -struct.unpack_from("=i", data, offset + 16)[0]
+                            if error:
+                                raise LinuxDriverError(f"setting link {idx}: {os.strerror(error)}")
+                            return
+                        offset += max((length + 3) & ~3, 16)  # an answer to an earlier, abandoned request
+            except OSError:  # the socket itself failed (or timed out): the next call opens a fresh one
+                self._nl_sock = None
+                sock.close()
+                raise
 
     def _drop_handle(self, handle) -> None:
         with self._handles_lock:
@@ -437,6 +482,10 @@ class LinuxNetworkDriver(NetworkDriver):
             if self._ioctl_sock is not None:
                 self._ioctl_sock.close()
                 self._ioctl_sock = None
+        with self._nl_lock:
+            if self._nl_sock is not None:
+                self._nl_sock.close()
+                self._nl_sock = None
         with self.lock:
             for net_id in list(self.dnsmasq):
                 self._stop_dnsmasq(net_id)
@@ -534,10 +583,9 @@ class LinuxNetworkDriver(NetworkDriver):
         now = time.monotonic()
         if seen is not None and seen[0] == wanted and now - seen[1] < ATTACHED_RECHECK_SECONDS:
             return True
-        with self._host() as ipr:
-            # one request: the kernel sets the group before it brings the device up and enslaves it, and the
-            # firewall drops what a device of this group sends until it has its rules
-            ipr.link("set", index=idx, group=device_group(self.p), master=br, mtu=spec.mtu, state="up")
+        # one request: the kernel sets the group before it brings the device up and enslaves it, and the
+        # firewall drops what a device of this group sends until it has its rules
+        self._set_link(idx, device_group(self.p), br, spec.mtu)
         if len(self.attached) > 65536:  # devices of ports long gone: forget them all, the next checks re-set
             self.attached.clear()
         self.attached[spec.devname] = (wanted, now)
