@@ -190,3 +190,27 @@ def test_create_server_image_checks(admin, demo, uniq):
         assert resp.status_code == 400 and "not active" in resp.json()["badRequest"]["message"]  # no data yet
     finally:
         admin.delete(f"/image/v2/images/{image_id}")
+
+
+def test_list_servers_detail_changes_since_includes_deleted_and_agrees_with_the_filtered_listing(demo, servers,
+                                                                                                 uniq):
+    """What pollers ask (all servers, or those changed since) is one prebuilt statement: it lists what the
+    general filtered query does (here forced by a name filter matching everything), deleted ones included
+    with changes-since, as Nova."""
+    first, second = boot(demo, uniq("a")), boot(demo, uniq("b"))
+    servers.extend([first["id"], second["id"]])
+
+    def listed(**params):
+        resp = demo.get(f"{C}/servers/detail", params=params, headers=mv())
+        assert resp.status_code == 200, resp.text
+        return [(s["id"], s["status"]) for s in resp.json()["servers"]]
+
+    for params in ({}, {"changes-since": "2000-01-01T00:00:00Z"}):
+        fast = listed(**params)
+        assert fast == listed(**params, name=".") and fast.index((second["id"], "ACTIVE")) < fast.index(
+            (first["id"], "ACTIVE"))  # newest first
+    assert listed(**{"changes-since": "2999-01-01T00:00:00Z"}) == []
+    assert demo.delete(f"{C}/servers/{first['id']}").status_code == 204
+    wait_gone(demo, first["id"])
+    assert first["id"] not in {i for i, _ in listed()}
+    assert (first["id"], "DELETED") in listed(**{"changes-since": "2000-01-01T00:00:00Z"})

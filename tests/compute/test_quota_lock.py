@@ -34,7 +34,7 @@ def test_an_unlimited_project_boots_without_the_quota_lock(uow):
 
 
 def test_a_limited_project_takes_the_quota_lock(uow, monkeypatch):
-    monkeypatch.setattr(quotas, "project_usage", lambda _uow, _project: quotas.Usage())
+    monkeypatch.setattr(quotas, "server_usage", lambda _uow, _project: (0, 0, 0))
     with uow(write=True) as scope:
         assert quotas.check_servers(scope, lambda resource, _project: 10 if resource == "instances" else -1, "p1",
                                     count=3, vcpus=1, ram=64) == 3

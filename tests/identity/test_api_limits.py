@@ -101,6 +101,27 @@ def test_create_limit_and_effective_value(make, registered, admin, cloud):
     assert identity.effective_limit("identity", registered["resource_name"], project["id"]) == 10
 
 
+def test_effective_limits_of_several_resources_agree_with_effective_limit(make, registered, admin, cloud):
+    """The batched read (a service's quota check asks for several at once) gives what one-by-one does."""
+    project = make.project()
+    identity = cloud.identity
+    name = registered["resource_name"]
+
+    def both():
+        many = identity.effective_limits("identity", [name, "nothing-registered"], project["id"])
+        assert many == {name: identity.effective_limit("identity", name, project["id"]),
+                        "nothing-registered": identity.effective_limit("identity", "nothing-registered", project["id"])}
+        return many[name]
+
+    assert both() == 10
+    limit = _create_limit(admin, registered, project["id"], 7).json()["limits"][0]
+    assert both() == 7
+    assert identity.effective_limits("identity", [name], "no-such-project") == {name: 10}
+    assert admin.delete(f"{V3}/limits/{limit['id']}").status_code == 204
+    assert both() == 10
+    assert identity.effective_limits("no-such-service", [name], project["id"]) == {name: None}
+
+
 def test_create_limit_duplicate_is_409(make, registered, admin):
     project = make.project()
     assert _create_limit(admin, registered, project["id"]).status_code == 201

@@ -103,14 +103,17 @@ class ComputeClient:
             hit = self._limits.get((name, project_id))
         if hit is not None and now - hit[0] < self.LIMIT_TTL:
             return hit[1]
-        unified, default = quotas_svc.RESOURCES[name]
-        value = self.identity.effective_limit(SERVICE_TYPE, unified, project_id)
-        value = default if value is None else value
+        # every quota of the project in one read: a server create asks for four of them
+        found = self.identity.effective_limits(SERVICE_TYPE, [u for u, _ in quotas_svc.RESOURCES.values()],
+                                               project_id)
+        values = {legacy: default if found.get(unified) is None else found[unified]
+                  for legacy, (unified, default) in quotas_svc.RESOURCES.items()}
         with self._limits_lock:
             if len(self._limits) > 100000:
                 self._limits.clear()
-            self._limits[(name, project_id)] = (now, value)
-        return value
+            for legacy, value in values.items():
+                self._limits[(legacy, project_id)] = (now, value)
+        return values[name]
 
     def default_limit(self, name: str) -> int:
         return self.limit(name, "")

@@ -151,6 +151,15 @@ class IdentityClient:
             return limits_svc.effective_limit(uow, services[0].id, self.settings.server.region, resource_name,
                                               project_id)
 
+    def effective_limits(self, service_type: str, resource_names: list[str], project_id: str) -> dict[str, int | None]:
+        """``effective_limit`` of several resources in one read (a service's quota check needs a few)."""
+        with self.uow() as uow:
+            services = catalog_svc.list_services(uow, {"type": service_type})
+            if not services:
+                return dict.fromkeys(resource_names)
+            return limits_svc.effective_limits(uow, services[0].id, self.settings.server.region, resource_names,
+                                               project_id)
+
 
 def _write_private(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)

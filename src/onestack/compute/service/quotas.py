@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 
 from onestack.core.uow import UnitOfWork
 
@@ -64,6 +64,18 @@ def project_usage(uow: UnitOfWork, project_id: str, user_id: str | None = None) 
     return Usage(int(count), int(cores), int(ram), int(groups or 0), int(keys or 0))
 
 
+# what a server create counts (instances, cores, ram): one prebuilt statement on the connection
+_SERVER_USAGE = select(func.count(Instance.id), func.coalesce(func.sum(Instance.vcpus), 0),
+                       func.coalesce(func.sum(Instance.memory_mb), 0)).where(
+    Instance.project_id == bindparam("project_id"), Instance.deleted.is_(False))
+
+
+def server_usage(uow: UnitOfWork, project_id: str) -> tuple[int, int, int]:
+    """The project's (instances, cores, ram) in use."""
+    count, cores, ram = uow.session.connection().execute(_SERVER_USAGE, {"project_id": project_id}).one()
+    return int(count), int(cores), int(ram)
+
+
 def _over(resource: str, limit: int, used: int, requested: int) -> OverLimit:
     if resource == "instances":
         return OverLimit(f"Quota exceeded for instances: Requested {requested}, but already used {used} of "
@@ -81,9 +93,8 @@ def check_servers(uow: UnitOfWork, limits: Limits, project_id: str, count: int, 
     lock(uow, f"project:{project_id}")
     min_count = count if min_count is None else min_count
     fits = count
-    usage = project_usage(uow, project_id)
-    for resource, used, per in (("instances", usage.instances, 1), ("cores", usage.cores, vcpus),
-                                ("ram", usage.ram, ram)):
+    instances, cores, memory = server_usage(uow, project_id)
+    for resource, used, per in (("instances", instances, 1), ("cores", cores, vcpus), ("ram", memory, ram)):
         limit = wanted[resource]
         if limit < 0 or per == 0:
             continue

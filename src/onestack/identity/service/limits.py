@@ -173,3 +173,35 @@ def effective_limit(uow: UnitOfWork, service_id: str, region_id: str | None, res
         if registered is not None:
             return registered.default_limit
     return None
+
+
+def effective_limits(uow: UnitOfWork, service_id: str, region_id: str | None, resource_names: list[str],
+                     project_id: str) -> dict[str, int | None]:
+    """``effective_limit`` of several resources of one service at once: three statements in all (the
+    project's limits, its domain's, the registered ones), whatever the number of resources."""
+    names = list(dict.fromkeys(resource_names))
+    regions = list(dict.fromkeys((region_id, None)))
+    project = uow.session.get(Project, project_id)
+    mine: dict[tuple, int] = {}
+    for name, region, limit in uow.session.execute(select(Limit.resource_name, Limit.region_id, Limit.resource_limit)
+                                                   .where(Limit.service_id == service_id,
+                                                          Limit.resource_name.in_(names),
+                                                          Limit.project_id == project_id)):
+        mine.setdefault((name, region), limit)
+    domain: dict[tuple, int] = {}
+    if project is not None:
+        for name, region, limit in uow.session.execute(
+                select(Limit.resource_name, Limit.region_id, Limit.resource_limit).where(
+                    Limit.service_id == service_id, Limit.resource_name.in_(names),
+                    Limit.domain_id == project.domain_id)):
+            domain.setdefault((name, region), limit)
+    registered: dict[tuple, int] = {}
+    for name, region, default in uow.session.execute(
+            select(RegisteredLimit.resource_name, RegisteredLimit.region_id, RegisteredLimit.default_limit).where(
+                RegisteredLimit.service_id == service_id, RegisteredLimit.resource_name.in_(names))):
+        registered.setdefault((name, region), default)
+    out: dict[str, int | None] = {}
+    for name in names:
+        out[name] = next((found[(name, region)] for found in (mine, domain, registered) for region in regions
+                          if (name, region) in found), None)
+    return out
