@@ -60,12 +60,28 @@ def _mounts() -> tuple[dict[str, Path], Path | None]:
     return v1, v2
 
 
+# /proc/<pid>/cgroup text -> its Hierarchy: read at every guest start, stop and state check, parsed once per
+# distinct content (this process's rarely changes; each guest's is its own)
+_parsed: dict[str, Hierarchy] = {}
+
+
 def hierarchy(pid: int | str = "self") -> Hierarchy:
     """The cgroup directories of ``pid`` (default: this process) for every controller we use."""
+    with open(f"/proc/{pid}/cgroup") as f:
+        text = f.read()
+    h = _parsed.get(text)
+    if h is None:
+        if len(_parsed) >= 256:
+            _parsed.clear()
+        h = _parsed[text] = _parse(text)
+    return h
+
+
+def _parse(text: str) -> Hierarchy:
     v1_mounts, v2_mount = _mounts()
     own_v1: dict[str, Path] = {}
     own_v2: Path | None = None
-    for line in Path(f"/proc/{pid}/cgroup").read_text().splitlines():
+    for line in text.splitlines():
         _, names, rel = line.split(":", 2)
         rel = rel.lstrip("/")
         if names == "" and v2_mount is not None:
@@ -180,7 +196,8 @@ def freezer_state(pid: int) -> str | None:
 def remove(dirs: list[Path], timeout: float = 5.0) -> list[Path]:
     """Kill whatever is still in these cgroups, then remove them (children first).
     Returns the directories that could not be removed."""
-    left = []
+    left: list[Path] = []
+    dirs = [d for d in dirs if os.path.exists(d)]  # (usually none: checked before every start)
     for d in sorted(dirs, key=lambda p: len(p.parts), reverse=True):
         if not d.exists():
             continue

@@ -50,7 +50,7 @@ from ..base import (
     PowerState,
     VolumeAttachment,
 )
-from ..configdrive import write_config_drive
+from ..configdrive import recycle, write_config_drive
 from . import blockdev, cgroups
 from .blockdev import BlockDevice
 from .cgroups import Limits
@@ -85,6 +85,7 @@ class ContainerGuestDriver(GuestDriver):
                                disk_templates=True)
         self.cache = ImageCache(self.state_dir / "images", max_unused_age=image_cache_max_age)
         self.fetch_image = fetch_image
+        self.spare_drives = self.state_dir / "spare-config-drives"  # destroyed guests' config drive trees
         self._overrides = (vcpus, memory_mb, disk_gb)
         self._layer: Path | None = None
 
@@ -197,8 +198,7 @@ class ContainerGuestDriver(GuestDriver):
             gdir.mkdir(parents=True, exist_ok=True)
             if guest.image is not None:
                 lowers: tuple[Path, ...] = (self._runtime_layer(), self._image_lower(guest.image))
-                (gdir / "image_id").write_text(guest.image.id)
-                self.cache.acquire(guest.image.id, name)
+                self.cache.acquire(guest.image.id, name)  # (its marker is how destroy finds the image)
             else:
                 lowers = (self._runtime_layer(),)  # the root volume is the whole root filesystem
                 self._prepare_root_volume(next(v for v in guest.volumes if v.boot_index == 0))
@@ -215,7 +215,7 @@ class ContainerGuestDriver(GuestDriver):
                 init=tuple(shlex.split(cmdline)) if cmdline else None,
             )
             self.runtime.define(spec)
-            self.runtime.start(name, ready)
+            self.runtime.start(name, ready, spec=spec)
         except GuestDriverError:
             self._cleanup_failed(guest.uuid)
             raise
@@ -388,20 +388,19 @@ class ContainerGuestDriver(GuestDriver):
         return f"{self.runtime.prefix}t{port_id}"[:15]
 
     def _write_config_drive(self, root: Path, guest: Guest) -> Path:
-        return write_config_drive(root, guest)
+        return write_config_drive(root, guest, spare=self.spare_drives)
 
     def destroy(self, uuid: str) -> None:
         name = self._name(uuid)
         try:
-            gdir = self.runtime.dir(name)
+            self.runtime.dir(name)
         except ContainerError:
             return
-        image_id = (gdir / "image_id").read_text().strip() if (gdir / "image_id").exists() else None
         try:
-            self.runtime.destroy(name)
+            self.runtime.destroy(name, salvage=lambda gdir: recycle(gdir / "config-drive", self.spare_drives))
         except ContainerError as exc:
             raise GuestDriverError(f"container destroy failed: {exc}") from exc
-        if image_id:
+        for image_id in self.cache.used_by(name):  # its image: the cache's marker made at spawn records it
             with contextlib.suppress(ContainerError):
                 self.cache.release(image_id, name)
 
@@ -449,7 +448,7 @@ class ContainerGuestDriver(GuestDriver):
 
     def info(self, uuid: str) -> GuestInfo:
         name = self._require(uuid)
-        state = self.runtime.state(name)
+        state, pid = self.runtime.observe(name)
         if state == ABSENT:
             raise GuestNotFound(f"guest {uuid} not found")
         spec = self.runtime.spec(name)
@@ -458,7 +457,6 @@ class ContainerGuestDriver(GuestDriver):
             power = PowerState.SUSPENDED
         cpu_ns, uptime = 0, 0.0
         if state in (RUNNING, FROZEN):
-            pid = self.runtime.pid(name)
             d = cgroups.guest_dir(pid, "cpuacct") if pid else None
             with contextlib.suppress(OSError, ValueError, TypeError):
                 cpu_ns = int((d / "cpuacct.usage").read_text())  # type: ignore[operator]

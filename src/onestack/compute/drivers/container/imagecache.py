@@ -38,6 +38,8 @@ from .overlay import is_mounted, mounts_below
 from .rootfs import ImageError, ImageKind
 
 ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+# last_used is rewritten at most this often per image (each rewrite is a new file: every boot wrote two)
+TOUCH_INTERVAL = 60.0
 
 
 def file_chunks(path: str) -> Callable[[], Iterable[bytes]]:
@@ -73,6 +75,7 @@ class ImageCache:
         self.root.mkdir(parents=True, exist_ok=True)
         self._locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
+        self._touched: dict[str, float] = {}  # image id -> when this process last wrote its last_used
 
     def _entry(self, image_id: str) -> Path:
         if not ID_RE.match(image_id):
@@ -107,8 +110,12 @@ class ImageCache:
 
     def acquire(self, image_id: str, user: str) -> None:
         entry = self._entry(image_id)
-        (entry / "users").mkdir(exist_ok=True)
-        (entry / "users" / user).touch()
+        marker = entry / "users" / user
+        try:
+            os.close(os.open(marker, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o644))
+        except FileNotFoundError:
+            (entry / "users").mkdir(exist_ok=True)
+            marker.touch()
         self._touch(entry)
 
     def release(self, image_id: str, user: str) -> None:
@@ -117,6 +124,11 @@ class ImageCache:
             (entry / "users" / user).unlink()
         if entry.exists():
             self._touch(entry)
+
+    def used_by(self, user: str) -> list[str]:
+        """The ids of the cached images ``user`` holds (acquired and not released)."""
+        return sorted(e.name for e in self.root.iterdir()
+                      if ID_RE.match(e.name) and os.path.exists(e / "users" / user))
 
     def lower(self, image_id: str) -> Path | None:
         """The lower layer if cached (remounting it after a host reboot), else None."""
@@ -182,6 +194,12 @@ class ImageCache:
         return entry / ("rootfs" if (entry / "rootfs").exists() else "mnt")
 
     def _touch(self, entry: Path) -> None:
+        """Record a use now: the entry's last_used, up to TOUCH_INTERVAL behind (prune ages are hours)."""
+        now = time.monotonic()
+        last = self._touched.get(entry.name)
+        if last is not None and now - last < TOUCH_INTERVAL:
+            return
+        self._touched[entry.name] = now
         meta = json.loads((entry / "meta.json").read_text())
         meta["last_used"] = time.time()
         tmp = entry / f"meta.json.{os.getpid()}.{threading.get_ident()}"  # concurrent touches: own temp file

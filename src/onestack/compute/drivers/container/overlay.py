@@ -39,9 +39,22 @@ def _run(*argv: str, timeout: float = 120) -> str:
 
 
 def is_mounted(path: Path) -> bool:
-    target = os.path.realpath(path)
+    return os.path.realpath(path) in mount_points()
+
+
+def mount_points() -> set[str]:
+    """Every mount point of this mount namespace (as /proc/self/mountinfo spells them)."""
     with open("/proc/self/mountinfo") as f:
-        return any(line.split()[4] == target for line in f)
+        return {line.split(" ", 5)[4] for line in f}
+
+
+def _new_dir(path: Path) -> bool:
+    """mkdir; True when the directory is new (so nothing can be mounted on it yet)."""
+    try:
+        os.mkdir(path)
+    except FileExistsError:
+        return False
+    return True
 
 
 def mounts_below(path: Path) -> list[str]:
@@ -152,7 +165,8 @@ class RootDisk:
 
     def create(self, size_bytes: int, templates: DiskTemplates | None = None) -> None:
         """A fresh, empty upper layer of ``size_bytes`` (replacing any previous one: rebuild)."""
-        self.unmount()
+        if self.image.exists() or self.disk.exists() or self.rootfs.exists():  # (else nothing is mounted)
+            self.unmount()
         self.dir.mkdir(parents=True, exist_ok=True)
         size = max(size_bytes, MIN_DISK_BYTES)
         if templates is not None:
@@ -167,13 +181,16 @@ class RootDisk:
         """Mount disk.img and the overlay; returns the root filesystem path."""
         if not self.image.exists():
             raise ContainerError(f"root disk {self.image} is missing")
-        self.disk.mkdir(exist_ok=True)
-        self.rootfs.mkdir(exist_ok=True)
-        if not is_mounted(self.disk):
+        # mount points made just now hold no mount: the mount table (long on a busy host) is read only
+        # when one of them was there already
+        new_disk, new_rootfs = _new_dir(self.disk), _new_dir(self.rootfs)
+        mounted = set() if new_disk and new_rootfs else mount_points()
+        if new_disk or os.path.realpath(self.disk) not in mounted:
             mounts.mount_loop(self.image, self.disk, "ext4", mounts.MS_NOSUID | mounts.MS_NODEV)
-        (self.disk / "upper").mkdir(exist_ok=True)
-        (self.disk / "work").mkdir(exist_ok=True)
-        if not is_mounted(self.rootfs):
+        for sub in ("upper", "work"):
+            with contextlib.suppress(FileExistsError):
+                os.mkdir(self.disk / sub)
+        if new_rootfs or os.path.realpath(self.rootfs) not in mounted:
             lower = ":".join(str(p) for p in lowers)
             mounts.mount("overlay", self.rootfs, "overlay", 0,
                          f"lowerdir={lower},upperdir={self.disk / 'upper'},workdir={self.disk / 'work'}")

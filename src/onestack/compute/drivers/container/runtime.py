@@ -19,14 +19,17 @@ import contextlib
 import json
 import os
 import re
+import secrets
+import shlex
 import shutil
 import subprocess
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
-from . import blockdev, cgroups, procview
+from . import blockdev, cgroups, links, procview
 from .blockdev import BlockDevice
 from .cgroups import Limits
 from .errors import ContainerError, NotFound
@@ -105,37 +108,39 @@ def _finish(proc: subprocess.Popen, timeout: float) -> str:
 class StartGate:
     """Holds a starting guest's init until the host is ready for it.
 
-    A FIFO in the guest's directory, and an LXC ``start-host`` hook (run once the container is set up,
-    just before its init) that reads one line from it: ``go`` lets the init run; anything else, or no
-    word within the hook's timeout (onestack died meanwhile), fails the start. The host side opens the
-    FIFO read-write, so writing never waits for the hook and the word waits in the pipe for it."""
+    A pipe this process holds both ends of, and an LXC ``start-host`` hook (run once the container is set
+    up, just before its init) that reads one line from it through ``/proc/<our pid>/fd/<read end>``: the
+    word of this start (``go`` and a token) lets the init run; anything else, end of file (onestack died:
+    the pipe closed) or no word within the hook's timeout fails the start. Holding the read end too, the
+    host never waits for the hook when it writes: the word waits in the pipe. Nothing is made in the
+    guest's directory (a FIFO and a hook script were two new inodes, and two deleted ones, at every start:
+    costly on a busy ext4); the hook is a command line in the config, named after the guest's gate
+    (``<guest dir>/start-gate``, its ``$0``), which LXC runs with ``sh -c``."""
 
     def __init__(self, guest_dir: Path, timeout: float) -> None:
-        self.fifo = guest_dir / "start-gate"
-        self.hook = guest_dir / "start-gate-hook"
+        self.label = guest_dir / "start-gate"
         self.timeout = timeout
-        self._fd: int | None = None
+        self.hook = ""
+        self._word = ""
+        self._fds: tuple[int, int] | None = None
 
     def __enter__(self) -> StartGate:
-        self.fifo.unlink(missing_ok=True)
-        os.mkfifo(self.fifo, 0o600)
-        self._fd = os.open(self.fifo, os.O_RDWR | os.O_CLOEXEC)
-        self.hook.write_text("#!/bin/sh\n# onestack: wait for the host's word before the guest's init runs\n"
-                             f"exec timeout {int(self.timeout)} sh -c 'read word < \"$0\" && [ \"$word\" = go ]' "
-                             f"'{self.fifo}'\n")
-        self.hook.chmod(0o700)
+        self._fds = os.pipe()  # (close-on-exec: no other child inherits it)
+        self._word = f"go {secrets.token_hex(8)}"
+        source = f"/proc/{os.getpid()}/fd/{self._fds[0]}"
+        self.hook = (f"timeout {int(self.timeout)} sh -c 'read word < {source} && [ \"$word\" = \"{self._word}\" ]' "
+                     f"{shlex.quote(str(self.label))}")
         return self
 
     def release(self, go: bool) -> None:
-        assert self._fd is not None
-        os.write(self._fd, b"go\n" if go else b"no\n")
+        assert self._fds is not None
+        os.write(self._fds[1], f"{self._word if go else 'no'}\n".encode())
 
     def __exit__(self, *exc) -> None:
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
-        self.fifo.unlink(missing_ok=True)
-        self.hook.unlink(missing_ok=True)
+        if self._fds is not None:
+            for fd in self._fds:
+                os.close(fd)
+            self._fds = None
 
 
 def _lxc(cmd: str, *args: str, timeout: float = 60, check: bool = True) -> subprocess.CompletedProcess:
@@ -156,6 +161,7 @@ class Runtime:
         self.gate_timeout = 600.0  # longest a starting guest waits for its network (a crash ends the wait)
         self.path.mkdir(parents=True, exist_ok=True)
         self.templates = DiskTemplates(self.path.parent / "disk-templates") if disk_templates else None
+        self._cpuinfo_written: set[int] = set()
         # the pool of pre-formatted disks the driver kept before the templates: nothing reads it any more
         shutil.rmtree(self.path.parent / "disk-pool", ignore_errors=True)
 
@@ -233,8 +239,7 @@ class Runtime:
             *cgroups.lxc_config(spec.limits, cgroups.hierarchy()),
         ]
         # over the proc:mixed mount above (LXC mounts lxc.mount.auto before the entries)
-        (d / "cpuinfo").write_text(procview.cpuinfo(spec.limits.vcpus))
-        lines.append(f"lxc.mount.entry = {d / 'cpuinfo'} proc/cpuinfo none ro,bind 0 0")
+        lines.append(f"lxc.mount.entry = {self._cpuinfo(spec.limits.vcpus)} proc/cpuinfo none ro,bind 0 0")
         if spec.config_drive is not None:
             lines.append(f"lxc.mount.entry = {spec.config_drive} mnt/config none ro,bind,create=dir 0 0")
         if spec.root_device is not None and init == BUILTIN_INIT and spec.lowers:
@@ -258,16 +263,29 @@ class Runtime:
                     lines.append(f"{k}.ipv4.gateway = {nic.gateway}")
         (d / "config").write_text("\n".join(lines) + "\n")
 
-    def start(self, name: str, network_ready: Callable[[list[Nic]], None] | None = None) -> int:
+    def _cpuinfo(self, vcpus: int) -> Path:
+        """The /proc/cpuinfo file of guests with ``vcpus`` processors: one per flavor size, shared (read-only)
+        by every guest of this runtime, written once per process (the host's CPUs as it starts)."""
+        path = self.path.parent / f"cpuinfo-{vcpus}"  # (beside the guests: that directory holds only guests)
+        if vcpus not in self._cpuinfo_written:
+            tmp = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}")
+            tmp.write_text(procview.cpuinfo(vcpus))
+            tmp.replace(path)  # a guest starting meanwhile binds the old file or the new one, never half of one
+            self._cpuinfo_written.add(vcpus)
+        return path
+
+    def start(self, name: str, network_ready: Callable[[list[Nic]], None] | None = None, *,
+              spec: ContainerSpec | None = None) -> int:
         """Mount the root filesystem, plug the NICs and start the guest; returns the host pid of its init.
 
         ``network_ready(created)`` is called once the host ends of the guest's veth pairs exist
         (``created``: the ones made just now) and before the guest's init runs, so the data plane can
-        attach them first: the guest's first DHCP request is answered instead of retried a second later."""
+        attach them first: the guest's first DHCP request is answered instead of retried a second later.
+        ``spec``: the one just defined (saves reading it back)."""
         st = self.state(name)
         if st in (RUNNING, FROZEN):
             return self.pid(name)
-        spec = self.spec(name)
+        spec = spec or self.spec(name)
         self._cleanup_cgroups(name)  # leftovers of a crash would make lxc-start fail
         created = self._ensure_veths(spec)
         rootfs = self.mount_rootfs(name, spec)
@@ -334,10 +352,9 @@ class Runtime:
                 continue
             peer = self.peer_name(nic)
             if os.path.exists(f"/sys/class/net/{peer}"):  # half of an interrupted attempt
-                subprocess.run(["ip", "link", "del", peer], capture_output=True)
-            mtu = ["mtu", str(nic.mtu)] if nic.mtu else []
-            _ip("link", "add", nic.host_name, *mtu, "type", "veth", "peer", "name", peer, *mtu)
-            _ip("link", "set", nic.host_name, *(["master", nic.bridge] if nic.bridge else []), "up")
+                with contextlib.suppress(ContainerError):
+                    links.delete_link(peer)
+            links.add_veth(nic.host_name, peer, mtu=nic.mtu, bridge=nic.bridge)
             created.append(nic)
         return created
 
@@ -418,8 +435,9 @@ class Runtime:
     def is_suspended(self, name: str) -> bool:
         return (self.dir(name) / "suspended").exists()
 
-    def destroy(self, name: str) -> None:
-        """Remove everything: processes, cgroups, mounts, loop device, veths, files. Idempotent."""
+    def destroy(self, name: str, *, salvage: Callable[[Path], None] | None = None) -> None:
+        """Remove everything: processes, cgroups, mounts, loop device, veths, files. Idempotent.
+        ``salvage(guest_dir)`` may move out what its caller reuses, once nothing of the guest runs."""
         d = self.dir(name)
         if not d.exists():
             return
@@ -434,8 +452,11 @@ class Runtime:
         self._cleanup_cgroups(name)
         RootDisk(d).unmount()
         for nic in nics:
-            if nic.kind == "veth":
-                subprocess.run(["ip", "link", "del", nic.host_name], capture_output=True)
+            if nic.kind == "veth" and os.path.exists(f"/sys/class/net/{nic.host_name}"):
+                with contextlib.suppress(ContainerError):
+                    links.delete_link(nic.host_name)
+        if salvage is not None:
+            salvage(d)
         shutil.rmtree(d)
 
     def rebuild(self, name: str, lowers: tuple[Path, ...], init: tuple[str, ...] | None = None) -> int:
@@ -509,21 +530,27 @@ class Runtime:
         return int(children[0]) if children else 0
 
     def state(self, name: str) -> str:
+        return self.observe(name)[0]
+
+    def observe(self, name: str) -> tuple[str, int]:
+        """The guest's state and the host pid of its init (0 unless RUNNING or FROZEN), found together."""
         d = self.dir(name)
         if not (d / "config").exists():
-            return ABSENT if not d.exists() else STOPPED
+            return (ABSENT if not d.exists() else STOPPED), 0
         pid = self._live_pid(name)
         if pid is not None:
             if not pid:
-                return STOPPED
-            return FROZEN if cgroups.freezer_state(pid) in ("FROZEN", "FREEZING") else RUNNING
+                return STOPPED, 0
+            return (FROZEN if cgroups.freezer_state(pid) in ("FROZEN", "FREEZING") else RUNNING), pid
         r = _lxc("lxc-info", "-P", str(self.path), "-n", name, "-s", "-H", check=False)
         out = r.stdout.strip()
         if out in (RUNNING, FROZEN, "FREEZING", "THAWED"):
-            return FROZEN if out in (FROZEN, "FREEZING") else RUNNING
-        if out in ("STARTING",):
-            return RUNNING
-        return STOPPED
+            state = FROZEN if out in (FROZEN, "FREEZING") else RUNNING
+        elif out in ("STARTING",):
+            state = RUNNING
+        else:
+            return STOPPED, 0
+        return state, self.pid(name)
 
     def pid(self, name: str) -> int:
         pid = self._live_pid(name)
