@@ -182,6 +182,25 @@ def test_published_outbox_rows_are_deleted_by_the_next_write_not_a_transaction_o
     assert received == ["a", "b", "c"]
 
 
+def test_events_of_one_unit_of_work_are_one_outbox_insert(uow):
+    from sqlalchemy import event
+
+    from onestack.core.uow import OutboxEvent
+
+    inserts: list[str] = []
+    event.listen(uow.engine, "before_cursor_execute",
+                 lambda conn, cursor, sql, params, context, many: inserts.append(sql) if "INSERT INTO outbox" in sql
+                 else None)
+    with uow(write=True) as w:
+        for key in ("x", "y", "z"):
+            w.emit("topic", key)
+    assert len(inserts) == 1
+    with uow() as r:  # the ids taken (deleted by the next write) are the rows' own, in order
+        rows = r.session.execute(select(OutboxEvent.id, OutboxEvent.key).order_by(OutboxEvent.id)).all()
+    assert [key for _, key in rows][-3:] == ["x", "y", "z"]
+    assert sorted(uow._published[-3:]) == [row.id for row in rows[-3:]]
+
+
 def test_write_turns_are_taken_in_arrival_order():
     from onestack.core.db import WriteTurns
 

@@ -144,3 +144,83 @@ def test_port_check_builds_a_known_network_again_after_a_failure(agent, admin, m
     assert ensured.count(net["id"]) == 1
     admin.delete(f"{N}/ports/{port['id']}")
     admin.delete(f"{N}/networks/{net['id']}")
+
+
+def test_port_event_changes_only_that_ports_dhcp_entries_from_one_statement(agent, admin):
+    from sqlalchemy import event
+
+    from onestack.network.agent import NetworkReconciler
+
+    net, _ = make_net(admin, "10.95.0.0/24")
+    first = create(admin, "ports", {"network_id": net["id"]})
+    wait_for(lambda: (s := agent.driver.dhcp.get(net["id"])) and any(h.mac == first["mac_address"] for h in s.hosts))
+    agent.wait_idle(5)
+    reconciler = next(r for r in agent.reconcilers.values() if isinstance(r, NetworkReconciler))
+    assert net["id"] in reconciler.seen  # fully reconciled once: port events are incremental from now on
+    engine = agent.state.uow.engine
+    statements: list[str] = []
+    me = threading.get_ident()
+
+    def count(conn, cursor, sql, *args):
+        if threading.get_ident() == me and sql != "BEGIN":
+            statements.append(sql)
+
+    second = create(admin, "ports", {"network_id": net["id"]})
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        reconciler.reconcile(f"{net['id']}/{second['id']}")
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    assert len(statements) == 1
+    spec = agent.driver.dhcp[net["id"]]
+    assert {h.mac for h in spec.hosts} >= {first["mac_address"], second["mac_address"]}
+    assert [h.ip for h in spec.hosts] == sorted(h.ip for h in spec.hosts)
+    admin.delete(f"{N}/ports/{second['id']}")  # a deleted port's entry goes (needs_network: one more look)
+    wait_for(lambda: all(h.mac != second["mac_address"] for h in agent.driver.dhcp[net["id"]].hosts))
+    admin.delete(f"{N}/ports/{first['id']}")
+    admin.delete(f"{N}/networks/{net['id']}")
+    wait_for(lambda: net["id"] not in agent.driver.dhcp and net["id"] not in reconciler.seen)
+
+
+def test_plug_notice_of_an_active_port_needs_no_port_check(agent, admin, monkeypatch):
+    from onestack.network.agent import PluggedReconciler, PortReconciler
+
+    net, _ = make_net(admin, "10.96.0.0/24")
+    port = create(admin, "ports", {"network_id": net["id"], "binding:host_id": agent.state.host,
+                                   "device_owner": "compute:nova", "device_id": uid()})
+    wait_for(lambda: admin.get(f"{N}/ports/{port['id']}").json()["port"]["status"] == "ACTIVE")
+    wait_for(lambda: port["id"] in agent.state.active_ports)
+    checks = next(r for r in agent.reconcilers.values() if isinstance(r, PortReconciler))
+    notices = next(r for r in agent.reconcilers.values() if isinstance(r, PluggedReconciler))
+    woken: list[str] = []
+    monkeypatch.setattr(agent.state, "wake_port", woken.append)
+    notices.reconcile(port["id"])
+    assert woken == []  # ACTIVE on the device the driver still has attached
+    monkeypatch.setattr(agent.driver, "ensure_port", lambda spec: False)  # the device went
+    notices.reconcile(port["id"])
+    assert woken == [port["id"]]
+    monkeypatch.undo()
+    checks.forget(port["id"])
+    notices.reconcile("no-such-port")  # not known ACTIVE: a full check
+    admin.delete(f"{N}/ports/{port['id']}")
+    admin.delete(f"{N}/networks/{net['id']}")
+
+
+def test_firewall_run_is_skipped_when_every_hint_came_before_the_last_run(agent, monkeypatch):
+    from onestack.network.agent import FirewallReconciler
+
+    fw = next(r for r in agent.reconcilers.values() if isinstance(r, FirewallReconciler))
+    applied: list[int] = []
+    real = agent.driver.apply_firewall
+    monkeypatch.setattr(agent.driver, "apply_firewall",
+                        lambda ports, groups=None: applied.append(1) or real(ports, groups))
+    fw.hint()
+    fw.reconcile("all")
+    fw.reconcile("all")  # queued again by a hint the first run covered
+    assert len(applied) == 1
+    fw.hint()  # a change announced after that run read the database
+    fw.reconcile("all")
+    assert len(applied) == 2
+    list(fw.pending_keys())  # the periodic resync always runs
+    fw.reconcile("all")
+    assert len(applied) == 3

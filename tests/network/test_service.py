@@ -55,18 +55,18 @@ def test_unbound_port_on_a_network_without_dhcp_wakes_only_the_firewall(uow, hea
 def test_port_on_a_dhcp_network_wakes_the_network_reconciler(uow, heard):
     net_id = network(uow, dhcp=True)
     heard.clear()
-    create_port(uow, {"network_id": net_id, "project_id": CALLER.project_id})
-    assert (TOPIC_NETWORK, net_id) in heard
+    port = create_port(uow, {"network_id": net_id, "project_id": CALLER.project_id})
+    assert (TOPIC_NETWORK, f"{net_id}/{port.id}") in heard  # only that port's entries
 
 
 def test_bound_port_wakes_network_and_port_reconcilers(uow, heard):
     net_id = network(uow, dhcp=False)
     heard.clear()
     port = create_port(uow, {"network_id": net_id, "project_id": CALLER.project_id, "binding:host_id": "h1"})
-    assert {(TOPIC_NETWORK, net_id), (TOPIC_PORT, port.id), (TOPIC_FIREWALL, "all")} <= set(heard)
+    assert {(TOPIC_NETWORK, f"{net_id}/{port.id}"), (TOPIC_PORT, port.id), (TOPIC_FIREWALL, "all")} <= set(heard)
     heard.clear()
     common.write(uow, lambda u: port_svc.update_port(u, Caller("", True), port.id, {"binding:host_id": ""}))
-    assert (TOPIC_NETWORK, net_id) in heard  # unbound: the host may no longer need the network
+    assert (TOPIC_NETWORK, f"{net_id}/{port.id}") in heard  # unbound: the host may no longer need the network
 
 
 def test_dhcp_port_turned_into_a_plain_port_wakes_the_network_reconciler(uow, heard):

@@ -37,7 +37,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sqlalchemy import bindparam, or_, select, update
 
@@ -71,6 +71,7 @@ from .service.common import (
     TOPIC_FIREWALL,
     TOPIC_NETWORK,
     TOPIC_PORT,
+    TOPIC_PORT_PLUGGED,
     TOPIC_PORT_STATUS,
     TOPIC_ROUTER,
 )
@@ -175,6 +176,9 @@ class NetworkAgentState:
         # device name -> port id of ports whose device is not there yet: with a driver reporting devices as
         # they appear, a port check follows its device at once (no polling while compute builds the guest)
         self.awaiting_devices: dict[str, str] = {}
+        # ports this agent's last check found plugged and reported ACTIVE, with their spec: compute's plug
+        # notice for one of them only has the driver confirm its device is still the one attached
+        self.active_ports: dict[str, PortSpec] = {}
         self._needs_q = None  # needs_network's statement (built once: it depends on the roles)
 
     def device_appeared(self, name: str | None) -> None:
@@ -346,8 +350,37 @@ def _find_network(uow, key: str) -> NetRow | None:
     return net
 
 
+@dataclass(slots=True)
+class _NetSeen:
+    """What the last full reconcile of a network (and the port events since) gave the driver: a port event
+    then reads only that port and changes only its entries."""
+
+    dhcp: DhcpSpec | None  # the DHCP spec as last applied (None: no DHCP served here)
+    leased: frozenset[str]  # the subnets whose addresses get host entries
+    hosts: dict[str, tuple[DhcpHost, ...]]  # port id -> its host entries
+    addrs: dict[str, tuple[tuple[str, str], ...]]  # port id -> its (address, MAC)s
+
+
+def _by_ip(host: DhcpHost) -> str:
+    return host.ip
+
+
+def _host_entry(mac: str, ip: str) -> DhcpHost:
+    return DhcpHost(mac, ip, "host-" + ip.replace(".", "-").replace(":", "-"))
+
+
 class NetworkReconciler(_Base):
+    """Keys: a network id (a full reconcile: network and subnet changes, the periodic resync, the first look
+    after start) or ``<network id>/<port id>`` (a port of the network changed: only that port's DHCP and DNS
+    entries and released addresses, from one statement, when the network was fully reconciled before)."""
+
     topic = TOPIC_NETWORK
+
+    def __init__(self, agent: NetworkAgentState) -> None:
+        super().__init__(agent)
+        self.seen: dict[str, _NetSeen] = {}
+        self._locks: dict[str, threading.Lock] = {}  # per network: a port event vs a full reconcile
+        self._locks_guard = threading.Lock()
 
     def pending_keys(self) -> Iterable[str]:
         self.state.register()  # heartbeat
@@ -355,27 +388,101 @@ class NetworkReconciler(_Base):
             keys = self.state.needed_networks(uow)
         return keys | self.driver.list_networks() | self.driver.list_dhcp()
 
+    def _lock(self, network_id: str) -> threading.Lock:
+        lock = self._locks.get(network_id)
+        if lock is None:
+            with self._locks_guard:
+                lock = self._locks.setdefault(network_id, threading.Lock())
+        return lock
+
     def reconcile(self, key: str) -> None:
+        network_id, _, port_id = key.partition("/")
+        if port_id:
+            with self._lock(network_id):
+                waiting = self._port_changed(network_id, port_id)
+            if waiting is not None:
+                self.state.wake_ports(waiting)
+                return
+        with self._lock(network_id):
+            waiting = self._full(network_id)
+        self.state.wake_ports(waiting)
+
+    def _port_changed(self, network_id: str, port_id: str) -> list[str] | None:
+        """One port's entries brought up to date; None: a full reconcile is needed instead (the network
+        not seen since start, a network-owned port, the port gone from a network maybe no longer needed)."""
+        seen = self.seen.get(network_id)
+        if seen is None or network_id not in self.state.networks_ensured:
+            return None
+        state = self.state
+        with self.uow() as uow:
+            rows = uow.session.connection().execute(
+                _PORT_EVENT, {"port_id": port_id, "network_id": network_id}).all()
+            if rows and rows[0].device_owner.startswith("network:"):
+                return None
+            # a port gone or not bound here may have been the last one needing the network here (the full path
+            # then removes it); not while this agent serves DHCP on it (its DHCP port needs it: a change of
+            # that port is a full reconcile)
+            if (not rows or rows[0].host_id != state.host) and seen.dhcp is None and \
+                    not state.needs_network(uow, network_id):
+                return None
+        addrs = tuple(sorted((r.ip_address, r.mac_address) for r in rows if r.ip_address is not None))
+        hosts = tuple(sorted((_host_entry(r.mac_address, r.ip_address) for r in rows
+                              if r.ip_address is not None and r.subnet_id in seen.leased), key=_by_ip))
+        waiting: list[str] = []
+        if seen.dhcp is not None and seen.hosts.get(port_id, ()) != hosts:
+            if hosts:
+                seen.hosts[port_id] = hosts
+            else:
+                seen.hosts.pop(port_id, None)
+            spec = replace(seen.dhcp, hosts=tuple(sorted((h for hs in seen.hosts.values() for h in hs), key=_by_ip)))
+            self.driver.ensure_dhcp(spec)
+            seen.dhcp = spec
+            subnets, before = state.dhcp_served.get(network_id, (frozenset(), frozenset()))
+            served = frozenset(h.mac for h in spec.hosts)
+            state.dhcp_served[network_id] = (subnets, served)
+            waiting = self._waiting(network_id, served - before, False)
+        old = seen.addrs.get(port_id, ())
+        if addrs:
+            seen.addrs[port_id] = addrs
+        else:
+            seen.addrs.pop(port_id, None)
+        neighbours = state.addresses.get(network_id) if state.l3 else None
+        if neighbours is not None and old != addrs:  # routers on the network: their neighbours of this port
+            now = dict(addrs)
+            released = tuple(sorted(ip for ip, mac in old if now.get(ip) != mac))
+            for ip, mac in old:
+                if neighbours.get(ip) == mac:
+                    del neighbours[ip]
+            neighbours.update(now)
+            if released:
+                with self.uow() as uow:
+                    routers = sorted(uow.session.connection().execute(
+                        _ROUTERS_ON, {"network_id": network_id}).scalars())
+                for router_id in routers:
+                    self.driver.forget_neighbours(router_id, released)
+        return waiting
+
+    def _full(self, key: str) -> list[str]:
         waiting: list[str] = []
         with self.uow() as uow:
-            read: list = []
-
-            def addresses() -> list:  # read once, when the DHCP spec or the routers need them
-                if not read:
-                    read.append(uow.session.connection().execute(_ADDRESSES, {"network_id": net.id}).all())
-                return read[0]
-
             net = _find_network(uow, key)
             needed = net is not None and self.state.needs_network(uow, net.id)
             if not needed:
+                self.seen.pop(net.id if net else key, None)
                 self.state.addresses.pop(net.id if net else key, None)
                 self.driver.delete_dhcp(net.id if net else key)
                 self.state.remove_network(net.id if net else key)
-                return
+                return waiting
+            self.seen.pop(net.id, None)  # until this reconcile got through
             self.state.apply_network(uow, net, NETWORK_RECHECK_SECONDS)
-            dhcp = self._dhcp_spec(uow, net, addresses) if self.state.dhcp else None
+            addresses = uow.session.connection().execute(_ADDRESSES, {"network_id": net.id}).all()
+            seen = _NetSeen(None, frozenset(), {}, {})
+            for ip, mac, _, port_id in addresses:
+                seen.addrs[port_id] = tuple(sorted((*seen.addrs.get(port_id, ()), (ip, mac))))
+            dhcp = self._dhcp_spec(uow, net, addresses, seen) if self.state.dhcp else None
             if dhcp is not None:
                 self.driver.ensure_dhcp(dhcp)
+                seen.dhcp = dhcp
                 subnets, served = frozenset(s.id for s in dhcp.subnets), frozenset(h.mac for h in dhcp.hosts)
                 old_subnets, before = self.state.dhcp_served.get(net.id, (frozenset(), frozenset()))
                 self.state.dhcp_served[net.id] = (subnets, served)
@@ -387,13 +494,14 @@ class NetworkReconciler(_Base):
                     waiting = self._waiting(net.id, frozenset(), True)
             if self.state.l3:
                 self._forget_released(uow, net.id, addresses)
-        self.state.wake_ports(waiting)
+            self.seen[net.id] = seen
+        return waiting
 
     def _waiting(self, network_id: str, new_macs: frozenset[str], every: bool) -> list[str]:
         return [port_id for port_id, (net_id, mac) in list(self.state.plugged_waiting.items())
                 if net_id == network_id and (every or mac in new_macs)]
 
-    def _forget_released(self, uow, network_id: str, addresses: Callable[[], list]) -> None:
+    def _forget_released(self, uow, network_id: str, addresses: list) -> None:
         """Drop the neighbour entries the routers on this network keep for addresses released since the
         last look (ports deleted, fixed IPs changed): another port may hold such an address now."""
         conn = uow.session.connection()
@@ -401,19 +509,18 @@ class NetworkReconciler(_Base):
         if not routers:
             self.state.addresses.pop(network_id, None)
             return
-        now = {ip: mac for ip, mac, _, _ in addresses()}
+        now = {ip: mac for ip, mac, _, _ in addresses}
         before = self.state.addresses.get(network_id)
         self.state.addresses[network_id] = now
         released = tuple(sorted(ip for ip, mac in (before or {}).items() if now.get(ip) != mac))
         for router_id in sorted(routers) if released else ():
             self.driver.forget_neighbours(router_id, released)
 
-    def _dhcp_spec(self, uow, net: NetRow, allocations: Callable[[], list]) -> DhcpSpec | None:
+    def _dhcp_spec(self, uow, net: NetRow, allocations: list, seen: _NetSeen) -> DhcpSpec | None:
         subnets = {s.id: s for s in net.subnets if serves_dhcp(s)}
         if not subnets:
             return None
-        # prebuilt Core statements on the connection, not ORM rows: this runs after every port change on
-        # the network
+        # prebuilt Core statements on the connection, not ORM rows
         conn = uow.session.connection()
         port = conn.execute(_DHCP_PORT, {"network_id": net.id}).first()
         if port is None:
@@ -424,16 +531,29 @@ class NetworkReconciler(_Base):
         if not addresses:
             return None
         # (stateless DHCPv6 subnets only answer options: their addresses come from SLAAC)
-        leased = {sid for sid in served if subnets[sid].ipv6_address_mode != "dhcpv6-stateless"}
-        hosts = [DhcpHost(mac, ip, "host-" + ip.replace(".", "-").replace(":", "-"))
-                 for ip, mac, subnet_id, port_id in allocations() if subnet_id in leased and port_id != port.id]
+        leased = frozenset(sid for sid in served if subnets[sid].ipv6_address_mode != "dhcpv6-stateless")
+        seen.leased = leased
+        hosts = []
+        for ip, mac, subnet_id, port_id in allocations:
+            if subnet_id in leased and port_id != port.id:
+                entry = _host_entry(mac, ip)
+                hosts.append(entry)
+                seen.hosts[port_id] = tuple(sorted((*seen.hosts.get(port_id, ()), entry), key=_by_ip))
         specs = tuple(DhcpSubnet(s.id, s.cidr, s.gateway_ip, tuple(s.dns_nameservers or ()),
                                  tuple((r["destination"], r["nexthop"]) for r in s.host_routes or ()),
                                  s.ipv6_address_mode if s.ip_version == 6 else None)
                       for sid, s in subnets.items() if sid in served)
         return DhcpSpec(network_id=net.id, port_id=port.id, mac=port.mac_address, addresses=addresses,
-                        subnets=specs, hosts=tuple(sorted(hosts, key=lambda h: h.ip)), mtu=net.mtu,
+                        subnets=specs, hosts=tuple(sorted(hosts, key=_by_ip)), mtu=net.mtu,
                         domain=net.dns_domain.rstrip(".") if net.dns_domain else "openstacklocal")
+
+
+# one port's MAC, owner, host and addresses (no row: the port is gone)
+_PORT_EVENT = select(_PORTS.c.mac_address, _PORTS.c.device_owner, _PORTS.c.host_id, _ALLOCS.c.ip_address,
+                     _ALLOCS.c.subnet_id).select_from(
+    _PORTS.outerjoin(_ALLOCS, _ALLOCS.c.port_id == _PORTS.c.id)).where(
+    _PORTS.c.id == bindparam("port_id"), _PORTS.c.network_id == bindparam("network_id")).order_by(
+    _ALLOCS.c.ip_order, _ALLOCS.c.id)
 
 
 class PortReconciler(_Base):
@@ -480,6 +600,10 @@ class PortReconciler(_Base):
             status = "ACTIVE" if converged and row.admin_state_up else "DOWN"
         if converged:
             state.plugged_waiting.pop(key, None)
+        if status == "ACTIVE":
+            state.active_ports[key] = spec
+        else:
+            state.active_ports.pop(key, None)
         if status != row.status:
             with self.uow(write=True) as uow:
                 # one UPDATE; no status event when a concurrent check wrote it already
@@ -501,8 +625,29 @@ class PortReconciler(_Base):
 
     def forget(self, key: str) -> None:
         self.attempts.pop(key, None)
+        self.state.active_ports.pop(key, None)
         self.state.plugged_waiting.pop(key, None)
         self.state.awaiting_devices.pop(devname(key, self.state.prefix), None)
+
+
+class PluggedReconciler(_Base):
+    """Compute's notice that it (re)created a port's device (boot, start, reboot, attach): a port this agent
+    reported ACTIVE has its device confirmed by the driver (attached again if it is a new one: no statement,
+    no netlink request when it is the one attached); any other gets a full port check."""
+
+    topic = TOPIC_PORT_PLUGGED
+
+    def pending_keys(self) -> Iterable[str]:
+        return ()  # the port reconciler's resync covers every port
+
+    def reconcile(self, key: str) -> None:
+        spec = self.state.active_ports.get(key)
+        try:
+            if spec is not None and self.driver.ensure_port(spec):
+                return
+        except Exception:  # the full check reports it
+            log.debug("plug notice of port %s: the quick check failed", key, exc_info=True)
+        self.state.wake_ports((key,))
 
 
 _PORT_CHECK = select(_PORTS.c.network_id, _PORTS.c.host_id, _PORTS.c.device_owner, _PORTS.c.mac_address,
@@ -593,19 +738,47 @@ class RouterReconciler(_Base):
 
 
 class FirewallReconciler(_Base):
+    """One ruleset for the host.  Hints arriving while a run is under way make the work queue run it once
+    more; that run is skipped when every hint came before the last run started reading (a burst's hints
+    queued behind a run it already covered), and runs follow each other at least ``GAP`` apart so one run
+    covers the hints of a burst's next few ports.  The resync and a failed run's retry always run."""
+
     topic = TOPIC_FIREWALL
+    GAP = 0.01
 
     def __init__(self, agent: NetworkAgentState) -> None:
         super().__init__(agent)
         self._rules: dict[tuple, FirewallRule] = {}  # rule columns -> the rule as last built
+        self._hint_lock = threading.Lock()
+        self.hinted = 0.0  # monotonic time of the latest hint
+        self.covered = -1.0  # when the last successful run started reading
+        self._ended = 0.0
+
+    def hint(self) -> None:
+        """A hint for this reconciler arrived (before it is queued)."""
+        now = time.monotonic()
+        with self._hint_lock:
+            if now > self.hinted:
+                self.hinted = now
 
     def pending_keys(self) -> Iterable[str]:
+        self.hint()  # the periodic resync repairs what went behind the agent's back: it runs
         return ["all"]
 
     def reconcile(self, key: str) -> None:
-        with self.uow() as uow:
-            ports, groups = self._ports(uow)
-        self.driver.apply_firewall(ports, groups)
+        if self.hinted < self.covered:
+            return  # every change announced so far was in the database the last run read
+        wait = self._ended + self.GAP - time.monotonic()
+        if wait > 0:
+            time.sleep(wait)
+        started = time.monotonic()
+        try:
+            with self.uow() as uow:
+                ports, groups = self._ports(uow)
+            self.driver.apply_firewall(ports, groups)
+        finally:
+            self._ended = time.monotonic()
+        self.covered = started
         applied = frozenset(p.id for p in ports)
         new, self.state.firewalled = applied - self.state.firewalled, applied
         # plugged ports waiting to be reported ACTIVE until their rules were in (a port whose device is
@@ -709,10 +882,16 @@ class NetworkAgent(Agent):
 
     def __init__(self, state: NetworkAgentState, bus: Bus, **kw) -> None:
         self.state = state
+        self._firewall = FirewallReconciler(state)
         super().__init__(f"network-agent-{state.host}", bus, [
-            NetworkReconciler(state), PortReconciler(state), RouterReconciler(state), FirewallReconciler(state)],
-            **kw)
+            NetworkReconciler(state), PortReconciler(state), PluggedReconciler(state), RouterReconciler(state),
+            self._firewall], **kw)
         state.wake_port = lambda port_id: self._on_message(TOPIC_PORT, port_id)
+
+    def _on_message(self, topic: str, key: str) -> None:
+        if topic == TOPIC_FIREWALL:
+            self._firewall.hint()
+        super()._on_message(topic, key)
 
     @property
     def driver(self) -> NetworkDriver:

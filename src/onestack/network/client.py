@@ -68,7 +68,7 @@ from .service import networks as net_svc
 from .service import ports as port_svc
 from .service import routers as router_svc
 from .service import security_groups as sg_svc
-from .service.common import SYSTEM, TOPIC_PORT, TOPIC_PORT_STATUS, Caller, Limits
+from .service.common import SYSTEM, TOPIC_PORT_PLUGGED, TOPIC_PORT_STATUS, Caller, Limits
 from .views.ports import devname, kernel_prefix
 from .views.ports import port as port_view
 from .views.security_groups import security_group as sg_view
@@ -350,9 +350,11 @@ class NetworkClient:
 
     def notify_vifs_plugged(self, port_ids: list[str]) -> None:
         # a wake-up hint changing no state: straight on the bus, no transaction (it waited for its turn among
-        # a burst's writers); a lost one is made good by the agent's own device watch or its resync
+        # a burst's writers); a lost one is made good by the agent's own device watch or its resync.  Its own
+        # topic: the agent checks the port again only if it has not reported it ACTIVE on that same device
+        # (at boot the device event made it ACTIVE already, a third check of the port was redundant)
         for port_id in port_ids:
-            self.bus.publish(TOPIC_PORT, port_id)
+            self.bus.publish(TOPIC_PORT_PLUGGED, port_id)
 
     def wait_ports_active(self, port_ids: list[str], timeout: float) -> bool:
         """Block until every port is ACTIVE (its host's agent attached the device, applied its security

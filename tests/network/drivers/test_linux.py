@@ -76,6 +76,31 @@ def sh(*cmd: str, ns: str | None = None, check: bool = True, timeout: float = 30
     return proc
 
 
+RESOLVE = textwrap.dedent("""
+    # one DNS query for an A record; prints the addresses answered
+    import random, socket, struct, sys
+    server, name = sys.argv[1], sys.argv[2]
+    query = struct.pack("!HHHHHH", random.getrandbits(16), 0x0100, 1, 0, 0, 0) + b"".join(
+        bytes([len(part)]) + part.encode() for part in name.split(".")) + b"\\0" + struct.pack("!HH", 1, 1)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.settimeout(2)
+    sock.sendto(query, (server, 53))
+    reply = sock.recv(512)
+    count, pos = struct.unpack_from("!H", reply, 6)[0], len(query)
+    for _ in range(count):
+        pos += 2  # the name: a pointer to the question's
+        kind, _, _, length = struct.unpack_from("!HHIH", reply, pos)
+        pos += 10
+        if kind == 1:
+            print(socket.inet_ntoa(reply[pos:pos + length]))
+        pos += length
+""")
+
+
+def resolve(ns: str, server: str, name: str) -> list[str]:
+    return sh(sys.executable, "-c", RESOLVE, server, name, ns=ns).stdout.split()
+
+
 def wait_for(predicate, timeout: float = 20.0, what: str = "condition"):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -455,6 +480,12 @@ def test_dhcp_address_reused_by_a_new_port_is_offered_at_once(tmp_path):
         second = DhcpHost("fa:16:3e:00:00:b2", "10.98.0.7", "second")
         assert lease("fa:16:3e:00:00:c3", "third", second, ip="10.98.0.8") == "10.98.0.8"
         assert signals == []
+        # the names follow: a new port's line appended to the one DNS file, a deleted port's dropped
+        wait_for(lambda: resolve(client, "10.98.0.2", "third.openstacklocal") == ["10.98.0.8"], what="third's name")
+        assert resolve(client, "10.98.0.2", "second.openstacklocal") == ["10.98.0.7"]
+        lease("fa:16:3e:00:00:c3", "third", ip="10.98.0.8")
+        wait_for(lambda: resolve(client, "10.98.0.2", "second.openstacklocal") == [], what="second's name gone")
+        assert resolve(client, "10.98.0.2", "third.openstacklocal") == ["10.98.0.8"]
         driver.delete_dhcp(net.id)
         driver.delete_network(net.id)
     finally:

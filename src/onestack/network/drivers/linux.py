@@ -242,10 +242,11 @@ class LinuxNetworkDriver(NetworkDriver):
         self.proxies: dict[str, MetadataProxy] = {}
         self.radvd: dict[str, subprocess.Popen] = {}
         self.dhcp_plumbed: dict[str, tuple[tuple, float]] = {}
-        # per network: the host entry files as last written (file name -> text, per directory)
+        # per network: the host entries as last written (hosts.d: file name -> text; dns.d: MAC -> its lines)
         self.dhcp_entries: dict[str, dict[str, dict[str, str]]] = {}
-        # per network: (what of the spec the files were written from, the opts text, the dnsmasq args text)
-        self.dhcp_files: dict[str, tuple[tuple | None, str | None, str | None]] = {}
+        # per network: (what of the spec the files were written from, the opts text, the dnsmasq args text,
+        # what of the spec those two were built from)
+        self.dhcp_files: dict[str, tuple[tuple | None, str | None, str | None, tuple | None]] = {}
         self.applied_fips: dict[str, tuple] = {}
         self.fw_lock = threading.Lock()
         self.applied_firewall: _Applied | None = None  # None: unknown, the next apply rebuilds the tables
@@ -620,22 +621,25 @@ class LinuxNetworkDriver(NetworkDriver):
                                                               spec.addresses):
                 return  # as last written and served (a burst's port events on the network end here)
             d.mkdir(parents=True, exist_ok=True)
-            # one file per port (MAC) in dnsmasq's watched directories: a new port is one small file
-            # dnsmasq picks up by itself (inotify); only a removed or altered DHCP entry needs a SIGHUP
-            # (dnsmasq never drops what it read from --dhcp-hostsdir), DNS entries follow deletions too
+            # a file per port (MAC) in dnsmasq's watched DHCP directory and one DNS file it watches: a new port
+            # is one small file and one appended line dnsmasq picks up by itself (inotify); only a removed or
+            # altered DHCP entry needs a SIGHUP (dnsmasq never drops what it read from --dhcp-hostsdir)
             added, altered = self._write_entries(spec, d)
             opts = d / "opts"
-            text = self._dhcp_opts(spec)
-            args = "\n".join(self._dnsmasq_args(spec, d))
+            conf = (spec.subnets, spec.mtu, spec.addresses, spec.domain)
+            if files is not None and files[3] == conf:  # the options and arguments as last built
+                text, args = files[1], files[2]
+            else:
+                text, args = self._dhcp_opts(spec), "\n".join(self._dnsmasq_args(spec, d))
             if files is None:  # first look since start: what the files hold
-                files = (None, *(f.read_text() if f.exists() else None for f in (opts, d / "args")))
+                files = (None, *(f.read_text() if f.exists() else None for f in (opts, d / "args")), None)
             if files[1] != text:
                 tmp = d / ".opts.tmp"
                 tmp.write_text(text)
                 tmp.replace(opts)
                 altered = True
-            changed = added or altered
-            stale = self._stale_leases(spec, d) if changed or not running else []
+            # leases no entry owns: only an entry removed or altered (or a dnsmasq started) can leave one
+            stale = self._stale_leases(spec, d) if altered or not running else []
             if not running or files[2] != args:
                 self._stop_dnsmasq(spec.network_id)
                 if stale:  # dnsmasq loads the lease file at start: leave out leases no port owns
@@ -646,50 +650,70 @@ class LinuxNetworkDriver(NetworkDriver):
                     ["ip", "netns", "exec", ns, *args.split("\n")], stdout=log_file, stderr=subprocess.STDOUT,
                     stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent)
                 log_file.close()
-            elif changed:
+            elif added or altered:
                 if altered:
                     proc.send_signal(signal.SIGHUP)
                 for lease in stale:
                     self._release(ns, spec, lease)
             self.dhcp_files[spec.network_id] = ((spec.hosts, spec.domain, spec.subnets, spec.mtu, spec.addresses),
-                                                text, args)
+                                                text, args, conf)
 
     def _write_entries(self, spec: DhcpSpec, d: Path) -> tuple[bool, bool]:
-        """The host entries of ``spec`` as files of ``hosts.d`` (DHCP) and ``dns.d`` (names); (whether files
-        were added, whether DHCP entries were changed or removed)."""
+        """The host entries of ``spec``: one file per MAC in ``hosts.d`` (DHCP: dnsmasq adds what a changed
+        file holds to what it had, an appended file would repeat entries) and the names in one file
+        ``dns.d/hosts`` (dnsmasq drops a changed file's names and reads it again), appended for new ports,
+        replaced when one goes or changes; (whether entries were added, whether DHCP entries were changed
+        or removed)."""
         by_mac: dict[str, list] = {}
         for h in spec.hosts:
             by_mac.setdefault(h.mac.lower(), []).append(h)
-        wanted = {
-            "hosts.d": {mac.replace(":", ""): "".join(f"{h.mac},{h.hostname}.{spec.domain},{_dhcp_addr(h.ip)}\n"
-                                                      for h in hosts) for mac, hosts in by_mac.items()},
-            "dns.d": {mac.replace(":", ""): "".join(f"{h.ip}\t{h.hostname}.{spec.domain} {h.hostname}\n"
-                                                    for h in hosts) for mac, hosts in by_mac.items()},
-        }
+        hosts = {mac.replace(":", ""): "".join(f"{h.mac},{h.hostname}.{spec.domain},{_dhcp_addr(h.ip)}\n"
+                                               for h in entries) for mac, entries in by_mac.items()}
+        names = {mac: "".join(f"{h.ip}\t{h.hostname}.{spec.domain} {h.hostname}\n" for h in entries)
+                 for mac, entries in by_mac.items()}
         known = self.dhcp_entries.get(spec.network_id)
-        if known is None:  # first look since start: what the directories hold
-            known = {}
-            for sub in wanted:
+        dns = d / "dns.d" / "hosts"
+        if known is None:  # first look since start: what the files hold
+            for sub in ("hosts.d", "dns.d"):
                 (d / sub).mkdir(exist_ok=True)
-                known[sub] = {f.name: f.read_text() for f in (d / sub).iterdir() if not f.name.startswith(".")}
+            known = {"hosts.d": {f.name: f.read_text() for f in (d / "hosts.d").iterdir()
+                                 if not f.name.startswith(".")}}
+            for f in (d / "dns.d").iterdir():  # a file per MAC of earlier versions
+                if f.name != "hosts":
+                    f.unlink(missing_ok=True)
             for old in ("hosts", "addn_hosts"):  # the single files of earlier versions
                 (d / old).unlink(missing_ok=True)
+            text = dns.read_text() if dns.exists() else None
+            known["dns.d"] = {mac: entry for mac, entry in names.items()} if text == "".join(names.values()) else {}
+            if text is not None and not known["dns.d"]:
+                dns.unlink()
         added = altered = False
-        for sub, files in wanted.items():
-            have = known[sub]
-            for name, text in files.items():
-                if have.get(name) != text:
-                    tmp = d / sub / f".{name}.tmp"  # dnsmasq skips dot files: it reads the renamed one whole
+        have = known["hosts.d"]
+        for name, text in hosts.items():
+            if have.get(name) != text:
+                if name in have:  # dnsmasq skips dot files: it reads the renamed one whole
+                    tmp = d / "hosts.d" / f".{name}.tmp"
                     tmp.write_text(text)
-                    tmp.replace(d / sub / name)
-                    if name in have and sub == "hosts.d":
-                        altered = True
-                    added = True
-                    have[name] = text
-            for name in [n for n in have if n not in files]:
-                (d / sub / name).unlink(missing_ok=True)
-                del have[name]
-                altered = altered or sub == "hosts.d"
+                    tmp.replace(d / "hosts.d" / name)
+                    altered = True
+                else:  # a new file: dnsmasq reads it once it is closed (IN_CLOSE_WRITE), one write
+                    _write_new(d / "hosts.d" / name, text)
+                added = True
+                have[name] = text
+        for name in [n for n in have if n not in hosts]:
+            (d / "hosts.d" / name).unlink(missing_ok=True)
+            del have[name]
+            altered = True
+        served = known["dns.d"]
+        if served != names:
+            if all(names.get(mac) == entry for mac, entry in served.items()):  # only new ones: appended
+                _append(dns, "".join(entry for mac, entry in names.items() if mac not in served))
+            else:
+                tmp = d / "dns.d" / ".hosts.tmp"
+                tmp.write_text("".join(names.values()))
+                tmp.replace(dns)
+            known["dns.d"] = dict(names)
+            added = True
         self.dhcp_entries[spec.network_id] = known
         return added, altered
 
@@ -1302,6 +1326,22 @@ def _rule_matches(rule: FirewallRule, groups: dict[str, tuple[str, ...]]) -> lis
                 rng = str(rule.port_range_min) if hi == rule.port_range_min else f"{rule.port_range_min}-{hi}"
                 parts.append(f"th dport {rng}")
     return [" ".join(parts)]
+
+
+def _write_new(path: Path, text: str, flags: int = os.O_TRUNC) -> None:
+    """A new file written whole before it is closed (no temporary file and rename: half the inode work on
+    the state directory; dnsmasq reads a file in its watched directories when it is closed)."""
+    data = memoryview(text.encode())
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | flags, 0o644)
+    try:
+        while data:
+            data = data[os.write(fd, data):]
+    finally:
+        os.close(fd)
+
+
+def _append(path: Path, text: str) -> None:
+    _write_new(path, text, os.O_APPEND)
 
 
 def _dhcp_addr(ip: str) -> str:

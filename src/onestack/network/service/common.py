@@ -27,6 +27,7 @@ TOPIC_NETWORK = "network.network"
 TOPIC_ROUTER = "network.router"
 TOPIC_PORT = "network.port"
 TOPIC_FIREWALL = "network.firewall"
+TOPIC_PORT_PLUGGED = "network.port.plugged"  # compute (re)created a port's device (a hint for its host's agent)
 TOPIC_PORT_STATUS = "network.port.status"  # a port's status changed (compute waits for ACTIVE)
 
 QUOTA_DEFAULTS = {

@@ -286,12 +286,15 @@ def create_port(uow: UnitOfWork, caller: Caller, limits: Limits, body: dict, cre
     return port
 
 
-def _announce(uow: UnitOfWork, port: m.Port, was_bound: bool = False, net: m.Network | None = None) -> None:
+def _announce(uow: UnitOfWork, port: m.Port, was_bound: bool = False, net: m.Network | None = None,
+              was_network_owned: bool = False) -> None:
     # the network's reconciler cares for ports that make it needed on a host (bound ones, DHCP and
     # router ports) and for every port of a network it serves DHCP on: not for an unbound port on a
     # network without DHCP (a burst of such creates would each cost the agent a reconcile)
-    if port.host_id or was_bound or port.device_owner.startswith("network:") or _serves_dhcp(uow, port, net):
+    if was_network_owned or port.device_owner.startswith("network:"):  # DHCP, router ports: the whole network
         uow.emit(TOPIC_NETWORK, port.network_id)
+    elif port.host_id or was_bound or _serves_dhcp(uow, port, net):  # only this port's entries
+        uow.emit(TOPIC_NETWORK, f"{port.network_id}/{port.id}")
     if port.host_id or was_bound:  # only a host's agent plugs a port: unbound ones concern no one
         uow.emit(TOPIC_PORT, port.id)
     uow.emit(TOPIC_FIREWALL, "all")
@@ -307,7 +310,8 @@ def _serves_dhcp(uow: UnitOfWork, port: m.Port, net: m.Network | None) -> bool:
 def update_port(uow: UnitOfWork, caller: Caller, port_id: str, body: dict, if_match=None) -> m.Port:
     port = get_port(uow, caller, port_id)
     check_revision(port, if_match)
-    was_bound = bool(port.host_id) or port.device_owner.startswith("network:")  # the network was needed
+    was_network_owned = port.device_owner.startswith("network:")
+    was_bound = bool(port.host_id) or was_network_owned  # the network was needed
     net = uow.session.get(m.Network, port.network_id)
     if "network_id" in body and body["network_id"] != port.network_id:
         raise invalid("Cannot update read-only attribute network_id")
@@ -370,7 +374,7 @@ def update_port(uow: UnitOfWork, caller: Caller, port_id: str, body: dict, if_ma
         port.status = "DOWN"
     apply_tags(port, body.get("tags"))
     bump(port)
-    _announce(uow, port, was_bound, net)
+    _announce(uow, port, was_bound, net, was_network_owned)
     return port
 
 
