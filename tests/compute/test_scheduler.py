@@ -107,3 +107,31 @@ def test_a_hand_over_refused_in_the_claims_transaction_rolls_the_claim_back(part
     handed = []
     chosen = scheduler._decide(want, hand_over=lambda uow, host: handed.append(host.host) or True)
     assert handed == [chosen.host] and list(placement.allocations(want.id)) == [chosen.node_id]
+
+
+def test_decisions_handed_over_at_once_commit_together_and_one_withdrawn_spoils_none_of_the_others(parts):
+    """Concurrent hand-overs join one write transaction while it waits for its turn; a batch in which
+    one server went away is rolled back and redone decision by decision: the others keep their claims."""
+    cloud, settings, _ = parts
+    scheduler = Scheduler(settings, cloud.uow, cloud.clients)
+    placement = cloud.clients["placement"]
+    flavor = {"vcpus": 1, "ram": 256, "disk": 1}
+    wants = [_Request(str(uuid.uuid4()), "p", "u", flavor, None, None, None, "", "scheduling") for _ in range(12)]
+    gone = wants[5].id
+
+    def decide(want):
+        try:
+            return scheduler._decide(want, hand_over=lambda uow, host: want.id != gone)
+        except _Withdrawn:
+            return "withdrawn"
+
+    with ThreadPoolExecutor(6) as pool:
+        chosen = dict(zip([w.id for w in wants], pool.map(decide, wants), strict=True))
+    assert chosen.pop(gone) == "withdrawn" and placement.allocations(gone) == {}
+    assert all(c is not None and list(placement.allocations(i)) == [c.node_id] for i, c in chosen.items())
+    _, states = placement.provider_changes({})
+    assert sum(s.resources["MEMORY_MB"].used for s in states) == 11 * flavor["ram"]
+    view = scheduler.view
+    assert not view.inflight and all(  # the view counts exactly the claims (settled in commit order)
+        view.states[s.uuid].resources["MEMORY_MB"].used == s.resources["MEMORY_MB"].used for s in states
+        if view.states[s.uuid].generation == s.generation)

@@ -123,6 +123,9 @@ class Scheduler:
         # built once: SQLAlchemy keys a built statement faster
         self._fingerprint = select(*_fingerprint_columns())
         self._request = _REQUEST.add_columns(*_fingerprint_columns())
+        self._batch: list[_Handing] = []  # decisions waiting for their claim's transaction
+        self._batch_lock = threading.Lock()
+        self._commit_lock = threading.Lock()
         self.decisions: list[float] = []  # seconds per decision, claim included (bench reads them)
         self.selections: list[float] = []  # seconds per decision before the claim (filters + weighers)
         self.cpu: list[float] = []  # CPU seconds of this thread per decision, claim included (load-independent)
@@ -349,31 +352,92 @@ class Scheduler:
                 view.reserve(best, resources)
             if attempt == 0:
                 self.selections.append(time.perf_counter() - started)
-            try:
-                generations = self._claim(want, {best: resources}, allowed[best], hand_over)
-            except _Withdrawn:
-                view.settle(best, resources, None)
-                raise
-            view.settle(best, resources, generations)
+            generations = self._claim(want, best, resources, allowed[best], hand_over)  # settles the view
             if generations is not None:
                 return allowed[best]
             tried.add(best)  # lost a race (or the view was stale): re-read and take the next best
             view.refresh()
         return None
 
-    def _claim(self, want: _Request, allocations: dict, chosen: HostState, hand_over) -> dict[str, int] | None:
+    def _claim(self, want: _Request, node_id: str, resources: dict[str, int], chosen: HostState,
+               hand_over) -> dict[str, int] | None:
         """Placement's claim (the new generations of the providers; None: refused), with the hand-over
-        to the host in the same write transaction when ``hand_over`` is given."""
+        to the host in the same write transaction when ``hand_over`` is given; the view's reservation
+        is settled (in commit order: each claim's generation follows the one before).
+
+        Hand-overs are committed in batches: the decisions made while one worker waits for the database's
+        write turn join its transaction (one BEGIN/COMMIT, one turn, for a burst's decisions instead of
+        one each).  A batch in which a claim is refused or a server went away rolls back and each of its
+        decisions is committed on its own."""
         if hand_over is None:
-            return self.placement.claim_generations(want.id, allocations, want.project_id, want.user_id)
+            generations = self.placement.claim_generations(want.id, {node_id: resources}, want.project_id,
+                                                           want.user_id)
+            self.view.settle(node_id, resources, generations)
+            return generations
+        item = _Handing(want, node_id, resources, chosen, hand_over)
+        with self._batch_lock:
+            self._batch.append(item)
+        while not item.done:
+            with self._commit_lock:  # one committer at a time; it may commit our item meanwhile
+                if not item.done:
+                    self._commit_batch(item)
+        if item.error is not None:
+            raise item.error
+        return item.generations
+
+    def _commit_batch(self, mine: _Handing) -> None:
+        items: list[_Handing] = []
+        try:
+            self._commit_items(mine, items)
+        finally:  # whatever happened, no decision taken from the batch is left waiting
+            for item in items:
+                if not item.done:
+                    self._settle(item, None, RuntimeError("hand-over interrupted"))
+
+    def _commit_items(self, mine: _Handing, items: list[_Handing]) -> None:
         try:
             with self.uow(write=True) as uow:
-                generations = self.placement.claim_in(uow, want.id, allocations, want.project_id, want.user_id)
-                if not hand_over(uow, chosen):
+                uow.session.connection()  # BEGIN: waits for the write turn, while more decisions queue
+                with self._batch_lock:
+                    items.extend(self._batch)
+                    self._batch = []
+                for item in items:
+                    item.generations = self.placement.claim_in(uow, item.want.id, {item.node_id: item.resources},
+                                                               item.want.project_id, item.want.user_id)
+                    if not item.hand_over(uow, item.chosen):
+                        raise _Withdrawn()
+        except Exception as exc:
+            if not items:  # failed before taking the batch (no write turn): only ours gives up
+                with self._batch_lock:
+                    self._batch.remove(mine)
+                self._settle(mine, None, exc)
+                return
+            if len(items) == 1 and isinstance(exc, (Conflict, _Withdrawn)):
+                self._settle(items[0], None, exc if isinstance(exc, _Withdrawn) else None)
+                return
+            for item in items:  # a refused claim, a server gone, an error: each on its own
+                self._commit_one(item)
+            return
+        for item in items:
+            self._settle(item, item.generations, None)
+
+    def _commit_one(self, item: _Handing) -> None:
+        try:
+            with self.uow(write=True) as uow:
+                generations = self.placement.claim_in(uow, item.want.id, {item.node_id: item.resources},
+                                                      item.want.project_id, item.want.user_id)
+                if not item.hand_over(uow, item.chosen):
                     raise _Withdrawn()
         except Conflict:
-            return None
-        return generations
+            self._settle(item, None, None)
+        except Exception as exc:  # _Withdrawn included
+            self._settle(item, None, exc)
+        else:
+            self._settle(item, generations, None)
+
+    def _settle(self, item: _Handing, generations: dict[str, int] | None, error: BaseException | None) -> None:
+        self.view.settle(item.node_id, item.resources, generations)
+        item.generations, item.error, item.done = generations, error, True
 
     def _migrate(self, want: _Request, source: str | None, revision: int, pending: dict) -> None:
         chosen = self._decide(want, exclude=source)
@@ -437,6 +501,21 @@ def runqueue_wait() -> float:
     if stat.fd < 0:
         return 0.0
     return int(os.pread(stat.fd, 64, 0).split()[1]) / 1e9
+
+
+class _Handing:
+    """A decision waiting to be claimed and handed to its host in a batch's write transaction."""
+
+    def __init__(self, want: _Request, node_id: str, resources: dict[str, int], chosen: HostState,
+                 hand_over) -> None:
+        self.want = want
+        self.node_id = node_id
+        self.resources = resources
+        self.chosen = chosen
+        self.hand_over = hand_over
+        self.generations: dict[str, int] | None = None
+        self.error: BaseException | None = None
+        self.done = False
 
 
 class _Withdrawn(Exception):  # noqa: N818 - a control-flow signal

@@ -138,7 +138,9 @@ class ProviderView:
 
     FULL_EVERY = 30.0  # seconds between full re-reads (the scheduler forces one at each 10 s resync)
     WINDOW = 2.0  # re-read rows updated this long before the previous refresh (commit delays)
-    MIN_INTERVAL = 0.05  # decisions in the meantime share a refresh (our own claims count at once)
+    # decisions in the meantime share a refresh (our own claims count at once; placement's claim decides
+    # anyway): at 0.05 s three of four decisions of a 20-server burst re-read, ~15% of their CPU
+    MIN_INTERVAL = 0.25
 
     def __init__(self, client: PlacementClient) -> None:
         self.client = client
