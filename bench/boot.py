@@ -12,7 +12,7 @@ on ``c1.tiny``; QEMU guests (TCG: this machine has no usable KVM) ``busybox-vm``
 Driver (container only): ``ContainerGuestDriver`` directly, for N sequential and N parallel boots of the
 busybox image: p50/p95 of spawn() returning (the guest's init runs) and of the init's ``ready`` marker on
 the console (hostname, key, network configured), plus the memory the guest's cgroup charges and the RSS of
-its LXC monitor.
+its LXC monitor, and the CPU per boot of the commands the driver ran, of the LXC monitors and of the guests.
 
 Everything is created under a temporary directory with a random prefix and destroyed at the end.
 """
@@ -23,6 +23,7 @@ import argparse
 import contextlib
 import hashlib
 import os
+import resource
 import secrets
 import socket
 import statistics
@@ -70,7 +71,29 @@ def rss_kb(pid: int) -> int:
     return 0
 
 
-def report(label: str, results: list[tuple[float, float, str]], driver: ContainerGuestDriver) -> None:
+def tools_cpu() -> float:
+    """CPU seconds of the commands this process ran and waited for (lxc-start, mount, ip, mkfs...)."""
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+def guest_cpu(driver: ContainerGuestDriver, uid: str) -> tuple[float, float]:
+    """CPU seconds of a guest so far: (its LXC monitor and the monitor's hooks, the guest itself: LXC's set-up
+    of the container, its init and everything the init ran), from their cgroups' CPU accounting."""
+    base = cgroups.hierarchy().v1.get("cpuacct")
+    name = driver._name(uid)
+    out = []
+    for d in (f"{name}.monitor", name):
+        try:
+            out.append(int((base / d / "cpuacct.usage").read_text()) / 1e9 if base is not None else 0.0)
+        except (OSError, ValueError):
+            out.append(0.0)
+    return out[0], out[1]
+
+
+def report(label: str, results: list[tuple[float, float, str]], driver: ContainerGuestDriver,
+           tools: float | None = None) -> None:
+    """``tools``: CPU seconds of the commands run for these boots (before any was destroyed)."""
     spawn = [r[0] for r in results]
     ready = [r[1] for r in results]
     mem, mon = [], []
@@ -79,9 +102,14 @@ def report(label: str, results: list[tuple[float, float, str]], driver: Containe
         mem.append((cgroups.memory_usage(pid) or 0) / 1024)
         ppid = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
         mon.append(rss_kb(ppid))
-    print(f"{label:<12} n={len(results):<3} spawn p50 {statistics.median(spawn):.3f}s p95 {pct(spawn, 95):.3f}s | "
+    cpu = [guest_cpu(driver, uid) for _, _, uid in results]
+    n = len(results)
+    print(f"{label:<12} n={n:<3} spawn p50 {statistics.median(spawn):.3f}s p95 {pct(spawn, 95):.3f}s | "
           f"ready p50 {statistics.median(ready):.3f}s p95 {pct(ready, 95):.3f}s | "
           f"guest cgroup memory {statistics.median(mem):.0f} kB, lxc monitor RSS {statistics.median(mon):.0f} kB")
+    print(f"{'':<12} CPU per boot{'' if tools is None else f': tools run {tools / n * 1000:.1f} ms'}, "
+          f"LXC monitor {sum(c[0] for c in cpu) / n * 1000:.1f} ms, guest {sum(c[1] for c in cpu) / n * 1000:.1f} ms "
+          f"(until ready, plus the wait for every guest of the row)")
 
 
 class Pinger:
@@ -542,13 +570,15 @@ def driver_bench(args) -> None:
             first = boot_one(driver, image)
             print(f"first boot (image download, inspection, extraction): {time.perf_counter() - t0:.3f}s")
             driver.destroy(first[2])
+            tools = tools_cpu()
             seq = [boot_one(driver, image) for _ in range(args.n)]
-            report("sequential", seq, driver)
+            report("sequential", seq, driver, tools_cpu() - tools)
             for _, _, uid in seq:
                 driver.destroy(uid)
+            tools = tools_cpu()
             with ThreadPoolExecutor(args.parallel) as pool:
                 par = list(pool.map(lambda _: boot_one(driver, image), range(args.n)))
-            report(f"parallel x{args.parallel}", par, driver)
+            report(f"parallel x{args.parallel}", par, driver, tools_cpu() - tools)
             t0 = time.perf_counter()
             with ThreadPoolExecutor(args.parallel) as pool:
                 list(pool.map(driver.destroy, [r[2] for r in par]))

@@ -30,22 +30,38 @@ INIT_SCRIPT = r"""#!/bin/sh
 # onestack guest init (pid 1), and its own udhcpc hook when called as "init bound|renew|deconfig"
 PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:/.onestack/bin
 export PATH
+# a link is up (IFF_UP in its flags, read by the shell: no process)
+isup() { read -r f 2>/dev/null < "/sys/class/net/$1/flags" && [ $((f & 1)) = 1 ]; }
+# what a lease gave a NIC, recorded for the next hook call: an empty record (the init makes one per NIC it
+# runs DHCP on) means nothing to undo; without one (a NIC hot-plugged later) the hook flushes, to be sure
+L=/run/onestack-lease.$interface
 case "$1" in
-deconfig) ip -4 addr flush dev "$interface"; ip link set "$interface" up; exit 0 ;;
+deconfig)
+  old=""; [ -e $L ] && read -r old < $L
+  { [ ! -e $L ] || [ -n "$old" ]; } && ip -4 addr flush dev "$interface"
+  [ -e $L ] && : > $L
+  isup "$interface" || ip link set "$interface" up
+  exit 0 ;;
 bound|renew)
-  ip -4 addr flush dev "$interface"
-  ip addr add "$ip/${mask:-24}" dev "$interface"
+  old=""; [ -e $L ] && read -r old < $L
+  if [ "$old" != "$ip/${mask:-24}" ]; then
+    { [ ! -e $L ] || [ -n "$old" ]; } && ip -4 addr flush dev "$interface"
+    ip addr add "$ip/${mask:-24}" dev "$interface"
+    echo "$ip/${mask:-24}" > $L 2>/dev/null
+  fi
   # a route (the default one too) stays with the lowest-numbered NIC that has it: a NIC hot-plugged later,
   # or leased later at boot, does not take the default route (and the floating IP's replies) away from eth0
+  # (which always has it: no lookup)
   route() {
-    cur=""; set -- "$1" "$2" $(ip route show exact "$1" 2>/dev/null)
-    dst=$1 via=$2; shift 2
-    while [ $# -gt 1 ]; do [ "$1" = dev ] && { cur=$2; break; }; shift; done
-    set -- "$dst" "$via"
-    n=${interface#eth}; c=${cur#eth}
-    if [ -z "$cur" ] || [ "$cur" = "$interface" ] || { [ "$n" -lt "$c" ] 2>/dev/null; }; then
-      ip route replace "$1" via "$2" dev "$interface"
+    if [ "$interface" != eth0 ]; then
+      cur=""; set -- "$1" "$2" $(ip route show exact "$1" 2>/dev/null)
+      dst=$1 via=$2; shift 2
+      while [ $# -gt 1 ]; do [ "$1" = dev ] && { cur=$2; break; }; shift; done
+      set -- "$dst" "$via"
+      n=${interface#eth}; c=${cur#eth}
+      [ -z "$cur" ] || [ "$cur" = "$interface" ] || { [ "$n" -lt "$c" ] 2>/dev/null; } || return 0
     fi
+    ip route replace "$1" via "$2" dev "$interface"
   }
   if [ -n "$staticroutes" ]; then
     set -- $staticroutes
@@ -70,9 +86,10 @@ say "starting"
 # boot's processes are most of the guest's CPU before it answers on the network
 copy() { while IFS= read -r l || [ -n "$l" ]; do printf '%s\n' "$l"; done < "$1" > "$2"; }
 [ -e /proc/self ] || mount -t proc proc /proc
-mounted=" "; while read -r _ mp _; do mounted="$mounted$mp "; done < /proc/mounts
+# the container's own mounts are LXC's (proc, sys, dev, the config drive): /run and /tmp are not among them
+# (the shell's read of /proc/mounts was one byte per system call, ~3,500 of them)
 for d in /run /tmp; do
-  case "$mounted" in *" $d "*) ;; *) [ -d $d ] || mkdir -p $d; mount -t tmpfs -o mode=1777,nosuid,nodev tmpfs $d ;; esac
+  [ -d $d ] || mkdir -p $d; mount -t tmpfs -o mode=1777,nosuid,nodev tmpfs $d
 done
 C=/mnt/config/onestack
 read -r host < /proc/sys/kernel/hostname
@@ -84,19 +101,20 @@ if [ -s $C/hostname ]; then
 fi
 say "hostname $host"
 [ -s $C/resolv.conf ] && copy $C/resolv.conf /etc/resolv.conf
-ip link set lo up 2>/dev/null
+isup lo || ip link set lo up 2>/dev/null  # LXC brings lo (and each NIC) up
 if [ -r $C/net ]; then
   while read ifname mac mode addr gw; do
     dev=$ifname
     for n in /sys/class/net/*; do
       read -r a 2>/dev/null < $n/address && [ "$a" = "$mac" ] && dev=${n##*/}
     done
-    ip link set "$dev" up
+    isup "$dev" || ip link set "$dev" up
     if [ "$mode" = static ]; then
       ip addr add "$addr" dev "$dev" 2>/dev/null
       [ -n "$gw" ] && [ "$gw" != "-" ] && ip route replace default via "$gw" dev "$dev"
       say "static $dev $addr"
     else
+      : > /run/onestack-lease.$dev
       udhcpc -f -T 1 -t 5 -A 2 -O staticroutes -i "$dev" -s "$0" >/dev/null 2>&1 &
     fi
   done < $C/net
@@ -114,14 +132,16 @@ if [ -x /usr/sbin/dropbear ] && [ ! -x /etc/rc.local ]; then  # an image with an
   dropbear -R -s -p 22 && say "sshd: dropbear on port 22"
 fi
 U=/mnt/config/openstack/latest/user_data
-first=""; [ -s $U ] && read -r first < $U
+first=""; [ -s $U ] && read -r -n 2 first < $U  # its first two bytes, not a whole (maybe long) line
 if [ "${first#\#!}" != "$first" ]; then
   cp $U /run/user-data && chmod 700 /run/user-data
   ( /run/user-data; say "user_data exited $?" ) &
 fi
 [ -x /etc/rc.local ] && /etc/rc.local &
 say "ready"
-while :; do sleep 3600 & wait $!; done
+# idle: wait for the children (udhcpc runs for good), a sleep only when there are none (a trapped signal ends
+# either wait); the DHCP client is the usual child, so no sleep process runs
+while :; do wait; sleep 3600 & wait $!; done
 """
 
 RUNTIME_DIR = ".onestack"
