@@ -33,7 +33,8 @@ export PATH
 # a link is up (IFF_UP in its flags, read by the shell: no process)
 isup() { read -r f 2>/dev/null < "/sys/class/net/$1/flags" && [ $((f & 1)) = 1 ]; }
 # what a lease gave a NIC, recorded for the next hook call: an empty record (the init makes one per NIC it
-# runs DHCP on) means nothing to undo; without one (a NIC hot-plugged later) the hook flushes, to be sure
+# runs DHCP on) means nothing to undo; without one (a NIC hot-plugged later) the hook flushes, to be sure,
+# and keeps no record
 L=/run/onestack-lease.$interface
 case "$1" in
 deconfig)
@@ -47,7 +48,7 @@ bound|renew)
   if [ "$old" != "$ip/${mask:-24}" ]; then
     { [ ! -e $L ] || [ -n "$old" ]; } && ip -4 addr flush dev "$interface"
     ip addr add "$ip/${mask:-24}" dev "$interface"
-    echo "$ip/${mask:-24}" > $L 2>/dev/null
+    [ -e $L ] && echo "$ip/${mask:-24}" > $L
   fi
   # a route (the default one too) stays with the lowest-numbered NIC that has it: a NIC hot-plugged later,
   # or leased later at boot, does not take the default route (and the floating IP's replies) away from eth0
@@ -92,15 +93,7 @@ for d in /run /tmp; do
   [ -d $d ] || mkdir -p $d; mount -t tmpfs -o mode=1777,nosuid,nodev tmpfs $d
 done
 C=/mnt/config/onestack
-read -r host < /proc/sys/kernel/hostname
-if [ -s $C/hostname ]; then
-  read -r want < $C/hostname
-  [ "$want" = "$host" ] || hostname "$want"
-  host=$want
-  echo "$host" > /etc/hostname 2>/dev/null
-fi
-say "hostname $host"
-[ -s $C/resolv.conf ] && copy $C/resolv.conf /etc/resolv.conf
+[ -s $C/resolv.conf ] && copy $C/resolv.conf /etc/resolv.conf  # before DHCP's, which wins
 isup lo || ip link set lo up 2>/dev/null  # LXC brings lo (and each NIC) up
 if [ -r $C/net ]; then
   while read ifname mac mode addr gw; do
@@ -120,6 +113,14 @@ if [ -r $C/net ]; then
   done < $C/net
 fi
 # the network first (DHCP has round trips to wait for), then what runs meanwhile
+read -r host < /proc/sys/kernel/hostname
+if [ -s $C/hostname ]; then
+  read -r want < $C/hostname
+  [ "$want" = "$host" ] || hostname "$want"
+  host=$want
+  echo "$host" > /etc/hostname 2>/dev/null
+fi
+say "hostname $host"
 if [ -s $C/authorized_keys ]; then
   umask 077
   [ -d /root/.ssh ] || mkdir -p /root/.ssh
