@@ -163,7 +163,6 @@ def test_spoofed_source_and_unfiltered_devices_pass_nothing(lab):
 
 
 def test_a_host_without_ports_removes_its_tables_once(lab, monkeypatch):
-    import onestack.network.drivers.linux as linux
 
     driver, g, host = lab
 
@@ -174,9 +173,9 @@ def test_a_host_without_ports_removes_its_tables_once(lab, monkeypatch):
     assert driver.sg_table in tables()
     driver.apply_firewall(())
     assert driver.sg_table not in tables() and driver.ct_table not in tables()
-    runs: list[list[str]] = []
-    real = linux._run
-    monkeypatch.setattr(linux, "_run", lambda cmd, *a, **kw: runs.append(cmd) or real(cmd, *a, **kw))
+    runs: list[str] = []
+    real = driver._nft.run
+    monkeypatch.setattr(driver._nft, "run", lambda script: runs.append(script) or real(script))
     driver.apply_firewall(())  # every port event of a host without ports lands here
     assert runs == []
     driver.apply_firewall((fw_port(g[1], EGRESS),), {})
@@ -211,9 +210,8 @@ def test_changes_touch_only_the_ports_they_concern_and_end_as_a_full_rebuild(lab
     assert tcp(g[2]["ns"], "10.77.0.1", 8002, 1.0) is None
 
     scripts: list[str] = []
-    real = linux._run
-    monkeypatch.setattr(linux, "_run",
-                        lambda cmd, *a, **kw: scripts.append(kw.get("input") or "") or real(cmd, *a, **kw))
+    real = driver._nft.run  # every ruleset change: one script, one transaction
+    monkeypatch.setattr(driver._nft, "run", lambda script: scripts.append(script) or real(script))
     # a third port arrives and joins the group: one transaction, g1's chains untouched, g3 in the member set
     cid1, cid3 = linux._chain_id(g[1]["id"]), linux._chain_id(g[3]["id"])
     ports = (fw_port(g[1], EGRESS + web), fw_port(g[2], EGRESS), fw_port(g[3], EGRESS))
@@ -241,3 +239,24 @@ def test_changes_touch_only_the_ports_they_concern_and_end_as_a_full_rebuild(lab
                           {})
     assert ruleset(host, driver.sg_table) != incremental
     wait_tcp(g[2]["ns"], "10.77.0.1", 8001, "10.77.0.2")
+
+
+def test_nft_scripts_run_in_the_namespace_given_with_or_without_libnftables(lab):
+    from onestack.network.drivers.linux import LinuxDriverError, _Nft
+
+    _, _, host = lab
+    table = f"n2t{uuid.uuid4().hex[:8]}"
+    for library in (True, False):
+        nft = _Nft(host)
+        if not library:
+            nft._lib = None  # as on a host without libnftables.so.1: nft -f -
+        try:
+            nft.run(f"table inet {table} {{\n  chain c {{ type filter hook input priority 0; }}\n}}\n")
+            assert table in sh("nft", "list", "tables", ns=host).stdout
+            assert table not in sh("nft", "list", "tables").stdout  # not the agent's own namespace
+            with pytest.raises(LinuxDriverError):
+                nft.run(f"add rule inet {table} no-such-chain accept\n")
+            nft.run(f"delete table inet {table}\n")
+            assert table not in sh("nft", "list", "tables", ns=host).stdout
+        finally:
+            nft.close()

@@ -112,6 +112,59 @@ def _trunc(name: str, length: int = 15) -> str:
     return name[:length]
 
 
+class _Nft:
+    """nft scripts run by libnftables in this process (one transaction per script, as ``nft -f -``): no
+    process to start per run (~0.5 ms of CPU here and ~7 ms wall each, plus nft's own), and the caller's
+    thread waits in C without the GIL.  The context is made, and every script run, in the namespace given
+    (the library's netlink socket then lives there).  Not thread-safe: callers serialize (``fw_lock``).
+    Without the library, ``nft -f -`` as before."""
+
+    def __init__(self, ns: str | None) -> None:
+        self.ns = ns
+        self._lib = None
+        self._ctx = None
+        try:
+            lib = ctypes.CDLL("libnftables.so.1")
+        except OSError:
+            return
+        lib.nft_ctx_new.restype = ctypes.c_void_p
+        lib.nft_ctx_new.argtypes = [ctypes.c_uint32]
+        lib.nft_ctx_free.argtypes = [ctypes.c_void_p]
+        lib.nft_ctx_buffer_output.argtypes = [ctypes.c_void_p]
+        lib.nft_ctx_buffer_error.argtypes = [ctypes.c_void_p]
+        lib.nft_ctx_get_output_buffer.argtypes = [ctypes.c_void_p]
+        lib.nft_ctx_get_output_buffer.restype = ctypes.c_char_p
+        lib.nft_ctx_get_error_buffer.argtypes = [ctypes.c_void_p]
+        lib.nft_ctx_get_error_buffer.restype = ctypes.c_char_p
+        lib.nft_run_cmd_from_buffer.argtypes = [ctypes.c_void_p, ctypes.c_char_p]
+        lib.nft_run_cmd_from_buffer.restype = ctypes.c_int
+        self._lib = lib
+
+    def run(self, script: str) -> None:
+        if self._lib is None:
+            _run(["nft", "-f", "-"], self.ns, input=script)
+            return
+        lib = self._lib
+        with in_netns(self.ns) if self.ns else contextlib.nullcontext():
+            if self._ctx is None:
+                ctx = lib.nft_ctx_new(0)
+                if not ctx:
+                    raise LinuxDriverError("nft_ctx_new failed")
+                lib.nft_ctx_buffer_output(ctx)
+                lib.nft_ctx_buffer_error(ctx)
+                self._ctx = ctx
+            rc = lib.nft_run_cmd_from_buffer(self._ctx, script.encode())
+        lib.nft_ctx_get_output_buffer(self._ctx)  # drained: the buffers start empty for the next run
+        error = (lib.nft_ctx_get_error_buffer(self._ctx) or b"").decode(errors="replace").strip()
+        if rc != 0:
+            raise LinuxDriverError(f"nft -f - (libnftables) failed: {error}")
+
+    def close(self) -> None:
+        if self._ctx is not None:
+            self._lib.nft_ctx_free(self._ctx)
+            self._ctx = None
+
+
 @contextlib.contextmanager
 def in_netns(name: str):
     """Run the body with this thread in namespace ``name`` (sockets made there stay there)."""
@@ -249,6 +302,7 @@ class LinuxNetworkDriver(NetworkDriver):
         self.dhcp_files: dict[str, tuple[tuple | None, str | None, str | None, tuple | None]] = {}
         self.applied_fips: dict[str, tuple] = {}
         self.fw_lock = threading.Lock()
+        self._nft = _Nft(host_netns)  # the security-group ruleset's runs (under fw_lock)
         self.applied_firewall: _Applied | None = None  # None: unknown, the next apply rebuilds the tables
         self._handles = threading.local()  # .host: this thread's netlink handle of the host namespace
         self._handles_lock = threading.Lock()
@@ -487,6 +541,8 @@ class LinuxNetworkDriver(NetworkDriver):
             if self._nl_sock is not None:
                 self._nl_sock.close()
                 self._nl_sock = None
+        with self.fw_lock:
+            self._nft.close()
         with self.lock:
             for net_id in list(self.dnsmasq):
                 self._stop_dnsmasq(net_id)
@@ -1027,7 +1083,7 @@ class LinuxNetworkDriver(NetworkDriver):
                     return  # removed already: no nft run for every port event of a host without ports
                 script = "".join(f"table {fam} {t}\ndelete table {fam} {t}\n"
                                  for fam, t in (("bridge", self.sg_table), ("inet", self.ct_table)))
-                _run(["nft", "-f", "-"], self.host_ns, input=script)
+                self._nft.run(script)
                 self.applied_firewall = _Applied(empty=True)
                 return
             wanted = _Applied(ports={port.id: _port_key(port, groups) for port in ports},
@@ -1037,14 +1093,13 @@ class LinuxNetworkDriver(NetworkDriver):
                 if not script:
                     return
                 try:
-                    _run(["nft", "-f", "-"], self.host_ns, input=script)
+                    self._nft.run(script)
                     self.applied_firewall = wanted
                     return
                 except LinuxDriverError as exc:  # the kernel is not what was recorded: rebuild it whole
                     log.warning("incremental firewall update failed, replacing the ruleset: %s", exc)
                     self.applied_firewall = None
-            _run(["nft", "-f", "-"], self.host_ns,
-                 input=_firewall_structure(self.p, self.sg_table, self.ct_table, ports, groups))
+            self._nft.run(_firewall_structure(self.p, self.sg_table, self.ct_table, ports, groups))
             self.applied_firewall = wanted
 
     def _drop_legacy_iptables(self) -> None:
