@@ -90,11 +90,13 @@ def run_scheduler(tmp: str, port: int, hosts: int, database_url: str, bus_url: s
     cloud.bus.wait_ready()
     conn.send("ready")
     conn.recv()  # "mark": the boots start
-    del scheduler.decisions[:], scheduler.selections[:], scheduler.cpu[:], scheduler.runqueue[:]
+    for figures in (scheduler.decisions, scheduler.selections, scheduler.cpu, scheduler.runqueue):
+        figures.clear()
     cpu = time.process_time()
     conn.recv()  # "stop"
-    conn.send({"decisions": scheduler.decisions, "selections": scheduler.selections, "cpu": scheduler.cpu,
-               "runqueue": scheduler.runqueue, "process_cpu": time.process_time() - cpu})
+    conn.send({"decisions": list(scheduler.decisions), "selections": list(scheduler.selections),
+               "cpu": list(scheduler.cpu), "runqueue": list(scheduler.runqueue),
+               "process_cpu": time.process_time() - cpu})
     for item in agents:
         item.stop()
     cloud.close()

@@ -13,6 +13,7 @@ import math
 import os
 import threading
 import time
+from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -37,6 +38,7 @@ CLAIM_ATTEMPTS = 5
 NO_HOST_RETRIES = 3
 MIGRATING = ("resize_prep", "migrating", "resize_reverting")  # with a pending (live-)migrate: hosts to pick
 HOSTS_MAX_AGE = 10.0  # seconds: host liveness is re-evaluated this often (the scheduler agent's resync)
+FIGURES = 10_000  # decisions whose timings are kept for benchmarks
 IMAGE_TTL = 30.0  # seconds an image's properties are reused between decisions
 
 
@@ -126,10 +128,11 @@ class Scheduler:
         self._batch: list[_Handing] = []  # decisions waiting for their claim's transaction
         self._batch_lock = threading.Lock()
         self._commit_lock = threading.Lock()
-        self.decisions: list[float] = []  # seconds per decision, claim included (bench reads them)
-        self.selections: list[float] = []  # seconds per decision before the claim (filters + weighers)
-        self.cpu: list[float] = []  # CPU seconds of this thread per decision, claim included (load-independent)
-        self.runqueue: list[float] = []  # seconds of each decision this thread was runnable, waiting for a CPU
+        # the last FIGURES decisions' timings (bench reads them); bounded: a scheduler runs for months
+        self.decisions: deque[float] = deque(maxlen=FIGURES)  # seconds per decision, claim included
+        self.selections: deque[float] = deque(maxlen=FIGURES)  # seconds before the claim (filters + weighers)
+        self.cpu: deque[float] = deque(maxlen=FIGURES)  # CPU seconds of this thread per decision (load-independent)
+        self.runqueue: deque[float] = deque(maxlen=FIGURES)  # seconds runnable, waiting for a CPU, per decision
 
     @property
     def placement(self):
