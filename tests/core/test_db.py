@@ -201,6 +201,20 @@ def test_events_of_one_unit_of_work_are_one_outbox_insert(uow):
     assert sorted(uow._published[-3:]) == [row.id for row in rows[-3:]]
 
 
+def test_a_bare_read_connection_sees_committed_rows_and_never_commits(uow):
+    from sqlalchemy import delete
+
+    from onestack.core.uow import OutboxEvent
+
+    with uow(write=True) as w:
+        w.emit("topic", "kept")
+    with uow.connect() as conn:
+        assert "kept" in conn.execute(select(OutboxEvent.key)).scalars().all()
+        conn.execute(delete(OutboxEvent.__table__))  # a reader's stray write: rolled back at the end
+    with uow() as r:
+        assert "kept" in r.session.scalars(select(OutboxEvent.key)).all()
+
+
 def test_write_turns_are_taken_in_arrival_order():
     from onestack.core.db import WriteTurns
 

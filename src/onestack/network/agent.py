@@ -40,6 +40,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 
 from sqlalchemy import bindparam, or_, select, update
+from sqlalchemy.engine import Connection
 
 from onestack.core.bus import Bus
 from onestack.core.config import Settings
@@ -231,11 +232,12 @@ class NetworkAgentState:
 
     def needs_network(self, uow, network_id: str) -> bool:
         """One indexed lookup (a network reconcile runs after every port change on it): a prebuilt Core
-        statement on the connection."""
+        statement on the connection (``uow``: a unit of work or a bare read connection)."""
         if self._needs_q is None:
             self._needs_q = select(_PORTS.c.id).where(
                 _PORTS.c.network_id == bindparam("network_id"), self._needing()).limit(1)
-        return uow.session.connection().execute(self._needs_q, {"network_id": network_id}).first() is not None
+        conn = uow if isinstance(uow, Connection) else uow.session.connection()
+        return conn.execute(self._needs_q, {"network_id": network_id}).first() is not None
 
     def network_spec(self, uow, net: NetRow) -> NetworkSpec:
         peers: tuple[str, ...] = ()
@@ -254,7 +256,7 @@ class NetworkAgentState:
 
     def ensure_network(self, uow, network_id: str) -> NetworkSpec | None:
         """The network's bridge on this host, built unless already known built; its spec (None: no such
-        network).  ``uow`` is the caller's; the network is looked at again in a fresh one, under the lock
+        network).  ``uow`` is the caller's (unused); the network is looked at again in a fresh one, under the lock
         ``remove_network`` takes: what the caller read may predate the network's last port going, and
         building it then would leave a bridge no one removes."""
         spec = self.networks_ensured.get(network_id)
@@ -414,16 +416,15 @@ class NetworkReconciler(_Base):
         if seen is None or network_id not in self.state.networks_ensured:
             return None
         state = self.state
-        with self.uow() as uow:
-            rows = uow.session.connection().execute(
-                _PORT_EVENT, {"port_id": port_id, "network_id": network_id}).all()
+        with self.uow.connect() as conn:
+            rows = conn.execute(_PORT_EVENT, {"port_id": port_id, "network_id": network_id}).all()
             if rows and rows[0].device_owner.startswith("network:"):
                 return None
             # a port gone or not bound here may have been the last one needing the network here (the full path
             # then removes it); not while this agent serves DHCP on it (its DHCP port needs it: a change of
             # that port is a full reconcile)
             if (not rows or rows[0].host_id != state.host) and seen.dhcp is None and \
-                    not state.needs_network(uow, network_id):
+                    not state.needs_network(conn, network_id):
                 return None
         addrs = tuple(sorted((r.ip_address, r.mac_address) for r in rows if r.ip_address is not None))
         hosts = tuple(sorted((_host_entry(r.mac_address, r.ip_address) for r in rows
@@ -455,9 +456,8 @@ class NetworkReconciler(_Base):
                     del neighbours[ip]
             neighbours.update(now)
             if released:
-                with self.uow() as uow:
-                    routers = sorted(uow.session.connection().execute(
-                        _ROUTERS_ON, {"network_id": network_id}).scalars())
+                with self.uow.connect() as conn:
+                    routers = sorted(conn.execute(_ROUTERS_ON, {"network_id": network_id}).scalars())
                 for router_id in routers:
                     self.driver.forget_neighbours(router_id, released)
         return waiting
@@ -570,15 +570,14 @@ class PortReconciler(_Base):
 
     def reconcile(self, key: str) -> None:
         state = self.state
-        with self.uow() as uow:
-            # Core statements on the connection, not the ORM row with its addresses and groups: this runs for
+        with self.uow.connect() as conn:
+            # Core statements on a bare connection, not the ORM row with its addresses and groups: this runs for
             # every event of a port and every retry while its device is missing
-            conn = uow.session.connection()
             row = conn.execute(_PORT_CHECK, {"id": key}).first()
             if row is None or row.host_id != state.host or row.device_owner.startswith("network:"):
                 self.forget(key)
                 return
-            net = state.ensure_network(uow, row.network_id)
+            net = state.ensure_network(conn, row.network_id)
             dev = devname(key, state.prefix)
             spec = PortSpec(key, row.network_id, dev, row.mac_address, net.mtu if net else 1500)
             try:
@@ -773,8 +772,8 @@ class FirewallReconciler(_Base):
             time.sleep(wait)
         started = time.monotonic()
         try:
-            with self.uow() as uow:
-                ports, groups = self._ports(uow)
+            with self.uow.connect() as conn:
+                ports, groups = self._ports(conn)
             self.driver.apply_firewall(ports, groups)
         finally:
             self._ended = time.monotonic()
@@ -785,11 +784,10 @@ class FirewallReconciler(_Base):
         # not there yet is checked when it appears: its rules are in before then)
         self.state.wake_ports(new & self.state.plugged_waiting.keys())
 
-    def _ports(self, uow) -> tuple[tuple[FirewallPort, ...], dict[str, tuple[str, ...]]]:
+    def _ports(self, conn: Connection) -> tuple[tuple[FirewallPort, ...], dict[str, tuple[str, ...]]]:
         """This host's ports as the driver takes them: five prebuilt Core statements on the connection (this
         runs after every port change in the cloud; the ORM statements built per run cost 4-5 ms of CPU with
         20 ports), each group's rules built once for all its ports, each rule once for all runs."""
-        conn = uow.session.connection()
         args = {"host": self.state.host}
         rows = conn.execute(_FW_PORTS, args).all()
         if not rows:
@@ -833,15 +831,14 @@ class FirewallReconciler(_Base):
                 port_security=security,
                 allowed_pairs=tuple((p["ip_address"], p.get("mac_address") or mac) for p in pairs or ()),
                 rules=port_rules, stateful=all(stateful[g] for g in gids)))
-        return tuple(out), self._members(uow, remote_groups) if remote_groups else {}
+        return tuple(out), self._members(conn, remote_groups) if remote_groups else {}
 
     @staticmethod
-    def _members(uow, group_ids: set[str]) -> dict[str, tuple[str, ...]]:
+    def _members(conn: Connection, group_ids: set[str]) -> dict[str, tuple[str, ...]]:
         """Every address of the groups' member ports, on any host (fixed IPs and address pairs)."""
         members: dict[str, set[str]] = {g: set() for g in group_ids}
         if not group_ids:
             return {}
-        conn = uow.session.connection()
         args = {"ids": sorted(group_ids)}
         for gid, ip in conn.execute(_MEMBER_IPS, args):
             members[gid].add(ip)

@@ -367,9 +367,8 @@ class NetworkClient:
         try:
             deadline = time.monotonic() + timeout
             while True:
-                with self.uow() as uow:  # a prebuilt statement: this runs for every boot, again on each hint
-                    pending -= set(uow.session.connection().execute(
-                        _ACTIVE_PORTS, {"ids": sorted(pending)}).scalars())
+                with self.uow.connect() as conn:  # a prebuilt statement: every boot, again on each hint
+                    pending -= set(conn.execute(_ACTIVE_PORTS, {"ids": sorted(pending)}).scalars())
                 left = deadline - time.monotonic()
                 if not pending or left <= 0:
                     return not pending
