@@ -275,3 +275,36 @@ def test_nic_hot_plug_into_a_frozen_guest(rt, busybox_lower, tmp_path, bridge):
     rt.unplug_nic(name, nic)
     rt.unplug_nic(name, nic2)
     rt.destroy(name)
+
+
+def test_run_and_tmp_are_tmpfs_mounted_by_lxc_for_the_onestack_init(rt, busybox_lower, runtime_layer, tmp_path):
+    """LXC mounts /run and /tmp (tmpfs) for the onestack init, from the image or the built-in one (the init's
+    own two `mount` processes were on its way to DHCP); the init unsets the variable that says so. An image
+    whose /sbin/init is something else gets no such mounts."""
+    for name, lowers in ((rt.prefix + "i", [runtime_layer, busybox_lower]), (rt.prefix + "b", [runtime_layer])):
+        boot(rt, name, lowers, tmp_path)
+        config = (rt.dir(name) / "config").read_text().splitlines()
+        assert "lxc.mount.entry = tmpfs run tmpfs rw,nosuid,nodev,mode=1777,create=dir 0 0" in config
+        assert "lxc.environment = ONESTACK_TMPFS=1" in config
+        bb = "/.onestack/busybox"
+        r = rt.attach(name, [bb, "sh", "-c", f"{bb} grep -E ' /(run|tmp) ' /proc/mounts | {bb} cut -d' ' -f2,3"])
+        assert sorted(r.stdout.split()) == ["/run", "/tmp", "tmpfs", "tmpfs"], (r.stdout, r.stderr)
+        # the init's children (started after its unset) do not have the variable (/proc/1/environ is what the
+        # init began with; lxc-attach sets lxc.environment too)
+        stats = rt.attach(name, [bb, "sh", "-c", f"{bb} cat /proc/[0-9]*/stat"]).stdout.splitlines()
+        children = [line.split()[0] for line in stats if line.rsplit(")", 1)[1].split()[1] == "1"]
+        assert children, stats
+        for pid in children:
+            env = rt.attach(name, [bb, "cat", f"/proc/{pid}/environ"]).stdout
+            assert "ONESTACK_TMPFS" not in env, (pid, env)
+    other = tmp_path / "other-init"
+    shutil.copytree(busybox_lower, other, symlinks=True)
+    (other / "sbin/init").unlink()
+    (other / "sbin/init").write_text("#!/bin/sh\nexec /.onestack/busybox sh /.onestack/init\n")
+    (other / "sbin/init").chmod(0o755)
+    name = rt.prefix + "o"
+    boot(rt, name, [runtime_layer, other], tmp_path)
+    config = (rt.dir(name) / "config").read_text()
+    assert "ONESTACK_TMPFS" not in config and "tmpfs run" not in config
+    r = sh(rt, name, "grep -cE ' /(run|tmp) tmpfs ' /proc/mounts")
+    assert r.stdout.strip() == "2", r.stdout  # mounted by the init itself

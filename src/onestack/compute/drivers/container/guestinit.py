@@ -87,11 +87,14 @@ say "starting"
 # boot's processes are most of the guest's CPU before it answers on the network
 copy() { while IFS= read -r l || [ -n "$l" ]; do printf '%s\n' "$l"; done < "$1" > "$2"; }
 [ -e /proc/self ] || mount -t proc proc /proc
-# the container's own mounts are LXC's (proc, sys, dev, the config drive): /run and /tmp are not among them
-# (the shell's read of /proc/mounts was one byte per system call, ~3,500 of them)
-for d in /run /tmp; do
-  [ -d $d ] || mkdir -p $d; mount -t tmpfs -o mode=1777,nosuid,nodev tmpfs $d
-done
+# /run and /tmp: tmpfs, mounted by the container runtime when it says so, else here (no other mount is there:
+# the shell's read of /proc/mounts to check was one byte per system call, ~3,500 of them)
+if [ -z "$ONESTACK_TMPFS" ]; then
+  for d in /run /tmp; do
+    [ -d $d ] || mkdir -p $d; mount -t tmpfs -o mode=1777,nosuid,nodev tmpfs $d
+  done
+fi
+unset ONESTACK_TMPFS
 C=/mnt/config/onestack
 [ -s $C/resolv.conf ] && copy $C/resolv.conf /etc/resolv.conf  # before DHCP's, which wins
 isup lo || ip link set lo up 2>/dev/null  # LXC brings lo (and each NIC) up
@@ -145,6 +148,8 @@ say "ready"
 while :; do wait; sleep 3600 & wait $!; done
 """
 
+INIT_HEADER = b"#!/bin/sh\n# onestack guest init"
+"""How every version of the init script starts: the runtime recognises an image's /sbin/init by it."""
 RUNTIME_DIR = ".onestack"
 
 

@@ -33,7 +33,7 @@ from . import blockdev, cgroups, links, procview
 from .blockdev import BlockDevice
 from .cgroups import Limits
 from .errors import ContainerError, NotFound
-from .guestinit import BUILTIN_INIT
+from .guestinit import BUILTIN_INIT, INIT_HEADER
 from .overlay import DiskTemplates, RootDisk
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
@@ -147,6 +147,19 @@ class StartGate:
             self._fds = None
 
 
+def _is_onestack_init(path: Path) -> bool:
+    """The image's /sbin/init is the onestack guest init (any version): its first two lines say so. Not
+    followed when a symbolic link (it would name a host path)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        return False
+    try:
+        return os.read(fd, len(INIT_HEADER)) == INIT_HEADER
+    finally:
+        os.close(fd)
+
+
 def _lxc(cmd: str, *args: str, timeout: float = 60, check: bool = True) -> subprocess.CompletedProcess:
     r = subprocess.run([cmd, *args], capture_output=True, text=True, timeout=timeout)
     if check and r.returncode != 0:
@@ -246,6 +259,12 @@ class Runtime:
             "lxc.log.level = WARN",
             *cgroups.lxc_config(spec.limits, cgroups.hierarchy()),
         ]
+        if init == BUILTIN_INIT or (init == ("/sbin/init",) and _is_onestack_init(rootfs / "sbin/init")):
+            # /run and /tmp (tmpfs) mounted by LXC, not by two `mount` processes of the init on its way to DHCP;
+            # the variable tells the init (which unsets it), an older one mounts its own over them
+            lines += [f"lxc.mount.entry = tmpfs {d} tmpfs rw,nosuid,nodev,mode=1777,create=dir 0 0"
+                      for d in ("run", "tmp")]
+            lines.append("lxc.environment = ONESTACK_TMPFS=1")
         # over the proc:mixed mount above (LXC mounts lxc.mount.auto before the entries)
         lines.append(f"lxc.mount.entry = {self._cpuinfo(spec.limits.vcpus)} proc/cpuinfo none ro,bind 0 0")
         if spec.config_drive is not None:
