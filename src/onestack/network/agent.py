@@ -5,13 +5,17 @@ Reconcilers (keys arrive on the bus after every API change, and from a periodic 
 
 - ``network.network`` (network id): the network's bridge (+ VXLAN device with its peers, or a flat
   uplink / external gateway) when this host needs it, and its DHCP server on DHCP agents; removes
-  both for networks that are gone or no longer needed here.
+  both for networks that are gone or no longer needed here.  ``<network id>/<port id>`` (a port of it
+  changed): only that port's DHCP/DNS entries and released addresses, from what the last full reconcile
+  left (the first look after start, the resync and network/subnet changes are full ones).
 - ``network.port`` (port id): ports bound to this host: attach the device compute created to the
   bridge, then report ``ACTIVE`` once the port's rules are in and its DHCP entry is served (both are
   applied when the port is bound, before its device exists, so a plugged port is usually ready at its
   first check).  ``DOWN`` while the device is missing: the check runs again when the driver reports
   the device (``device_events``; else a quick retry) or compute says it plugged it; a plugged port
   still waiting is woken by the firewall or DHCP step that brings what it waits for.
+- ``network.port.plugged`` (port id): compute's notice that it (re)created the port's device: a port
+  this agent reported ACTIVE has the driver confirm (or re-attach) its device; others get a port check.
 - ``network.router`` (router id): on L3 agents, the router namespace with its interfaces, gateway,
   SNAT, floating IPs, extra routes and metadata proxy; removes routers that are gone.
 - ``network.firewall`` (``all``): the security-group ruleset of this host, in one atomic step that
