@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from onestack.compute.drivers.base import Interface, VolumeAttachment
-from onestack.compute.drivers.configdrive import recycle, write_config_drive
+from onestack.compute.drivers.configdrive import scrub, write_config_drive
 from tests.compute.drivers.contract import make_guest
 
 
@@ -28,28 +28,25 @@ def _tree(root):
     return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
 
 
-def test_a_recycled_tree_keeps_nothing_of_its_guest_and_is_rewritten_whole(tmp_path):
-    """A destroyed guest's tree, emptied, is what the next drive is written into: the same content as a
+def test_a_scrubbed_tree_keeps_nothing_of_its_guest_and_is_rewritten_whole(tmp_path):
+    """A destroyed guest's tree, scrubbed, is rewritten in place for the next guest: the same content as a
     new tree, nothing of the guest it came from (its key, user data, NICs)."""
-    spare = tmp_path / "spare"
     secret = make_guest(key_data="ssh-ed25519 AAAA secret", user_data="c2VjcmV0LXVzZXItZGF0YQ==",
                         interfaces=(Interface(port_id="p1", mac_address="fa:16:3e:00:00:01"),))
-    old = write_config_drive(tmp_path / "old", secret)
-    assert recycle(old, spare) and not old.exists()
-    (kept,) = spare.iterdir()
-    assert set(_tree(kept).values()) == {b""}  # every file emptied
+    root = write_config_drive(tmp_path / "drive", secret)
+    inodes = {name: p.stat().st_ino for name, p in ((p.relative_to(root), p) for p in root.rglob("*"))}
+    assert scrub(root) and set(_tree(root).values()) == {b""}  # every file emptied
     guest = make_guest()
-    root = write_config_drive(tmp_path / "new", guest, spare=spare)
-    assert not list(spare.iterdir())  # taken
-    fresh = write_config_drive(tmp_path / "fresh", guest)
-    assert _tree(root) == _tree(fresh)
+    write_config_drive(root, guest)
+    assert _tree(root) == _tree(write_config_drive(tmp_path / "fresh", guest))
     assert b"secret" not in b"".join(_tree(root).values()) and b"fa:16:3e" not in b"".join(_tree(root).values())
-    # nothing spare: a new tree
-    assert _tree(write_config_drive(tmp_path / "more", guest, spare=spare)) == _tree(fresh)
+    assert {name: p.stat().st_ino for name, p in ((p.relative_to(root), p) for p in root.rglob("*"))} == inodes
 
 
-def test_only_a_config_drive_tree_is_recycled(tmp_path):
-    root = write_config_drive(tmp_path / "drive", make_guest())
+def test_only_a_whole_config_drive_tree_is_scrubbed_or_rewritten_in_place(tmp_path):
+    root = write_config_drive(tmp_path / "drive", make_guest(key_data="ssh-ed25519 AAAA k"))
     (root / "onestack" / "extra").write_text("x")
-    assert not recycle(root, tmp_path / "spare") and (root / "onestack" / "extra").exists()
-    assert not recycle(tmp_path / "missing", tmp_path / "spare")
+    assert not scrub(root) and (root / "onestack" / "authorized_keys").read_text()
+    write_config_drive(root, make_guest())  # made anew: the stray file is gone
+    assert not (root / "onestack" / "extra").exists() and scrub(root)
+    assert not scrub(tmp_path / "missing")

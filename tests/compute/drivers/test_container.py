@@ -97,6 +97,32 @@ def test_spawn_guest_gets_config_drive(container_driver, busybox):
         container_driver.destroy(guest.uuid)
 
 
+def test_a_destroyed_guests_directory_serves_the_next_guest_with_nothing_of_its_own(container_driver, busybox):
+    """destroy keeps the guest's directory, emptied, and the next new guest boots in it: its own config drive,
+    console and a fresh root disk, nothing of the destroyed guest's (key, files, console)."""
+    rt = container_driver.runtime
+    first = _busybox_guest(busybox, key_data="ssh-ed25519 AAAA secret-key")
+    container_driver.spawn(first)
+    name = container_driver._name(first.uuid)
+    assert rt.wait_console(name, "onestack-init: ready", 10), rt.console_tail(name)
+    rt.attach(name, ["/bin/sh", "-c", "echo left-behind > /root/marker"])
+    inode = rt.dir(name).stat().st_ino
+    container_driver.destroy(first.uuid)
+    assert not rt.dir(name).exists() and inode in {p.stat().st_ino for p in rt.spare.iterdir()}
+    second = _busybox_guest(busybox)
+    container_driver.spawn(second)
+    try:
+        name = container_driver._name(second.uuid)
+        assert rt.dir(name).stat().st_ino in {inode} | {p.stat().st_ino for p in rt.spare.iterdir()}
+        assert rt.wait_console(name, "onestack-init: ready", 10), rt.console_tail(name)
+        out = rt.attach(name, ["/bin/sh", "-c", "cat /root/marker /root/.ssh/authorized_keys 2>&1; "
+                                                "cat /mnt/config/onestack/hostname"]).stdout
+        assert "secret-key" not in out and "left-behind" not in out and second.hostname in out, out
+        assert first.hostname not in container_driver.console_output(second.uuid)
+    finally:
+        container_driver.destroy(second.uuid)
+
+
 def test_power_off_with_timeout_is_a_clean_shutdown(container_driver, busybox, monkeypatch):
     """The API's stop passes [compute] shutdown_timeout: the guest's init gets the halt signal and stops its
     processes itself, long before the timeout would have it killed."""

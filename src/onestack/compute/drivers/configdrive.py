@@ -4,11 +4,10 @@
 under ``onestack/`` (``hostname``, ``authorized_keys``, ``net``: one ``ifname mac dhcp|static cidr gw``
 line per NIC) that the onestack guest init reads with a plain shell.  The container driver bind-mounts
 the directory; the QEMU driver burns it into an ISO 9660 image labelled ``config-2``, as Nova does.
-A driver may keep the trees of destroyed guests (``recycle``: emptied, nothing of the guest left) and hand
-``write_config_drive`` a directory of them to take one from: its directories and files are reused
-(rewritten) instead of made anew. On an ext4 without a journal every new inode scans the inodes deleted in
-the last minutes (what destroyed guests leave): about half a millisecond of CPU each on a busy host, for
-the ten of a tree.
+A tree at ``root`` that is whole (every directory and file of a drive, as ``scrub`` leaves it) is rewritten
+in place, file by file, instead of being removed and made again: the container driver recycles destroyed
+guests' directories (see ``runtime``), because on an ext4 without a journal every new inode scans the
+inodes deleted in the last minutes, about half a millisecond of CPU each on a busy host.
 """
 
 from __future__ import annotations
@@ -18,7 +17,6 @@ import binascii
 import json
 import os
 import shutil
-import uuid
 from pathlib import Path
 
 from .base import Guest
@@ -33,20 +31,19 @@ def devices(guest: Guest) -> list[dict]:
     return out
 
 
-# the tree: its directories and every file it may hold
+# the tree: its directories and every file it holds
 DIRS = ("openstack", "openstack/latest", "onestack")
 FILES = ("openstack/latest/meta_data.json", "openstack/latest/network_data.json", "openstack/latest/user_data",
          "onestack/hostname", "onestack/authorized_keys", "onestack/net")
-SPARE_LIMIT = 256  # recycled trees kept at most
+_TREE = {**{d: "dir" for d in DIRS}, **{f: "file" for f in FILES}}
 
 
-def write_config_drive(root: Path, guest: Guest, spare: Path | None = None) -> Path:
-    """(Re)write the config drive tree of ``guest`` at ``root``; returns ``root``. ``spare``: a directory of
-    recycled trees (``recycle``) to take one from, when there is one, instead of making a new tree."""
-    if root.exists():
-        shutil.rmtree(root)
+def write_config_drive(root: Path, guest: Guest) -> Path:
+    """(Re)write the config drive tree of ``guest`` at ``root``; returns ``root``."""
     latest, flat = root / "openstack" / "latest", root / "onestack"
-    if spare is None or not _take(spare, root):  # (a recycled tree has every directory and file: rewritten)
+    if not _whole(root):  # (a whole tree: every file is rewritten below)
+        if root.exists():
+            shutil.rmtree(root)
         latest.mkdir(parents=True)
         flat.mkdir()
     keys = {"default": guest.key_data} if guest.key_data else {}
@@ -81,42 +78,36 @@ def write_config_drive(root: Path, guest: Guest, spare: Path | None = None) -> P
     return root
 
 
-def recycle(root: Path, spare: Path) -> bool:
-    """Keep the config drive tree at ``root`` (of a guest being destroyed: nothing uses it) for a later
-    ``write_config_drive``: every file emptied, the tree moved into ``spare``. Only a tree of exactly the
-    drive's own directories and regular files is kept (at most SPARE_LIMIT of them); False: left as it is."""
+def scrub(root: Path) -> bool:
+    """Empty every file of the tree at ``root`` (its guest is gone: nothing of it is kept), so that the tree can
+    be written again for another guest; False (nothing done) unless it is a whole tree."""
+    if not _whole(root):
+        return False
     try:
-        found = {str(p.relative_to(root)): p for p in root.rglob("*")}
-        if set(found) != set(DIRS) | set(FILES):
-            return False
-        if any(p.is_symlink() or not (p.is_dir() if name in DIRS else p.is_file()) for name, p in found.items()):
-            return False
-        spare.mkdir(exist_ok=True)
-        if len(os.listdir(spare)) >= SPARE_LIMIT:
-            return False
-        for name in set(found) - set(DIRS):
-            os.truncate(found[name], 0)
-        os.rename(root, spare / uuid.uuid4().hex)
+        for name in FILES:
+            os.truncate(root / name, 0)
     except OSError:
         return False
     return True
 
 
-def _take(spare: Path, root: Path) -> bool:
-    """Move one recycled tree from ``spare`` to ``root``; False when there is none."""
+def _whole(root: Path) -> bool:
+    """Whether ``root`` holds exactly the drive's directories and regular files (no links, nothing else)."""
+    found: dict[str, str] = {}
+
+    def walk(path: str, prefix: str) -> None:
+        for e in os.scandir(path):
+            if e.is_dir(follow_symlinks=False):
+                found[prefix + e.name] = "dir"
+                walk(e.path, f"{prefix}{e.name}/")
+            else:
+                found[prefix + e.name] = "file" if e.is_file(follow_symlinks=False) else "other"
+
     try:
-        names = os.listdir(spare)
-    except FileNotFoundError:
+        walk(str(root), "")
+    except OSError:  # (no tree at all)
         return False
-    for name in names:
-        try:
-            os.rename(spare / name, root)  # (another thread may have taken it: the next one)
-        except FileNotFoundError:
-            continue
-        except OSError:
-            return False
-        return True
-    return False
+    return found == _TREE
 
 
 def _write(path: Path, data: bytes) -> None:

@@ -50,7 +50,7 @@ from ..base import (
     PowerState,
     VolumeAttachment,
 )
-from ..configdrive import recycle, write_config_drive
+from ..configdrive import scrub, write_config_drive
 from . import blockdev, cgroups
 from .blockdev import BlockDevice
 from .cgroups import Limits
@@ -85,7 +85,6 @@ class ContainerGuestDriver(GuestDriver):
                                disk_templates=True)
         self.cache = ImageCache(self.state_dir / "images", max_unused_age=image_cache_max_age)
         self.fetch_image = fetch_image
-        self.spare_drives = self.state_dir / "spare-config-drives"  # destroyed guests' config drive trees
         self._overrides = (vcpus, memory_mb, disk_gb)
         self._layer: Path | None = None
 
@@ -195,7 +194,8 @@ class ContainerGuestDriver(GuestDriver):
             if guest.image is None and root is None:
                 raise GuestDriverError("the server has neither an image nor a root volume")
             gdir = self.runtime.dir(name)
-            gdir.mkdir(parents=True, exist_ok=True)
+            if not gdir.exists() and not self.runtime.take(name):  # (a destroyed guest's, emptied, if any)
+                gdir.mkdir(parents=True, exist_ok=True)
             if guest.image is not None:
                 lowers: tuple[Path, ...] = (self._runtime_layer(), self._image_lower(guest.image))
                 self.cache.acquire(guest.image.id, name)  # (its marker is how destroy finds the image)
@@ -388,7 +388,7 @@ class ContainerGuestDriver(GuestDriver):
         return f"{self.runtime.prefix}t{port_id}"[:15]
 
     def _write_config_drive(self, root: Path, guest: Guest) -> Path:
-        return write_config_drive(root, guest, spare=self.spare_drives)
+        return write_config_drive(root, guest)
 
     def destroy(self, uuid: str) -> None:
         name = self._name(uuid)
@@ -397,7 +397,7 @@ class ContainerGuestDriver(GuestDriver):
         except ContainerError:
             return
         try:
-            self.runtime.destroy(name, salvage=lambda gdir: recycle(gdir / "config-drive", self.spare_drives))
+            self.runtime.destroy(name, scrub=lambda gdir: scrub(gdir / "config-drive"))  # (kept for a new guest)
         except ContainerError as exc:
             raise GuestDriverError(f"container destroy failed: {exc}") from exc
         for image_id in self.cache.used_by(name):  # its image: the cache's marker made at spawn records it
