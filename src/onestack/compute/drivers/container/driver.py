@@ -27,6 +27,7 @@ Console: LXC writes the guest's console to ``console.log`` in its directory, bou
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import shlex
 import shutil
@@ -58,6 +59,8 @@ from .errors import ContainerError, NotFound
 from .guestinit import ensure_runtime_layer
 from .imagecache import ImageCache, file_chunks
 from .runtime import ABSENT, FROZEN, RUNNING, ContainerSpec, Nic, Runtime
+
+log = logging.getLogger(__name__)
 
 DEFAULT_ROOT_GB = 1
 DEFAULT_PIDS_MAX = 4096
@@ -356,8 +359,18 @@ class ContainerGuestDriver(GuestDriver):
             raise GuestDriverError(f"interface detach failed: {exc}") from exc
 
     def _cleanup_failed(self, uuid: str) -> None:
-        with contextlib.suppress(Exception):
-            self.destroy(uuid)
+        """Remove what a failed spawn made. LXC may still be finishing that start (its monitor ending, its
+        post-stop hooks writing to the guest's directory) while we remove it: a failed removal is retried
+        a few times, then logged (the agent's delete, or the next adopt, removes what is left)."""
+        for delay in (0.2, 0.5, 1.0, None):
+            try:
+                self.destroy(uuid)
+                return
+            except Exception as exc:  # the spawn's own error is the one the caller reports
+                if delay is None:
+                    log.warning("removing the failed guest %s left something behind: %s", uuid, exc)
+                    return
+                time.sleep(delay)
 
     def _image_lower(self, image: ImageSpec) -> Path:
         props = image.properties
