@@ -27,7 +27,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from . import blockdev, cgroups, links, procview
@@ -58,14 +58,18 @@ SPARE_LIMIT = 64  # directories kept at most
 
 @dataclass(frozen=True)
 class Nic:
-    host_name: str  # host end of the veth pair (kind veth), or the device moved in (kind phys)
+    """A veth pair: its host end, and ``eth<i>`` (the i-th NIC) in the guest with the port's MAC; the guest
+    configures it (DHCP, or static from its config drive)."""
+    host_name: str
     mac: str
-    bridge: str | None = None  # veth: the bridge the host end joins (None: left unattached)
-    kind: str = "veth"
+    bridge: str | None = None  # the bridge the host end joins (None: left unattached)
     mtu: int | None = None
-    ipv4: str | None = None  # "10.0.0.5/24": static address set by LXC; None: the guest runs DHCP
-    gateway: str | None = None
     port_id: str = ""  # the network port it is (detach finds the NIC by it)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Nic:
+        # (specs written before NICs were only veth pairs have "kind", "ipv4" and "gateway": always unset)
+        return cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
 
 
 @dataclass(frozen=True)
@@ -92,17 +96,11 @@ class ContainerSpec:
         d = json.loads(text)
         return cls(name=d["name"], hostname=d["hostname"], lowers=tuple(Path(p) for p in d["lowers"]),
                    limits=Limits(**d["limits"]), disk_bytes=d["disk_bytes"],
-                   nics=tuple(Nic(**n) for n in d["nics"]),
+                   nics=tuple(Nic.from_dict(n) for n in d["nics"]),
                    config_drive=Path(d["config_drive"]) if d["config_drive"] else None,
                    init=tuple(d["init"]) if d["init"] else None,
                    devices=tuple(BlockDevice(**b) for b in d.get("devices") or ()),
                    root_device=d.get("root_device"))
-
-
-def _ip(*args: str) -> None:
-    r = subprocess.run(["ip", *args], capture_output=True, text=True, timeout=30)
-    if r.returncode != 0:
-        raise ContainerError(f"ip {' '.join(args)} failed: {r.stderr.strip()[-300:]}")
 
 
 def _finish(proc: subprocess.Popen, timeout: float) -> str:
@@ -234,7 +232,8 @@ class Runtime:
         (d / "spec.json.tmp").write_text(spec.to_json())
         (d / "spec.json.tmp").replace(d / "spec.json")
 
-    def _write_config(self, spec: ContainerSpec, rootfs: Path, gate: StartGate | None = None) -> None:
+    def _write_config(self, spec: ContainerSpec, rootfs: Path, gate: StartGate | None = None,
+                      netns: links.Namespace | None = None) -> None:
         d = self.dir(spec.name)
         init = spec.init
         if init is None:
@@ -285,20 +284,8 @@ class Runtime:
         lines += blockdev.lxc_config(spec.devices)
         if gate is not None:
             lines.append(f"lxc.hook.start-host = {gate.hook}")
-        if not spec.nics:
-            lines.append("lxc.net.0.type = empty")
-        for i, nic in enumerate(spec.nics):
-            k = f"lxc.net.{i}"
-            # a veth NIC is our pre-created pair: LXC moves its peer in (and back out at stop) as a phys NIC
-            link = self.peer_name(nic) if nic.kind == "veth" else nic.host_name
-            lines += [f"{k}.type = phys", f"{k}.link = {link}", f"{k}.name = eth{i}", f"{k}.hwaddr = {nic.mac}",
-                      f"{k}.flags = up"]
-            if nic.mtu:
-                lines.append(f"{k}.mtu = {nic.mtu}")
-            if nic.ipv4:
-                lines.append(f"{k}.ipv4.address = {nic.ipv4}")
-                if nic.gateway:
-                    lines.append(f"{k}.ipv4.gateway = {nic.gateway}")
+        # the namespace onestack made, its NICs in it (see links); without NICs, LXC's own new one
+        lines.append(f"lxc.namespace.share.net = {netns.path}" if netns is not None else "lxc.net.0.type = empty")
         (d / "config").write_text("\n".join(lines) + "\n")
 
     def _cpuinfo(self, vcpus: int) -> Path:
@@ -314,41 +301,46 @@ class Runtime:
 
     def start(self, name: str, network_ready: Callable[[list[Nic]], None] | None = None, *,
               spec: ContainerSpec | None = None) -> int:
-        """Mount the root filesystem, plug the NICs and start the guest; returns the host pid of its init.
+        """Mount the root filesystem, make the guest's network namespace and NICs and start the guest; returns
+        the host pid of its init.
 
         ``network_ready(created)`` is called once the host ends of the guest's veth pairs exist
-        (``created``: the ones made just now) and before the guest's init runs, so the data plane can
-        attach them first: the guest's first DHCP request is answered instead of retried a second later.
-        ``spec``: the one just defined (saves reading it back)."""
+        (``created``: the ones made just now, all of them) and before the guest's init runs, so the data
+        plane can attach them first: the guest's first DHCP request is answered instead of retried a second
+        later. ``spec``: the one just defined (saves reading it back)."""
         st = self.state(name)
         if st in (RUNNING, FROZEN):
             return self.pid(name)
         spec = spec or self.spec(name)
         self._cleanup_cgroups(name)  # leftovers of a crash would make lxc-start fail
-        created = self._ensure_veths(spec)
-        rootfs = self.mount_rootfs(name, spec)
-        pidfile = self.dir(name) / "pid"
-        pidfile.unlink(missing_ok=True)
-        cmd = ["lxc-start", "-P", str(self.path), "-n", name, "-d", "-p", str(pidfile)]
-        if network_ready is None:
-            self._write_config(spec, rootfs)
-            _lxc(*cmd)
-        else:
-            # LXC sets the guest up (namespaces, cgroups, mounts, NICs moved in) while the data plane wires
-            # its ports; a start-host hook holds the init until the gate says "go" (or fails the start)
-            with StartGate(self.dir(name), self.gate_timeout) as gate:
-                self._write_config(spec, rootfs, gate=gate)
-                starting = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-                try:
-                    network_ready(created)
-                except BaseException:
-                    gate.release(go=False)
-                    _finish(starting, 60)
-                    raise
-                gate.release(go=True)
-                out = _finish(starting, 60)
-            if starting.returncode != 0:
-                raise ContainerError(f"lxc-start failed (rc {starting.returncode}): {out.strip()[-400:]}")
+        netns = self._make_nics(spec)
+        try:
+            rootfs = self.mount_rootfs(name, spec)
+            pidfile = self.dir(name) / "pid"
+            pidfile.unlink(missing_ok=True)
+            cmd = ["lxc-start", "-P", str(self.path), "-n", name, "-d", "-p", str(pidfile)]
+            if network_ready is None:
+                self._write_config(spec, rootfs, netns=netns)
+                _lxc(*cmd)
+            else:
+                # LXC sets the guest up (namespaces, cgroups, mounts) while the data plane wires its ports;
+                # a start-host hook holds the init until the gate says "go" (or fails the start)
+                with StartGate(self.dir(name), self.gate_timeout) as gate:
+                    self._write_config(spec, rootfs, gate=gate, netns=netns)
+                    starting = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                    try:
+                        network_ready(list(spec.nics))
+                    except BaseException:
+                        gate.release(go=False)
+                        _finish(starting, 60)
+                        raise
+                    gate.release(go=True)
+                    out = _finish(starting, 60)
+                if starting.returncode != 0:
+                    raise ContainerError(f"lxc-start failed (rc {starting.returncode}): {out.strip()[-400:]}")
+        finally:
+            if netns is not None:  # (the guest's processes hold it now; a failed start's ends with this)
+                netns.close()
         pid = self.pid(name)
         if not pid:
             raise ContainerError(f"guest {name} did not start; see {self.dir(name) / 'lxc.log'}")
@@ -378,32 +370,47 @@ class Runtime:
 
     @staticmethod
     def peer_name(nic: Nic) -> str:
-        """The guest end of a NIC's veth pair while it is on the host (LXC moves it in as eth<i>)."""
+        """The guest end of a stopped guest's hot-plugged pair while it waits on the host (see _host_pair)."""
         return ("g" + nic.host_name)[:15] if len(nic.host_name) < 15 else "g" + nic.host_name[1:]
 
-    def _ensure_veths(self, spec: ContainerSpec) -> list[Nic]:
-        """Create the veth pairs that do not exist (first start, or a crash took them with the netns);
-        returns those created. The host end is up, on its bridge when the NIC names one."""
-        created = []
-        for nic in spec.nics:
-            if nic.kind != "veth" or os.path.exists(f"/sys/class/net/{nic.host_name}"):
-                continue
-            peer = self.peer_name(nic)
-            if os.path.exists(f"/sys/class/net/{peer}"):  # half of an interrupted attempt
-                with contextlib.suppress(ContainerError):
-                    links.delete_link(peer)
-            links.add_veth(nic.host_name, peer, mtu=nic.mtu, bridge=nic.bridge)
-            created.append(nic)
-        return created
+    def _make_nics(self, spec: ContainerSpec) -> links.Namespace | None:
+        """The guest's network namespace with its NICs in it (None without NICs: LXC makes an empty one).
+        Made at every start: a stopped guest's namespace ended, and its pairs with it."""
+        if not spec.nics:
+            return None
+        self._remove_nics(spec.nics)  # a stopped guest's hot-plugged pair, or one whose namespace is ending
+        netns = links.Namespace.new()
+        try:
+            for i, nic in enumerate(spec.nics):
+                netns.add_nic(nic.host_name, f"eth{i}", nic.mac, mtu=nic.mtu, bridge=nic.bridge)
+        except BaseException:
+            netns.close()
+            self._remove_nics(spec.nics)
+            raise
+        return netns
+
+    def _remove_nics(self, nics: tuple[Nic, ...]) -> None:
+        for nic in nics:
+            for link in (nic.host_name, self.peer_name(nic)):
+                if os.path.exists(f"/sys/class/net/{link}"):
+                    with contextlib.suppress(ContainerError):  # (gone meanwhile with its namespace)
+                        links.delete_link(link)
+
+    def _host_pair(self, nic: Nic) -> None:
+        """A stopped guest's hot-plugged NIC: its pair on the host (the peer is made in the guest's namespace at
+        its next start), so the data plane attaches the port now, as for a running guest."""
+        if not os.path.exists(f"/sys/class/net/{nic.host_name}"):
+            self._remove_nics((nic,))
+            links.add_veth(nic.host_name, self.peer_name(nic), mtu=nic.mtu, bridge=nic.bridge)
 
     def plug_nic(self, name: str, nic: Nic) -> str | None:
-        """Hot-plug a NIC: its veth pair, the guest end moved into the guest's network namespace with the
-        port's MAC as the first free ``eth<i>`` (i >= the NICs it has; its name is returned).  A paused
-        (frozen) guest gets it too: moving a link into a namespace needs nothing from the guest's processes.
-        A stopped guest gets it at start (the caller records it in the spec); None then."""
+        """Hot-plug a NIC: its veth pair, the guest end made in the guest's network namespace with the port's
+        MAC as the first free ``eth<i>`` (i >= the NICs it has; its name is returned).  A paused (frozen)
+        guest gets it too: making a link in a namespace needs nothing from the guest's processes.  A stopped
+        guest gets it at start (the caller records it in the spec); None then."""
         spec = self.spec(name)
-        self._ensure_veths(replace(spec, nics=(nic,)))
         if self.state(name) not in (RUNNING, FROZEN):
+            self._host_pair(nic)
             return None
         pid = self.pid(name)
         taken = subprocess.run(["nsenter", "-t", str(pid), "-n", "ip", "-o", "link"], capture_output=True,
@@ -413,22 +420,14 @@ class Runtime:
         while f"eth{index}" in names:
             index += 1
         ifname = f"eth{index}"
-        peer = self.peer_name(nic)
-        _ip("link", "set", peer, "netns", str(pid))
-        mtu = ["mtu", str(nic.mtu)] if nic.mtu else []
-        r = subprocess.run(["nsenter", "-t", str(pid), "-n", "ip", "link", "set", peer, "name", ifname,
-                            "address", nic.mac, *mtu, "up"], capture_output=True, text=True, timeout=30)
-        if r.returncode != 0:
-            raise ContainerError(f"could not configure {ifname} in {name}: {r.stderr.strip()[-300:]}")
+        self._remove_nics((nic,))
+        with links.Namespace.of_process(pid) as netns:
+            netns.add_nic(nic.host_name, ifname, nic.mac, mtu=nic.mtu, bridge=nic.bridge)
         return ifname
 
     def unplug_nic(self, name: str, nic: Nic) -> None:
         """Remove a NIC (running or not): deleting the host end takes the guest end with it."""
-        if os.path.exists(f"/sys/class/net/{nic.host_name}"):
-            subprocess.run(["ip", "link", "del", nic.host_name], capture_output=True, timeout=30)
-        peer = self.peer_name(nic)
-        if os.path.exists(f"/sys/class/net/{peer}"):
-            subprocess.run(["ip", "link", "del", peer], capture_output=True, timeout=30)
+        self._remove_nics((nic,))
 
     def stop(self, name: str, *, timeout: float | None = None, force: bool = False) -> None:
         """Ask init to stop (SIGPWR, sent again every ``HALT_RETRY`` seconds: an init still starting may
@@ -490,10 +489,7 @@ class Runtime:
                     _lxc("lxc-stop", "-P", str(self.path), "-n", name, "-k", check=False)
         self._cleanup_cgroups(name)
         RootDisk(d).unmount()
-        for nic in nics:
-            if nic.kind == "veth" and os.path.exists(f"/sys/class/net/{nic.host_name}"):
-                with contextlib.suppress(ContainerError):
-                    links.delete_link(nic.host_name)
+        self._remove_nics(nics)
         if scrub is None or not self._recycle(d, scrub):
             shutil.rmtree(d)
 
@@ -601,8 +597,14 @@ class Runtime:
     def _live_pid(self, name: str) -> int | None:
         """The guest's init pid without asking LXC: lxc-start records its monitor's pid, whose child is
         the init (0: not running). None when there is no record (a guest started before pid files)."""
+        d = self.dir(name)
         try:
-            monitor = int((self.dir(name) / "pid").read_text().strip() or 0)
+            monitor = int((d / "pid").read_text().strip() or 0)
+        except FileNotFoundError:  # LXC removes it when the guest stops; a guest never started has no config
+            try:                   # (or the empty one of a kept directory, see destroy): nothing to ask LXC
+                return None if (d / "config").stat().st_size else 0
+            except FileNotFoundError:
+                return 0
         except (OSError, ValueError):
             return None
         try:  # the pid may have been reused by an unrelated process: it must be this guest's monitor
