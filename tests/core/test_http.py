@@ -249,3 +249,52 @@ def test_request_for_a_service_still_starting_waits_for_its_mount():
         mounted.join()
         assert resp.status_code == 200 and resp.json() == {"pong": True}
         assert http.get("/nothing/here").status_code == 404  # complete now: unknown paths fail at once
+
+
+def test_a_queued_route_runs_its_requests_in_arrival_order_a_few_at_a_time():
+    """A burst on a queued route (POST /servers): at most QUEUED_AT_ONCE handlers run, the others wait
+    their turn in arrival order; other routes are not held up meanwhile."""
+    import threading
+    import time
+
+    from onestack.core import http
+
+    lock, running, started = threading.Lock(), [], []
+    go = threading.Event()
+
+    def _slow(req):
+        with lock:
+            running.append(req.params["n"])
+            started.append(req.params["n"])
+        go.wait(30)
+        with lock:
+            running.remove(req.params["n"])
+        return json_response({"n": req.params["n"]})
+
+    spec = ServiceSpec(type="q", name="q", prefix="/q", endpoint_path="/q", error_format=keystone_format,
+                       rules={}, routes=[Route("POST", "/v1/slow/{n}", _slow, public=True, queued=True),
+                                         Route("GET", "/v1/things", _list, public=True)])
+    app = ApiApp([Mount(spec, None, Enforcer({}))], authenticate=_authenticate, log_requests=False)
+    n = http.QUEUED_AT_ONCE + 3
+    with TestClient(app, base_url="http://api.test") as client:
+        results: dict[int, int] = {}
+        threads = []
+        for i in range(n):  # one after another: each waits in the queue before the next is sent
+            t = threading.Thread(target=lambda i=i: results.__setitem__(i, client.post(f"/q/v1/slow/{i}").status_code))
+            t.start()
+            threads.append(t)
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:
+                limiter = app._queues.get(spec.routes[0])
+                if len(started) == i + 1 or (limiter is not None and limiter.statistics().tasks_waiting == i + 1
+                                             - http.QUEUED_AT_ONCE):
+                    break
+                time.sleep(0.005)
+        with lock:
+            assert len(running) == http.QUEUED_AT_ONCE
+        assert client.get("/q/v1/things").status_code == 200  # not behind the queue
+        go.set()
+        for t in threads:
+            t.join(30)
+    assert results == {i: 200 for i in range(n)}
+    assert started == [str(i) for i in range(n)]

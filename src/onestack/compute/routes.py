@@ -57,7 +57,7 @@ ROUTES: list[Route] = [
     R("GET", f"{V}/os-quota-sets/{{project_id}}/detail", quotas.show_quota_set_detail),
     # servers
     R("GET", f"{V}/servers", servers.list_servers),
-    R("POST", f"{V}/servers", servers.create_server),
+    R("POST", f"{V}/servers", servers.create_server, queued=True),
     R("GET", f"{V}/servers/detail", servers.list_servers_detail),
     R("GET", f"{V}/servers/{{server_id}}", servers.show_server),
     R("PUT", f"{V}/servers/{{server_id}}", servers.update_server),

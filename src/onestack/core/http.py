@@ -23,6 +23,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import anyio
+import anyio.to_thread
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers, QueryParams
 from starlette.requests import ClientDisconnect, Request
@@ -37,6 +39,7 @@ from .serving import RECEIVE_INTO, SENDFILE
 log = logging.getLogger("onestack.api")
 
 Handler = Callable[["ApiRequest"], Response]
+QUEUED_AT_ONCE = max(2, os.cpu_count() or 1)  # queued routes' handlers running at once (each mostly CPU)
 ErrorFormat = Callable[[ApiError, str], dict]
 
 
@@ -52,6 +55,10 @@ class Route:
     # memory, e.g. validating a cached token); it returns None when it would have to block, and the
     # handler then runs in the thread pool as usual.
     inline: Callable | None = None
+    # Handled in arrival order, QUEUED_AT_ONCE at a time (the rest wait their turn): a burst of creates
+    # (20 POST /servers at once) then has its first ones done, and their work started, while the others
+    # wait, instead of all of them sharing the CPU and finishing together (p50 ~0.55 -> ~0.45 s to ACTIVE).
+    queued: bool = False
 
 
 @dataclass(frozen=True)
@@ -293,6 +300,7 @@ class ApiApp:
         self.public_url = public_url.rstrip("/")
         self.log_requests = log_requests
         self.root = root  # serves "/" (version discovery), usually the identity mount
+        self._queues: dict[Route, anyio.CapacityLimiter] = {}  # of the queued routes
         # False while services are still being mounted (start-up): requests for paths no mount serves
         # yet wait for ``add_mounts(..., complete=True)`` instead of failing with 404.
         self._complete = threading.Event()
@@ -412,7 +420,16 @@ class ApiApp:
             response = route.inline(req)
             if response is not None:
                 return response, ctx
+        if route.queued:
+            return await anyio.to_thread.run_sync(route.handler, req, limiter=self._queue(route)), ctx
         return await run_in_threadpool(route.handler, req), ctx
+
+    def _queue(self, route: Route) -> anyio.CapacityLimiter:
+        """The route's first-come, first-served turns (made on the event loop, which alone uses them)."""
+        limiter = self._queues.get(route)
+        if limiter is None:
+            limiter = self._queues[route] = anyio.CapacityLimiter(QUEUED_AT_ONCE)
+        return limiter
 
     def _error(self, mount: Mount | None, err: ApiError, request_id: str, base_url: str) -> Response:
         if mount is None:
