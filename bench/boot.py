@@ -1,11 +1,12 @@
 """Boot figures of both real compute drivers (root, Debian lxc, qemu-system-x86):
-``python bench/boot.py [-n 20] [--no-qemu] [--no-driver]``.
+``python bench/boot.py [-n 20] [--bursts 3] [--no-qemu] [--no-driver]``.
 
 API, for each driver: a real ``onestack up`` (linux network data plane, servers on the ``private``
 network) driven over HTTP: API->ACTIVE p50/p95 (POST /servers until GET shows ACTIVE) and API->reachable
 p50/p95 (the guest answers ping from its router's namespace) for N sequential boots and N boots submitted
-at once; the CPU the cloud spends per boot (the onestack process, the tools it runs, its dnsmasq and the
-guests themselves), the load average, and the memory added per server. Container guests boot ``busybox``
+at once (container: ``--bursts`` of them, 3, each reported, then the median of their p50s); the CPU the
+cloud spends per boot (the onestack process, the tools it runs, its dnsmasq and the guests themselves), the
+load average, and the memory added per server. Container guests boot ``busybox``
 on ``c1.tiny``; QEMU guests (TCG: this machine has no usable KVM) ``busybox-vm`` on ``m1.nano``.
 ``--no-qemu`` skips the QEMU rows (each TCG guest is seconds of CPU and ~250 MB: slow, and reported as is).
 
