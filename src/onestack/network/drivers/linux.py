@@ -50,6 +50,7 @@ from pyroute2 import IPRoute, NetNS, netns
 from pyroute2.netlink.exceptions import NetlinkError
 
 from onestack.core import rtnetlink as nl
+from onestack.core.netns import entered_named
 
 from .base import (
     Capabilities,
@@ -67,7 +68,6 @@ log = logging.getLogger(__name__)
 
 METADATA_IP = "169.254.169.254"
 METADATA_PORT = 9697
-CLONE_NEWNET = 0x40000000
 SIOCGIFINDEX = 0x8933
 RTMGRP_LINK = 1
 ATTACHED_RECHECK_SECONDS = 60.0  # an attached port device's bridge, MTU and state are set again this often
@@ -141,7 +141,7 @@ class _Nft:
             _run(["nft", "-f", "-"], self.ns, input=script)
             return
         lib = self._lib
-        with in_netns(self.ns) if self.ns else contextlib.nullcontext():
+        with entered_named(self.ns) if self.ns else contextlib.nullcontext():
             if self._ctx is None:
                 ctx = lib.nft_ctx_new(0)
                 if not ctx:
@@ -159,24 +159,6 @@ class _Nft:
         if self._ctx is not None:
             self._lib.nft_ctx_free(self._ctx)
             self._ctx = None
-
-
-@contextlib.contextmanager
-def in_netns(name: str):
-    """Run the body with this thread in namespace ``name`` (sockets made there stay there)."""
-    own = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
-    target = os.open(f"/run/netns/{name}", os.O_RDONLY)
-    try:
-        if _libc.setns(target, CLONE_NEWNET) != 0:
-            raise OSError(ctypes.get_errno(), f"setns {name}")
-        try:
-            yield
-        finally:
-            if _libc.setns(own, CLONE_NEWNET) != 0:
-                raise OSError(ctypes.get_errno(), "setns back")
-    finally:
-        os.close(own)
-        os.close(target)
 
 
 class _MetadataHandler(BaseHTTPRequestHandler):
@@ -229,7 +211,7 @@ class MetadataProxy(socketserver.ThreadingMixIn, socketserver.TCPServer):
     def __init__(self, ns: str, upstream: str, secret: str) -> None:
         super().__init__(("0.0.0.0", METADATA_PORT), _MetadataHandler, bind_and_activate=False)
         self.socket.close()
-        with in_netns(ns):
+        with entered_named(ns):
             sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(("0.0.0.0", METADATA_PORT))
@@ -360,7 +342,7 @@ class LinuxNetworkDriver(NetworkDriver):
             with self._handles_lock:
                 if self._ioctl_sock is None:
                     if self.host_ns:
-                        with in_netns(self.host_ns):  # the socket stays in that namespace
+                        with entered_named(self.host_ns):  # the socket stays in that namespace
                             self._ioctl_sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
                     else:
                         self._ioctl_sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -382,7 +364,7 @@ class LinuxNetworkDriver(NetworkDriver):
         with self._nl_lock:
             sock = self._nl_sock
             if sock is None:
-                with in_netns(self.host_ns) if self.host_ns else contextlib.nullcontext():
+                with entered_named(self.host_ns) if self.host_ns else contextlib.nullcontext():
                     sock = nl.open_socket()  # (made in that namespace, it stays there)
                 self._nl_sock = sock
             self._nl_seq = seq = (self._nl_seq + 1) & 0x7FFFFFFF
@@ -470,7 +452,7 @@ class LinuxNetworkDriver(NetworkDriver):
         if self._watcher is not None:
             return
         if self.host_ns:
-            with in_netns(self.host_ns):
+            with entered_named(self.host_ns):
                 sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, socket.NETLINK_ROUTE)
         else:
             sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, socket.NETLINK_ROUTE)
@@ -795,7 +777,7 @@ class LinuxNetworkDriver(NetworkDriver):
             packet += bytes([61, len(cid)]) + cid
         packet += b"\xff"
         try:
-            with in_netns(ns), socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            with entered_named(ns), socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
                 # bound to the DHCP interface, the local packet reaches dnsmasq as if it came from there
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, b"ns-dhcp")
                 sock.sendto(packet, (server, 67))

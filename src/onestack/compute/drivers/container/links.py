@@ -13,16 +13,14 @@ name <peer> mtu M [address A netns N]`` sends: the pair is made whole in a singl
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import os
 
+from onestack.core import netns
 from onestack.core import rtnetlink as nl
 
 from .errors import ContainerError
 
-CLONE_NEWNET = 0x40000000
 LOOPBACK_IFINDEX = 1  # (every network namespace's first link)
-_libc = ctypes.CDLL(None, use_errno=True)
 
 
 def _name(name: str) -> bytes:
@@ -43,33 +41,23 @@ class Namespace:
 
     def __init__(self, fd: int) -> None:
         self.fd = fd
-        own = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
         try:
-            _setns(fd)
-            try:
+            with netns.entered(fd):
                 self.sock = nl.open_socket()  # (a socket stays in the namespace it was made in)
-            finally:
-                _setns(own, back=True)
+        except OSError as exc:
+            os.close(fd)
+            raise ContainerError(f"network namespace: {exc.strerror}") from exc
         except BaseException:
             os.close(fd)
             raise
-        finally:
-            os.close(own)
 
     @classmethod
     def new(cls) -> Namespace:
-        """A new namespace, its loopback up (this thread makes it and goes back to its own)."""
-        own = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+        """A new namespace, its loopback up."""
         try:
-            if _libc.unshare(CLONE_NEWNET) != 0:
-                raise ContainerError(f"unshare(CLONE_NEWNET): {os.strerror(ctypes.get_errno())}")
-            try:
-                fd = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
-            finally:
-                _setns(own, back=True)
-        finally:
-            os.close(own)
-        ns = cls(fd)
+            ns = cls(netns.unshared())
+        except OSError as exc:
+            raise ContainerError(f"network namespace: {exc.strerror}") from exc
         try:
             ns.set_up(index=LOOPBACK_IFINDEX)
         except BaseException:
@@ -117,14 +105,6 @@ class Namespace:
 
     def __exit__(self, *exc) -> None:
         self.close()
-
-
-def _setns(fd: int, back: bool = False) -> None:
-    if _libc.setns(fd, CLONE_NEWNET) != 0:
-        error = os.strerror(ctypes.get_errno())
-        if back:  # (never seen) a thread left in another namespace must not go on: it ends
-            raise SystemExit(f"setns back to the thread's own network namespace: {error}")
-        raise ContainerError(f"setns: {error}")
 
 
 def add_veth(host: str, peer: str, *, mtu: int | None = None, bridge: str | None = None,
