@@ -258,11 +258,11 @@ class NetworkAgentState:
                            physical_network=net.physical_network, mtu=net.mtu, peers=peers,
                            gateway=gateway, nat_cidrs=nat)
 
-    def ensure_network(self, uow, network_id: str) -> NetworkSpec | None:
+    def ensure_network(self, network_id: str) -> NetworkSpec | None:
         """The network's bridge on this host, built unless already known built; its spec (None: no such
-        network).  ``uow`` is the caller's (unused); the network is looked at again in a fresh one, under the lock
-        ``remove_network`` takes: what the caller read may predate the network's last port going, and
-        building it then would leave a bridge no one removes."""
+        network).  The network is looked at in a unit of work of its own, under the lock ``remove_network``
+        takes: what the caller read may predate the network's last port going, and building it then would
+        leave a bridge no one removes."""
         spec = self.networks_ensured.get(network_id)
         if spec is not None:
             return spec
@@ -581,7 +581,7 @@ class PortReconciler(_Base):
             if row is None or row.host_id != state.host or row.device_owner.startswith("network:"):
                 self.forget(key)
                 return
-            net = state.ensure_network(conn, row.network_id)
+            net = state.ensure_network(row.network_id)
             dev = devname(key, state.prefix)
             spec = PortSpec(key, row.network_id, dev, row.mac_address, net.mtu if net else 1500)
             try:
@@ -712,13 +712,13 @@ class RouterReconciler(_Base):
         interfaces = []
         subnet_ids = set()
         for p in ports if router.admin_state_up else []:
-            self.state.ensure_network(uow, p.network_id)
+            self.state.ensure_network(p.network_id)
             interfaces.append(self._iface(uow, p, advertise=True))
             subnet_ids |= {a.subnet_id for a in p.fixed_ips}
         gateway = gateway_ip = None
         gw = s.get(m.Port, router.gw_port_id) if router.gw_port_id else None
         if gw is not None and router.admin_state_up:
-            self.state.ensure_network(uow, gw.network_id)
+            self.state.ensure_network(gw.network_id)
             gateway = self._iface(uow, gw)
             for a in gw.fixed_ips:
                 subnet = s.get(m.Subnet, a.subnet_id)

@@ -9,10 +9,10 @@ Network: each ``Interface`` becomes a veth pair made before the guest starts; th
 ``details["devname"]`` (the network's name, which carries its kernel object prefix; default
 ``<prefix>t<port_id>``, 15 characters) and joins
 ``details["bridge_name"]`` when given (else the network agent attaches it); ``spawn`` calls
-``network_ready`` in between, so the guest's init runs once its port is ACTIVE. LXC moves the other end
-in as ``eth<i>`` with the port's MAC (and back out at stop, so the pair and its bridge port survive a
-stop/start); the guest configures it by DHCP, or statically when ``details["ipv4_cidr"]`` (and
-``details["gateway"]``) are set.
+``network_ready`` in between, so the guest's init runs once its port is ACTIVE. The other end is made
+inside the guest's network namespace as ``eth<i>`` with the port's MAC; a stop ends the namespace and the
+pair with it (as a VM's tap), a start makes both again. The guest configures it by DHCP, or statically when
+its config drive says so (``details["ipv4_cidr"]`` and ``details["gateway"]``).
 
 Suspend: upstream's suspend saves the guest's memory to disk and frees it (libvirt's managed save);
 resume restores it. A container's equivalent would be a CRIU checkpoint, which is not installed here and
@@ -183,7 +183,6 @@ class ContainerGuestDriver(GuestDriver):
 
     def spawn(self, guest: Guest, network_ready: Callable[[], None] | None = None) -> None:
         name = self._name(guest.uuid)
-        ready = (lambda _created: network_ready()) if network_ready is not None else None
         try:
             devices, root = self._volumes(guest)
             if self._exists(guest.uuid):
@@ -192,7 +191,7 @@ class ContainerGuestDriver(GuestDriver):
                     if guest.volumes or spec.devices:  # loop devices may differ after a host restart
                         self.runtime.define(replace(spec, devices=devices, root_device=root or spec.root_device),
                                             fresh_disk=False)
-                    self.runtime.start(name, ready)
+                    self.runtime.start(name, network_ready)
                 return
             if guest.image is None and root is None:
                 raise GuestDriverError("the server has neither an image nor a root volume")
@@ -218,7 +217,7 @@ class ContainerGuestDriver(GuestDriver):
                 init=tuple(shlex.split(cmdline)) if cmdline else None,
             )
             self.runtime.define(spec)
-            self.runtime.start(name, ready, spec=spec)
+            self.runtime.start(name, network_ready, spec=spec)
         except GuestDriverError:
             self._cleanup_failed(guest.uuid)
             raise

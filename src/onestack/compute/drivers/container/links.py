@@ -44,11 +44,10 @@ class Namespace:
         try:
             with netns.entered(fd):
                 self.sock = nl.open_socket()  # (a socket stays in the namespace it was made in)
-        except OSError as exc:
+        except BaseException as exc:
             os.close(fd)
-            raise ContainerError(f"network namespace: {exc.strerror}") from exc
-        except BaseException:
-            os.close(fd)
+            if isinstance(exc, OSError):
+                raise ContainerError(f"network namespace: {exc.strerror}") from exc
             raise
 
     @classmethod

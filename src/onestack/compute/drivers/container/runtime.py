@@ -299,15 +299,14 @@ class Runtime:
             self._cpuinfo_written.add(vcpus)
         return path
 
-    def start(self, name: str, network_ready: Callable[[list[Nic]], None] | None = None, *,
+    def start(self, name: str, network_ready: Callable[[], None] | None = None, *,
               spec: ContainerSpec | None = None) -> int:
         """Mount the root filesystem, make the guest's network namespace and NICs and start the guest; returns
         the host pid of its init.
 
-        ``network_ready(created)`` is called once the host ends of the guest's veth pairs exist
-        (``created``: the ones made just now, all of them) and before the guest's init runs, so the data
-        plane can attach them first: the guest's first DHCP request is answered instead of retried a second
-        later. ``spec``: the one just defined (saves reading it back)."""
+        ``network_ready()`` is called once the host ends of the guest's veth pairs exist and before the
+        guest's init runs, so the data plane can attach them first: the guest's first DHCP request is
+        answered instead of retried a second later. ``spec``: the one just defined (saves reading it back)."""
         st = self.state(name)
         if st in (RUNNING, FROZEN):
             return self.pid(name)
@@ -329,7 +328,7 @@ class Runtime:
                     self._write_config(spec, rootfs, gate=gate, netns=netns)
                     starting = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
                     try:
-                        network_ready(list(spec.nics))
+                        network_ready()
                     except BaseException:
                         gate.release(go=False)
                         _finish(starting, 60)
