@@ -297,4 +297,6 @@ def test_a_queued_route_runs_its_requests_in_arrival_order_a_few_at_a_time():
         for t in threads:
             t.join(30)
     assert results == {i: 200 for i in range(n)}
-    assert started == [str(i) for i in range(n)]
+    # admitted in arrival order; those admitted together (one released turn each) may start in either order
+    assert sorted(started) == [str(i) for i in range(n)]
+    assert all(abs(int(v) - p) < http.QUEUED_AT_ONCE for p, v in enumerate(started)), started
